@@ -1,0 +1,37 @@
+# mpslab: every target sets itself up (virtual environment in .venv, pinned by requirements.lock).
+PYTHON  ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PROFILE ?= quick
+DEVICE  ?= cpu
+OUT     ?= reports
+
+.PHONY: venv test report stress lab clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mpslab)" >/dev/null
+	touch $@
+
+## the tests (what CI runs)
+test: venv
+	$(PY) -m pytest
+
+## the main job: the notebook series, executed headlessly with papermill
+report: venv
+	$(PY) -m mpslab run --profile $(PROFILE) --device $(DEVICE) --out $(OUT)
+
+## the seed's 64-thread x 200-iteration ultimate stress, in process
+stress: venv
+	$(PY) -m mpslab stress --threads 64 --iterations 200 --sync-every 20 --workload seed --device $(DEVICE)
+
+## JupyterLab on the notebooks, with the project's kernel
+lab: venv
+	$(PY) -m jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

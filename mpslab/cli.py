@@ -1,0 +1,134 @@
+"""The command line: ``python -m mpslab <command> ...``.
+
+Exit codes: 0 the outcome was ok, 1 errors or mismatches (or failed trials /
+notebooks) were found, 2 bad input (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from .config import ConfigError, StressConfig
+
+__all__ = ["main", "add_stress_arguments", "config_from_args", "BadInput"]
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class BadInput(Exception):
+    """Refused input: printed as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad input in one line (no usage block) and exits 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise BadInput(f"{self.prog}: error: {message}")
+
+
+def _optional_int(text: str) -> int | None:
+    if text.lower() in ("none", "off", "0"):
+        return None
+    return int(text)
+
+
+def add_stress_arguments(p: argparse.ArgumentParser) -> None:
+    """The StressConfig flags, shared by every command that runs a config."""
+    d = StressConfig.__dataclass_fields__
+    g = p.add_argument_group("stress configuration")
+    g.add_argument("--threads", type=int, default=d["threads"].default, help="worker threads (default %(default)s)")
+    g.add_argument("--iterations", type=int, default=d["iterations"].default, help="iterations per thread (default %(default)s)")
+    g.add_argument("--sync-every", type=int, default=d["sync_every"].default, help="synchronise every k iterations; 0 = only at the end (default %(default)s)")
+    g.add_argument("--workload", default=d["workload"].default, help="workload name, see `python -m mpslab workloads` (default %(default)s)")
+    g.add_argument("--size", type=int, default=d["size"].default, help="workload size, e.g. matrix side (default %(default)s)")
+    g.add_argument("--dtype", default=d["dtype"].default, help="float32 | float16 | bfloat16 | float64 (default %(default)s)")
+    g.add_argument("--device", default=d["device"].default, help="auto | cpu | cuda | cuda:N | mps (default %(default)s)")
+    g.add_argument("--streams", default=d["streams"].default, help="shared | per-thread (default %(default)s)")
+    g.add_argument("--throttle", type=_optional_int, default=None, help="at most k threads in device work at once (default: no limit)")
+    g.add_argument("--seed", type=int, default=d["seed"].default, help="base random seed (default %(default)s)")
+    g.add_argument("--no-verify", dest="verify", action="store_false", help="skip the serial-replay oracle")
+    g.add_argument("--warmup", type=int, default=d["warmup"].default, help="untimed warm-up iterations per thread (default %(default)s)")
+    g.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE",
+                   help="import a module or .py file that registers workloads (repeatable)")
+
+
+def config_from_args(args: argparse.Namespace) -> StressConfig:
+    return StressConfig(
+        threads=args.threads, iterations=args.iterations, sync_every=args.sync_every,
+        workload=args.workload, size=args.size, dtype=args.dtype, device=args.device,
+        streams=args.streams, throttle=args.throttle, seed=args.seed, verify=args.verify,
+        warmup=args.warmup, plugins=tuple(args.plugins),
+    )
+
+
+def _print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _cmd_stress(args: argparse.Namespace) -> int:
+    from .stress import run_stress
+
+    config = config_from_args(args)
+    result = run_stress(config)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result.summary())
+    return EXIT_OK if result.outcome == "ok" else EXIT_FAILED
+
+
+def _cmd_workloads(args: argparse.Namespace) -> int:
+    from .config import load_plugin
+    from .workloads import list_workloads
+
+    for spec in args.plugins:
+        load_plugin(spec)
+    items = list_workloads()
+    if args.json:
+        _print_json([{"name": w.name, "kind": w.kind, "description": w.description,
+                      "setup": w.setup_fn is not None} for w in items])
+        return EXIT_OK
+    width = max(len(w.name) for w in items)
+    for w in items:
+        tag = " [self-test]" if w.kind == "fault" else ""
+        print(f"{w.name:<{width}}  {w.description}{tag}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mpslab", description="Thread-stress and honest statistics for concurrent PyTorch.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("stress", help="one in-process stress run, checked by the serial-replay oracle")
+    add_stress_arguments(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_cmd_stress)
+
+    p = sub.add_parser("workloads", help="list the registered workloads")
+    p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_workloads)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args))
+    except BadInput as exc:
+        print(str(exc).splitlines()[0], file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ConfigError as exc:
+        print(f"mpslab: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("mpslab: interrupted", file=sys.stderr)
+        return 130

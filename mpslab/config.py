@@ -1,0 +1,204 @@
+"""``StressConfig``: every knob of a stress run, its default, and its validation.
+
+A config is frozen and validated once, at construction: every bad value is
+refused with one ``ConfigError`` line naming the parameter, the value and what
+is allowed, before any work starts. ``device="auto"`` is resolved here (mps,
+else cuda, else cpu), so a config always names the device it will run on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .backends import DTYPES, get_backend, resolve_device
+from .workloads import get_workload, list_workloads
+
+__all__ = ["StressConfig", "ConfigError", "load_plugin", "STREAM_MODES"]
+
+STREAM_MODES = ("shared", "per-thread")
+
+
+class ConfigError(ValueError):
+    """A parameter was refused; the message is one line naming it."""
+
+
+def _int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name}={value!r}: must be an integer >= {minimum}")
+    if value < minimum:
+        raise ConfigError(f"{name}={value!r}: must be an integer >= {minimum}")
+    return value
+
+
+def load_plugin(spec: str) -> None:
+    """Import a module name or a ``.py`` file so the workloads it registers exist."""
+    if spec.endswith(".py"):
+        path = os.path.abspath(spec)
+        if not os.path.isfile(path):
+            raise ConfigError(f"plugins={spec!r}: no such file")
+        modname = "mpslab_plugin_" + os.path.splitext(os.path.basename(path))[0]
+        if modname in sys.modules and getattr(sys.modules[modname], "__file__", None) == path:
+            return
+        loader_spec = importlib.util.spec_from_file_location(modname, path)
+        module = importlib.util.module_from_spec(loader_spec)  # type: ignore[arg-type]
+        sys.modules[modname] = module
+        try:
+            loader_spec.loader.exec_module(module)  # type: ignore[union-attr]
+        except Exception as exc:
+            del sys.modules[modname]
+            raise ConfigError(f"plugins={spec!r}: importing it failed: {type(exc).__name__}: {exc}") from exc
+        return
+    try:
+        importlib.import_module(spec)
+    except Exception as exc:
+        raise ConfigError(f"plugins={spec!r}: importing it failed: {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class StressConfig:
+    """One stress run: ``threads`` workers x ``iterations`` steps of ``workload``.
+
+    threads     worker threads started together at a barrier (>= 1)
+    iterations  steps per thread, timed (>= 1)
+    sync_every  synchronise the device every k iterations; 0 = only at the end
+    workload    registry name (``mpslab.list_workloads()``)
+    size        workload size, e.g. the matrix side of ``seed`` (>= 1)
+    dtype       float32 | float16 | bfloat16 | float64 (what the backend allows)
+    device      auto | cpu | cuda | cuda:N | mps  (auto = mps, else cuda, else cpu)
+    streams     shared (every thread on the current stream) | per-thread (own stream each)
+    throttle    None, or k: at most k threads inside device work at once
+    seed        base of every thread's generator seed (>= 0)
+    verify      replay each thread serially afterwards and compare checksums (the oracle)
+    warmup      untimed, unchecked iterations per thread before the barrier (>= 0)
+    plugins     modules or .py files to import first (they register workloads)
+    """
+
+    threads: int = 64
+    iterations: int = 200
+    sync_every: int = 20
+    workload: str = "seed"
+    size: int = 256
+    dtype: str = "float32"
+    device: str = "auto"
+    streams: str = "shared"
+    throttle: int | None = None
+    seed: int = 0
+    verify: bool = True
+    warmup: int = 1
+    plugins: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        if isinstance(self.plugins, str):
+            set_("plugins", (self.plugins,))
+        elif isinstance(self.plugins, list):
+            set_("plugins", tuple(self.plugins))
+        if not isinstance(self.plugins, tuple) or not all(isinstance(p, str) for p in self.plugins):
+            raise ConfigError(f"plugins={self.plugins!r}: must be a list of module names or .py paths")
+        for spec in self.plugins:
+            load_plugin(spec)
+
+        _int("threads", self.threads, 1)
+        _int("iterations", self.iterations, 1)
+        _int("sync_every", self.sync_every, 0)
+        _int("size", self.size, 1)
+        _int("seed", self.seed, 0)
+        _int("warmup", self.warmup, 0)
+        if self.throttle is not None:
+            _int("throttle", self.throttle, 1)
+            if self.throttle > self.threads:
+                raise ConfigError(
+                    f"throttle={self.throttle!r}: must be None or between 1 and threads ({self.threads})"
+                )
+        if not isinstance(self.verify, bool):
+            raise ConfigError(f"verify={self.verify!r}: must be True or False")
+
+        names = [w.name for w in list_workloads()]
+        if self.workload not in names:
+            raise ConfigError(f"workload={self.workload!r}: unknown; registered: {', '.join(names)}")
+
+        if self.streams not in STREAM_MODES:
+            raise ConfigError(f"streams={self.streams!r}: must be one of {', '.join(STREAM_MODES)}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype={self.dtype!r}: must be one of {', '.join(DTYPES)}")
+
+        device = self._check_device(self.device)
+        set_("device", device)
+        backend = get_backend(device)
+        if not backend.supports_dtype(self.dtype):
+            raise ConfigError(
+                f"dtype={self.dtype!r}: not supported on {backend.kind}; allowed: {', '.join(backend.dtypes)}"
+            )
+        if self.streams == "per-thread" and not backend.has_streams:
+            raise ConfigError(
+                f"streams='per-thread': the {backend.kind} backend has no streams in this torch build; use 'shared'"
+            )
+
+    @staticmethod
+    def _check_device(device: Any) -> str:
+        allowed = "auto, cpu, cuda, cuda:N, mps"
+        if not isinstance(device, str):
+            raise ConfigError(f"device={device!r}: must be one of {allowed}")
+        resolved = resolve_device(device.strip().lower())
+        try:
+            dev = torch.device(resolved)
+        except (RuntimeError, ValueError):
+            raise ConfigError(f"device={device!r}: must be one of {allowed}") from None
+        if dev.type not in ("cpu", "cuda", "mps") or (dev.type != "cuda" and dev.index not in (None, 0)):
+            raise ConfigError(f"device={device!r}: must be one of {allowed}")
+        backend = get_backend(dev)
+        if not backend.is_available():
+            raise ConfigError(
+                f"device={device!r}: not available on this machine (available: {', '.join(_available())})"
+            )
+        if dev.type == "cuda":
+            count = backend.device_count()
+            index = dev.index or 0
+            if index >= count:
+                raise ConfigError(f"device={device!r}: this machine has {count} CUDA device(s), cuda:0..cuda:{count - 1}")
+            return f"cuda:{index}"
+        return dev.type
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return DTYPES[self.dtype]
+
+    @property
+    def ops(self) -> int:
+        """Operations as the seed counted them: threads x iterations."""
+        return self.threads * self.iterations
+
+    def replace(self, **changes: Any) -> "StressConfig":
+        """A new validated config with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["plugins"] = list(self.plugins)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "StressConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{unknown[0]}={data[unknown[0]]!r}: unknown parameter; known: {', '.join(sorted(known))}")
+        data = dict(data)
+        if "plugins" in data and isinstance(data["plugins"], list):
+            data["plugins"] = tuple(data["plugins"])
+        return cls(**data)
+
+
+def _available() -> list[str]:
+    from .backends import available_backends
+
+    return available_backends()

@@ -1,0 +1,72 @@
+"""The environment block every result carries: what ran, where, when."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import socket
+import subprocess
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+from . import __version__
+from .backends import get_backend
+
+__all__ = ["environment", "git_commit"]
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    """The commit of the mpslab checkout this code runs from, if it is one."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(
+            ["git", "-C", here, "rev-parse", "--short=12", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = out.stdout.strip()
+    if out.returncode != 0 or not sha:
+        return None
+    dirty = subprocess.run(
+        ["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True, text=True, timeout=5, check=False,
+    ).stdout.strip()
+    return sha + ("-dirty" if dirty else "")
+
+
+def _torch_build() -> str:
+    if getattr(torch.version, "hip", None):
+        return f"rocm {torch.version.hip}"
+    if getattr(torch.version, "cuda", None):
+        return f"cuda {torch.version.cuda}"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_built():
+        return "mps"
+    return "cpu"
+
+
+def environment(device: str = "cpu") -> dict[str, Any]:
+    """A flat, JSON-able description of this process's machine, build and device."""
+    backend = get_backend(device)
+    try:
+        name = backend.device_name() if backend.is_available() else None
+    except Exception:  # a device that fails to describe itself still gets a record
+        name = None
+    return {
+        "torch": torch.__version__,
+        "torch_build": _torch_build(),
+        "torch_git": getattr(torch.version, "git_version", None),
+        "device": device,
+        "device_name": name,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "cpu_count": os.cpu_count(),
+        "mpslab": __version__,
+        "mpslab_commit": git_commit(),
+        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,378 @@
+"""The in-process stress runner and its serial-replay oracle.
+
+``run_stress(config)`` starts ``config.threads`` workers together at a barrier;
+each runs ``config.iterations`` steps of the workload, synchronising every
+``sync_every`` steps. Every exception in any worker is captured (thread,
+iteration, type, message, traceback) while the others carry on. Afterwards the
+oracle replays each thread's work serially with the same generator seeds and
+compares per-iteration checksums: a silently wrong answer is a ``mismatch``.
+
+The per-iteration loop is the hot path: it takes one clock reading, appends the
+step's output tensor to a short list that is flushed to a preallocated device
+buffer every ``_CHUNK`` steps (no host-device sync), and writes the latency into
+a fixed-size per-thread array.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .backends import Backend, get_backend
+from .config import StressConfig
+from .environment import environment
+from .workloads import Workload, WorkerContext, get_workload
+
+__all__ = ["run_stress", "StressResult", "ThreadError", "Mismatch", "thread_seed", "replay", "TOLERANCE"]
+
+_CHUNK = 64  # checksums gathered per device-side flush
+LATENCY_CAPACITY = 1 << 16  # latency samples kept per thread (a ring: the last ones)
+MAX_REPORTED = 50  # errors / mismatches kept in full; all are counted
+
+# Relative tolerance of the oracle per dtype, applied to max(|expected|, workload scale).
+# Same device, same kernels: differences come only from reduction order, far below these.
+TOLERANCE = {"float64": 1e-9, "float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2}
+
+
+def thread_seed(seed: int, thread: int) -> int:
+    """The generator seed of ``thread`` in a run with base ``seed`` (stable across processes)."""
+    return (seed * 1_000_003 + thread * 7_919 + 1) % (2**63 - 1)
+
+
+@dataclass
+class ThreadError:
+    thread: int
+    iteration: int  # -1 during warm-up or set-up
+    phase: str  # setup | warmup | run | flush
+    type: str
+    message: str
+    traceback: str
+
+    @classmethod
+    def capture(cls, thread: int, iteration: int, phase: str, exc: BaseException) -> "ThreadError":
+        return cls(thread, iteration, phase, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "",
+                   "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
+
+@dataclass
+class Mismatch:
+    thread: int
+    iteration: int
+    expected: float
+    got: float
+
+
+@dataclass
+class StressResult:
+    config: StressConfig
+    seconds: float
+    completed: int  # iterations that finished, over all threads
+    latency_ms: dict[str, float]
+    errors: list[ThreadError] = field(default_factory=list)
+    error_count: int = 0
+    mismatches: list[Mismatch] = field(default_factory=list)
+    mismatch_count: int = 0
+    verified: int = 0  # checksums the oracle compared
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ops(self) -> int:
+        """Operations as the seed counted them: threads x iterations (planned)."""
+        return self.config.ops
+
+    @property
+    def ops_per_s(self) -> float:
+        return self.completed / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def outcome(self) -> str:
+        if self.error_count:
+            return "error"
+        if self.mismatch_count:
+            return "mismatch"
+        return "ok"
+
+    @property
+    def failed_threads(self) -> list[int]:
+        return sorted({e.thread for e in self.errors})
+
+    def summary(self) -> str:
+        c = self.config
+        lat = self.latency_ms
+        lines = [
+            f"mpslab stress: {c.threads} threads x {c.iterations} iterations of {c.workload!r} "
+            f"(size {c.size}, {c.dtype}) on {c.device} [{self.environment.get('device_name') or c.device}], "
+            f"sync every {c.sync_every or 'run (end only)'}, {c.streams} streams"
+            + (f", throttle {c.throttle}" if c.throttle else ""),
+            f"Completed in {self.seconds:.2f}s",
+            f"Total operations: {self.ops} tensor ops ({self.completed} completed)",
+            f"Throughput: {self.ops_per_s:.1f} ops/sec",
+            f"Total errors: {self.error_count}"
+            + (f" in threads {self.failed_threads[:10]}" if self.error_count else ""),
+            (f"Mismatches (serial-replay oracle): {self.mismatch_count} of {self.verified} checksums"
+             if c.verify else "Mismatches: not checked (verify=False)"),
+            "Latency per iteration: " + ", ".join(f"{k} {v:.3f} ms" for k, v in lat.items()),
+        ]
+        for e in self.errors[:3]:
+            lines.append(f"  error: thread {e.thread} iteration {e.iteration} ({e.phase}): {e.type}: {e.message}")
+        for m in self.mismatches[:3]:
+            lines.append(f"  mismatch: thread {m.thread} iteration {m.iteration}: expected {m.expected!r}, got {m.got!r}")
+        lines.append(f"Outcome: {self.outcome} (one run; for a failure rate with its interval run isolated trials)")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "config": self.config.to_dict(),
+            "seconds": self.seconds,
+            "ops": self.ops,
+            "completed": self.completed,
+            "ops_per_s": self.ops_per_s,
+            "latency_ms": dict(self.latency_ms),
+            "error_count": self.error_count,
+            "errors": [vars(e) for e in self.errors],
+            "mismatch_count": self.mismatch_count,
+            "verified": self.verified,
+            "mismatches": [vars(m) for m in self.mismatches],
+            "environment": dict(self.environment),
+        }
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _generator(device: torch.device, seed: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def _checksum_dtype(config: StressConfig) -> torch.dtype:
+    return torch.float64 if config.dtype == "float64" else torch.float32
+
+
+class _Checksums:
+    """Per-iteration checksums kept on the device, flushed in chunks (no host sync)."""
+
+    __slots__ = ("buf", "pending", "start")
+
+    def __init__(self, n: int, device: torch.device, dtype: torch.dtype) -> None:
+        self.buf = torch.empty(n, device=device, dtype=dtype)
+        self.pending: list[torch.Tensor] = []
+        self.start = 0
+
+    def flush(self) -> None:
+        if self.pending:
+            k = len(self.pending)
+            self.buf[self.start:self.start + k].copy_(torch.stack(self.pending))
+            self.start += k
+            self.pending.clear()
+
+    def host(self) -> np.ndarray:
+        return self.buf[: self.start].detach().to("cpu", torch.float64).numpy()
+
+
+def _as_scalar(out: Any) -> torch.Tensor:
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"workload step must return a tensor, got {type(out).__name__}")
+    return out if out.dim() == 0 else out.sum()
+
+
+def replay(workload: Workload, state: Any, config: StressConfig, thread: int, iterations: int) -> np.ndarray:
+    """Thread ``thread``'s checksums recomputed serially, on the default stream."""
+    device = torch.device(config.device)
+    ctx = WorkerContext(thread, device, config.torch_dtype, config.size,
+                        _generator(device, thread_seed(config.seed, thread)), state)
+    sums = _Checksums(iterations, device, _checksum_dtype(config))
+    step = workload.step
+    for i in range(iterations):
+        sums.pending.append(_as_scalar(step(ctx, i)))
+        if len(sums.pending) == _CHUNK:
+            sums.flush()
+    sums.flush()
+    return sums.host()
+
+
+def _compare(expected: np.ndarray, got: np.ndarray, rtol: float, scale: float, thread: int,
+             out: list[Mismatch]) -> int:
+    n = min(len(expected), len(got))
+    e, g = expected[:n], got[:n]
+    both_nan = np.isnan(e) & np.isnan(g)
+    with np.errstate(invalid="ignore"):
+        tol = rtol * np.maximum(np.abs(e), scale)
+        bad = ~both_nan & ~(np.abs(g - e) <= tol)
+    idx = np.flatnonzero(bad)
+    for i in idx[: max(0, MAX_REPORTED - len(out))]:
+        out.append(Mismatch(thread, int(i), float(e[i]), float(g[i])))
+    return int(idx.size)
+
+
+# --------------------------------------------------------------------------- the runner
+
+
+class _Worker:
+    """One worker thread's state and loop."""
+
+    def __init__(self, t: int, run: "_Run") -> None:
+        self.t = t
+        self.run = run
+        self.done = 0
+        self.latency = np.zeros(min(run.config.iterations, LATENCY_CAPACITY), dtype=np.int64)
+        self.sums: _Checksums | None = None
+        self.errors: list[ThreadError] = []
+
+    def __call__(self) -> None:
+        run, cfg, t = self.run, self.run.config, self.t
+        backend, device = run.backend, run.backend.device
+        stream = None
+        arrived = False
+        try:
+            stream = backend.new_stream() if cfg.streams == "per-thread" else None
+            with backend.use_stream(stream):
+                ctx = WorkerContext(t, device, cfg.torch_dtype, cfg.size, None, run.state)
+                if cfg.warmup:
+                    ctx.generator = _generator(device, thread_seed(cfg.seed, t) ^ 0x5EED)
+                    for i in range(cfg.warmup):
+                        run.workload.step(ctx, i)
+                    backend.synchronize_stream(stream)
+                ctx.generator = _generator(device, thread_seed(cfg.seed, t))
+                if cfg.verify:
+                    self.sums = _Checksums(cfg.iterations, device, _checksum_dtype(cfg))
+                arrived = True
+                run.barrier.wait()
+                self._loop(ctx, stream)
+        except Exception as exc:  # warm-up, set-up or stream failures
+            self.errors.append(ThreadError.capture(t, -1, "warmup", exc))
+        finally:
+            if not arrived:
+                run.barrier.wait()
+
+    def _loop(self, ctx: WorkerContext, stream: Any) -> None:
+        cfg, run = self.run.config, self.run
+        step = run.workload.step
+        sync = run.backend.synchronize_stream
+        sem = run.semaphore
+        sync_every = cfg.sync_every
+        lat = self.latency
+        cap = lat.shape[0]
+        sums = self.sums
+        clock = time.perf_counter_ns
+        i = 0
+        try:
+            for i in range(cfg.iterations):
+                t0 = clock()
+                if sem is None:
+                    out = step(ctx, i)
+                else:
+                    with sem:
+                        out = step(ctx, i)
+                if sums is not None:
+                    sums.pending.append(out if out.dim() == 0 else out.sum())
+                    if len(sums.pending) == _CHUNK:
+                        sums.flush()
+                if sync_every and (i + 1) % sync_every == 0:
+                    sync(stream)
+                lat[i % cap] = clock() - t0
+                self.done = i + 1
+            if sums is not None:
+                sums.flush()
+            sync(stream)
+        except Exception as exc:
+            self.errors.append(ThreadError.capture(self.t, i, "run", exc))
+            if sums is not None:  # keep the checksums of the iterations that finished
+                try:
+                    del sums.pending[self.done - sums.start:]
+                    sums.flush()
+                    sync(stream)
+                except Exception as exc2:
+                    self.errors.append(ThreadError.capture(self.t, i, "flush", exc2))
+                    self.sums = None
+
+
+@dataclass
+class _Run:
+    config: StressConfig
+    backend: Backend
+    workload: Workload
+    state: Any
+    barrier: threading.Barrier
+    semaphore: threading.BoundedSemaphore | None
+
+
+def run_stress(config: StressConfig) -> StressResult:
+    """Run one in-process stress run of ``config`` and check it with the oracle."""
+    if not isinstance(config, StressConfig):
+        raise TypeError(f"run_stress needs a StressConfig, got {type(config).__name__}")
+    backend = get_backend(config.device)
+    workload = get_workload(config.workload)
+    env = environment(config.device)
+    device = backend.device
+
+    state = None
+    if workload.setup_fn is not None:
+        try:
+            state = workload.setup_fn(WorkerContext(-1, device, config.torch_dtype, config.size, None))
+            backend.synchronize()
+        except Exception as exc:
+            err = ThreadError.capture(-1, -1, "setup", exc)
+            return StressResult(config, 0.0, 0, _latency_summary([]), [err], 1, environment=env)
+
+    run = _Run(config, backend, workload, state, threading.Barrier(config.threads + 1),
+               threading.BoundedSemaphore(config.throttle) if config.throttle else None)
+    workers = [_Worker(t, run) for t in range(config.threads)]
+    threads = [threading.Thread(target=w, name=f"mpslab-worker-{w.t}", daemon=True) for w in workers]
+    for th in threads:
+        th.start()
+    run.barrier.wait()
+    t_start = time.perf_counter()
+    for th in threads:
+        th.join()
+    errors = [e for w in workers for e in w.errors]
+    try:
+        backend.synchronize()
+    except Exception as exc:
+        errors.append(ThreadError.capture(-1, -1, "run", exc))
+    seconds = time.perf_counter() - t_start
+
+    mismatches: list[Mismatch] = []
+    mismatch_count = verified = 0
+    if config.verify:
+        rtol = TOLERANCE[config.dtype]
+        scale = float(workload.scale(config.size))
+        for w in workers:
+            if w.sums is None or w.sums.start == 0:
+                continue
+            got = w.sums.host()
+            try:
+                expected = replay(workload, state, config, w.t, len(got))
+            except Exception as exc:
+                errors.append(ThreadError.capture(w.t, -1, "replay", exc))
+                continue
+            verified += len(got)
+            mismatch_count += _compare(expected, got, rtol, scale, w.t, mismatches)
+
+    samples = [w.latency[: min(w.done, w.latency.shape[0])] for w in workers]
+    return StressResult(
+        config=config,
+        seconds=seconds,
+        completed=sum(w.done for w in workers),
+        latency_ms=_latency_summary(samples),
+        errors=errors[:MAX_REPORTED],
+        error_count=len(errors),
+        mismatches=mismatches,
+        mismatch_count=mismatch_count,
+        verified=verified,
+        environment=env,
+    )
+
+
+def _latency_summary(samples: list[np.ndarray]) -> dict[str, float]:
+    flat = np.concatenate(samples) if samples else np.zeros(0, dtype=np.int64)
+    if flat.size == 0:
+        return {"p50": float("nan"), "p90": float("nan"), "p99": float("nan"), "max": float("nan")}
+    p50, p90, p99 = np.percentile(flat, [50, 90, 99]) / 1e6
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(flat.max()) / 1e6}

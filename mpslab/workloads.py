@@ -1,0 +1,189 @@
+"""The workload registry: named pieces of device work that the runner repeats.
+
+A workload is a per-iteration ``step(ctx, i) -> Tensor`` and, optionally, a
+``setup(ctx) -> state`` run once per run (build a model every thread then shares).
+``step`` returns a tensor whose sum is the iteration's checksum; it must draw
+all randomness from ``ctx.generator``, the per-thread generator the runner
+hands it. That is what lets the serial-replay oracle recompute every
+thread's expected answers.
+
+Register your own from a notebook cell or a module::
+
+    from mpslab import register_workload
+
+    @register_workload("mlp", description="two-layer MLP forward, weights shared")
+    def mlp(ctx, i):
+        x = torch.randn(ctx.size, ctx.size, generator=ctx.generator,
+                        device=ctx.device, dtype=ctx.dtype)
+        return ctx.state(x).sum()
+
+    @mlp.setup
+    def build(ctx):
+        return torch.nn.Linear(ctx.size, ctx.size).to(ctx.device, ctx.dtype)
+
+or call it: ``register_workload("name", step, description=..., setup=...)``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+__all__ = [
+    "Workload",
+    "WorkerContext",
+    "register_workload",
+    "get_workload",
+    "list_workloads",
+    "unregister_workload",
+]
+
+
+@dataclass
+class WorkerContext:
+    """What a workload sees: where to run, how big, and its own random generator."""
+
+    thread: int
+    device: torch.device
+    dtype: torch.dtype
+    size: int
+    generator: torch.Generator | None
+    state: Any = None  # the value ``setup`` returned, shared by every thread
+
+
+StepFn = Callable[[WorkerContext, int], torch.Tensor]
+SetupFn = Callable[[WorkerContext], Any]
+
+
+@dataclass
+class Workload:
+    name: str
+    step: StepFn
+    description: str
+    setup_fn: SetupFn | None = None
+    # Typical magnitude of one checksum at a given size: the oracle's tolerance is
+    # relative to max(|expected|, scale), so a checksum that happens to land near
+    # zero does not turn rounding noise into a false mismatch.
+    scale: Callable[[int], float] = field(default=lambda size: 1.0)
+    kind: str = "workload"  # "workload" or "fault" (instrument self-test)
+
+    def setup(self, fn: SetupFn) -> SetupFn:
+        """Decorator: attach a once-per-run set-up step to this workload."""
+        self.setup_fn = fn
+        return fn
+
+    def __call__(self, ctx: WorkerContext, i: int) -> torch.Tensor:
+        return self.step(ctx, i)
+
+
+_REGISTRY: dict[str, Workload] = {}
+
+
+def register_workload(
+    name: str,
+    step: StepFn | None = None,
+    *,
+    description: str,
+    setup: SetupFn | None = None,
+    scale: Callable[[int], float] | None = None,
+    kind: str = "workload",
+    replace: bool = True,
+):
+    """Register ``step`` under ``name``; without ``step``, return a decorator.
+
+    Re-registering a name replaces it (so a notebook cell can be re-run); pass
+    ``replace=False`` to refuse that instead.
+    """
+    if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+        raise ValueError(f"workload name={name!r}: must be a non-empty string without spaces")
+    if not description or not isinstance(description, str):
+        raise ValueError(f"workload {name!r}: description must be a non-empty string")
+
+    def add(fn: StepFn) -> Workload:
+        if not callable(fn):
+            raise TypeError(f"workload {name!r}: step must be callable, got {type(fn).__name__}")
+        if not replace and name in _REGISTRY:
+            raise ValueError(f"workload {name!r} is already registered")
+        wl = Workload(name, fn, description.strip().splitlines()[0], setup, kind=kind)
+        if scale is not None:
+            wl.scale = scale
+        _REGISTRY[name] = wl
+        return wl
+
+    return add if step is None else add(step)
+
+
+def unregister_workload(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
+def get_workload(name: str) -> Workload:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"workload={name!r}: unknown; registered: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def list_workloads(kind: str | None = None) -> list[Workload]:
+    """Registered workloads sorted by name (``kind="fault"`` for the self-test ones)."""
+    return [w for _, w in sorted(_REGISTRY.items()) if kind is None or w.kind == kind]
+
+
+# --------------------------------------------------------------------------- built-ins
+
+
+def _randn(ctx: WorkerContext, *shape: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=ctx.generator, device=ctx.device, dtype=ctx.dtype)
+
+
+@register_workload(
+    "seed",
+    description="randn(size, size) -> matmul -> sum: the seed round's ultimate stress",
+    # sum(A @ B) for standard-normal A, B has a standard deviation of size**1.5
+    scale=lambda size: float(size) ** 1.5,
+)
+def _seed(ctx: WorkerContext, i: int) -> torch.Tensor:
+    a = _randn(ctx, ctx.size, ctx.size)
+    return torch.matmul(a, a).sum()
+
+
+def _mlp_setup(ctx: WorkerContext) -> torch.nn.Module:
+    g = torch.Generator().manual_seed(0)
+    n = ctx.size
+    model = torch.nn.Sequential(torch.nn.Linear(n, 4 * n), torch.nn.GELU(), torch.nn.Linear(4 * n, n))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) / (p.shape[-1] ** 0.5))
+    return model.to(ctx.device, ctx.dtype).eval()
+
+
+@register_workload(
+    "mlp",
+    description="inference: a shared 2-layer MLP (size -> 4*size -> size), batch of 8, under no_grad",
+    setup=_mlp_setup,
+    scale=lambda size: float(size) ** 0.5 * 8,
+)
+def _mlp(ctx: WorkerContext, i: int) -> torch.Tensor:
+    with torch.no_grad():
+        return ctx.state(_randn(ctx, 8, ctx.size)).sum()
+
+
+def _shared_buffer(ctx: WorkerContext) -> torch.Tensor:
+    return torch.zeros(ctx.size, ctx.size, device=ctx.device, dtype=ctx.dtype)
+
+
+@register_workload(
+    "racy",
+    description="self-test: every thread writes one shared buffer, then reads it back (the oracle must flag it)",
+    setup=_shared_buffer,
+    scale=lambda size: float(size),
+    kind="fault",
+)
+def _racy(ctx: WorkerContext, i: int) -> torch.Tensor:
+    buf = ctx.state
+    buf.copy_(_randn(ctx, ctx.size, ctx.size))
+    time.sleep(0)  # let another thread in between the write and the read
+    return buf.sum()
