@@ -126,6 +126,29 @@ class StressResult:
         lines.append(f"Outcome: {self.outcome} (one run; for a failure rate with its interval run isolated trials)")
         return "\n".join(lines)
 
+    def to_row(self) -> dict[str, Any]:
+        """One flat row for a tidy DataFrame: results, config fields, ``env_*`` columns.
+
+        Isolated trials and sweeps use the same columns, so plots read either.
+        """
+        row: dict[str, Any] = {
+            "outcome": self.outcome,
+            "seconds": self.seconds,
+            "ops": self.ops,
+            "completed": self.completed,
+            "ops_per_s": self.ops_per_s,
+            "error_count": self.error_count,
+            "mismatch_count": self.mismatch_count,
+            "verified": self.verified,
+        }
+        row.update({f"latency_{k}_ms": v for k, v in self.latency_ms.items()})
+        row["first_error"] = (f"{self.errors[0].type}: {self.errors[0].message}" if self.errors else None)
+        cfg = self.config.to_dict()
+        cfg["plugins"] = ",".join(cfg["plugins"])
+        row.update(cfg)
+        row.update({f"env_{k}": v for k, v in self.environment.items()})
+        return row
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "outcome": self.outcome,
