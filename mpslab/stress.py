@@ -260,7 +260,11 @@ class _Worker:
                 if cfg.warmup:
                     ctx.generator = _generator(device, thread_seed(cfg.seed, t) ^ 0x5EED)
                     for i in range(cfg.warmup):
-                        run.workload.step(ctx, i)
+                        if run.semaphore is None:
+                            run.workload.step(ctx, i)
+                        else:
+                            with run.semaphore:
+                                run.workload.step(ctx, i)
                     backend.synchronize_stream(stream)
                 ctx.generator = _generator(device, thread_seed(cfg.seed, t))
                 if cfg.verify:

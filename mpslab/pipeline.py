@@ -1,0 +1,307 @@
+"""Headless execution of the notebook series with papermill.
+
+``run_series(profile="quick", device="cpu", out="reports")`` executes every
+``notebooks/NN_*.ipynb`` with the parameters its profile gives it
+(``notebooks/profiles.yml``) and leaves, under ``out``::
+
+    notebooks/NN_topic.ipynb   executed copies (papermill records their parameters)
+    html/NN_topic.html         HTML copies for reviews (nbconvert)
+    data/                      tidy tables the notebooks wrote (CSV, JSON lines)
+    figures/                   PNG and SVG figures
+    index.html                 a page linking all of it
+    manifest.json              profile, device, parameters, status and time per notebook
+
+Every parameter is checked against the notebook's ``parameters`` cell before
+anything runs: an unknown name or a value of the wrong type is refused with one
+line. A failing notebook is saved with papermill's error marker, the batch goes
+on, and the result says ``N/M notebooks succeeded``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import glob
+import html
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import yaml
+
+from .config import ConfigError, StressConfig
+
+__all__ = ["run_series", "SeriesResult", "NotebookRun", "load_profiles", "plan_series", "NOTEBOOKS_DIR", "PipelineError"]
+
+NOTEBOOKS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
+PIPELINE_PARAMETERS = ("device", "data_dir", "figures_dir")
+
+
+class PipelineError(ValueError):
+    """Refused input to the pipeline; the message is one line."""
+
+
+@dataclass
+class NotebookRun:
+    name: str
+    source: str
+    output: str
+    parameters: dict[str, Any]
+    status: str = "pending"  # pending | ok | failed
+    seconds: float = 0.0
+    error: str | None = None
+    html: str | None = None
+
+
+@dataclass
+class SeriesResult:
+    profile: str
+    device: str
+    out: str
+    runs: list[NotebookRun] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> int:
+        return sum(r.status == "ok" for r in self.runs)
+
+    @property
+    def ok(self) -> bool:
+        return self.succeeded == len(self.runs)
+
+    def summary_line(self) -> str:
+        return f"{self.succeeded}/{len(self.runs)} notebooks succeeded"
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def load_profiles(notebooks_dir: str = NOTEBOOKS_DIR) -> dict[str, dict[str, dict[str, Any]]]:
+    path = os.path.join(notebooks_dir, "profiles.yml")
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise PipelineError(f"profiles: {path} not found") from None
+    except yaml.YAMLError as exc:
+        raise PipelineError(f"profiles: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise PipelineError(f"profiles: {path} must map profile names to notebook parameter tables")
+    return {name: {k: dict(v or {}) for k, v in table.items()} for name, table in data.items()}
+
+
+def discover(notebooks_dir: str = NOTEBOOKS_DIR) -> list[str]:
+    """The series: ``NN_*.ipynb`` in name order."""
+    return sorted(p for p in glob.glob(os.path.join(notebooks_dir, "[0-9][0-9]_*.ipynb")))
+
+
+def _stem(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def _select(paths: list[str], only: Iterable[str] | None) -> list[str]:
+    if not only:
+        return paths
+    chosen = []
+    for want in only:
+        hits = [p for p in paths if _stem(p) == want or _stem(p).startswith(want + "_") or _stem(p)[:2] == want]
+        if not hits:
+            raise PipelineError(f"only={want!r}: no such notebook; have {', '.join(_stem(p) for p in paths)}")
+        chosen += [h for h in hits if h not in chosen]
+    return sorted(chosen)
+
+
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list, tuple),
+          "dict": (dict,)}
+
+
+def _check_type(nb: str, name: str, value: Any, declared: dict[str, Any]) -> None:
+    type_name = str(declared.get("inferred_type_name") or "None")
+    base = type_name.split("[")[0].strip().lower()
+    allowed = _TYPES.get(base)
+    if allowed is None:
+        return  # no annotation we can check: papermill passes it through
+    ok = isinstance(value, allowed) and not (base in ("int", "float") and isinstance(value, bool))
+    if not ok:
+        raise PipelineError(
+            f"{nb}: parameter {name}={value!r} has type {type(value).__name__}, the notebook declares {type_name}"
+        )
+
+
+def plan_series(
+    profile: str = "quick",
+    device: str = "cpu",
+    out: str = "reports",
+    only: Sequence[str] | None = None,
+    params: dict[str, Any] | None = None,
+    notebooks_dir: str = NOTEBOOKS_DIR,
+) -> SeriesResult:
+    """Check every input and lay out the runs; nothing is executed."""
+    import papermill
+
+    profiles = load_profiles(notebooks_dir)
+    if profile not in profiles:
+        raise PipelineError(f"profile={profile!r}: unknown; profiles: {', '.join(profiles)}")
+    try:
+        StressConfig._check_device(device)
+    except ConfigError as exc:
+        raise PipelineError(str(exc)) from None
+    paths = _select(discover(notebooks_dir), only)
+    if not paths:
+        raise PipelineError(f"no notebooks (NN_*.ipynb) in {notebooks_dir}")
+    table = profiles[profile]
+    unknown_keys = sorted(set(table) - {"_all"} - {_stem(p) for p in discover(notebooks_dir)})
+    if unknown_keys:
+        raise PipelineError(f"profile {profile!r} names a notebook that does not exist: {unknown_keys[0]}")
+
+    out = os.path.abspath(out)
+    result = SeriesResult(profile, device, out)
+    extra = dict(params or {})
+    claimed: set[str] = set()
+    for path in paths:
+        stem = _stem(path)
+        declared = papermill.inspect_notebook(path)
+        if not declared:
+            raise PipelineError(f"{stem}: has no cell tagged 'parameters'")
+        values: dict[str, Any] = {
+            "device": device,
+            "data_dir": os.path.join(out, "data"),
+            "figures_dir": os.path.join(out, "figures"),
+        }
+        values.update(table.get("_all", {}))
+        values.update(table.get(stem, {}))
+        for name, value in extra.items():
+            if name in declared:
+                values[name] = value
+                claimed.add(name)
+        for name, value in values.items():
+            if name not in declared:
+                raise PipelineError(
+                    f"{stem}: unknown parameter {name!r} (profile {profile!r}); declared: {', '.join(declared)}"
+                )
+            _check_type(stem, name, value, declared[name])
+        result.runs.append(NotebookRun(stem, path, os.path.join(out, "notebooks", f"{stem}.ipynb"), values))
+    unclaimed = sorted(set(extra) - claimed)
+    if unclaimed:
+        raise PipelineError(f"parameter {unclaimed[0]!r}: no selected notebook declares it")
+    return result
+
+
+# --------------------------------------------------------------------------- execution
+
+
+def _to_html(ipynb: str, target: str) -> None:
+    import nbconvert
+    import nbformat
+
+    nb = nbformat.read(ipynb, as_version=4)
+    body, _ = nbconvert.HTMLExporter().from_notebook_node(nb)
+    with open(target, "w", encoding="utf-8") as f:
+        f.write(body)
+
+
+def _error_of(exc: BaseException) -> str:
+    ename = getattr(exc, "ename", None) or type(exc).__name__
+    evalue = getattr(exc, "evalue", None) or str(exc)
+    first = str(evalue).strip().splitlines()[0] if str(evalue).strip() else ""
+    return f"{ename}: {first}"
+
+
+def run_series(
+    profile: str = "quick",
+    device: str = "cpu",
+    out: str = "reports",
+    only: Sequence[str] | None = None,
+    params: dict[str, Any] | None = None,
+    notebooks_dir: str = NOTEBOOKS_DIR,
+    kernel_name: str | None = None,
+    log=print,
+) -> SeriesResult:
+    """Execute the series headlessly; see the module docstring for what it leaves."""
+    import papermill
+
+    result = plan_series(profile, device, out, only, params, notebooks_dir)
+    for sub in ("notebooks", "html", "data", "figures"):
+        os.makedirs(os.path.join(result.out, sub), exist_ok=True)
+    total = len(result.runs)
+    for k, run in enumerate(result.runs, 1):
+        log(f"[{k}/{total}] {run.name} ({profile} profile, device {device}) ...")
+        t0 = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                run.source, run.output, parameters=run.parameters, cwd=os.path.dirname(run.source),
+                kernel_name=kernel_name, progress_bar=False, report_mode=False,
+            )
+            run.status = "ok"
+        except Exception as exc:  # papermill saved the notebook with its error marker
+            run.status = "failed"
+            run.error = _error_of(exc)
+        run.seconds = time.perf_counter() - t0
+        if os.path.exists(run.output):
+            run.html = os.path.join(result.out, "html", f"{run.name}.html")
+            try:
+                _to_html(run.output, run.html)
+            except Exception as exc:
+                run.html = None
+                run.error = (run.error + "; " if run.error else "") + f"HTML export failed: {_error_of(exc)}"
+        log(f"      {run.status} in {run.seconds:.1f} s" + (f": {run.error}" if run.error else ""))
+    _write_manifest(result)
+    _write_index(result)
+    log(result.summary_line() + f"; index: {os.path.join(result.out, 'index.html')}")
+    return result
+
+
+def _write_manifest(result: SeriesResult) -> None:
+    from .environment import environment
+
+    manifest = {
+        "profile": result.profile,
+        "device": result.device,
+        "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "environment": environment("cpu"),
+        "summary": result.summary_line(),
+        "notebooks": [
+            {"name": r.name, "status": r.status, "seconds": round(r.seconds, 2), "error": r.error,
+             "parameters": r.parameters, "output": os.path.relpath(r.output, result.out),
+             "html": os.path.relpath(r.html, result.out) if r.html else None}
+            for r in result.runs
+        ],
+    }
+    with open(os.path.join(result.out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2, default=str)
+
+
+def _write_index(result: SeriesResult) -> None:
+    esc = html.escape
+    rows = []
+    for r in result.runs:
+        links = [f'<a href="notebooks/{esc(r.name)}.ipynb">ipynb</a>']
+        if r.html:
+            links.insert(0, f'<a href="html/{esc(r.name)}.html">HTML</a>')
+        colour = "#4c9a2a" if r.status == "ok" else "#d7191c"
+        rows.append(
+            f"<tr><td>{esc(r.name)}</td><td style='color:{colour}'><b>{esc(r.status)}</b></td>"
+            f"<td>{r.seconds:.1f} s</td><td>{' · '.join(links)}</td><td>{esc(r.error or '')}</td></tr>"
+        )
+    figures = sorted(glob.glob(os.path.join(result.out, "figures", "*.png")))
+    data = sorted(p for p in glob.glob(os.path.join(result.out, "data", "*")) if os.path.isfile(p))
+    figs = "".join(
+        f'<figure><a href="figures/{esc(os.path.basename(p))}"><img src="figures/{esc(os.path.basename(p))}" '
+        f'width="420"></a><figcaption>{esc(os.path.basename(p))}</figcaption></figure>'
+        for p in figures
+    )
+    files = "".join(f'<li><a href="data/{esc(os.path.basename(p))}">{esc(os.path.basename(p))}</a></li>' for p in data)
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>mpslab report: {esc(result.profile)} on {esc(result.device)}</title>
+<style>body{{font-family:sans-serif;margin:2em}} td,th{{padding:4px 10px;border-bottom:1px solid #ddd}}
+figure{{display:inline-block;margin:8px}}</style></head><body>
+<h1>mpslab report</h1>
+<p>profile <b>{esc(result.profile)}</b>, device <b>{esc(result.device)}</b>: {esc(result.summary_line())}</p>
+<table><tr><th>notebook</th><th>status</th><th>time</th><th>open</th><th>error</th></tr>{''.join(rows)}</table>
+<h2>Figures</h2>{figs or '<p>none</p>'}
+<h2>Data</h2><ul>{files or '<li>none</li>'}</ul>
+<p>Parameters and environment: <a href="manifest.json">manifest.json</a></p>
+</body></html>
+"""
+    with open(os.path.join(result.out, "index.html"), "w", encoding="utf-8") as f:
+        f.write(page)
