@@ -40,6 +40,10 @@ def test_title_then_one_typed_and_documented_parameters_cell(path):
     for line in tagged[0].source.splitlines():
         assert "  # " in line, f"parameter without a help comment: {line!r}"
     assert {"device", "data_dir", "figures_dir"} <= set(names)  # the pipeline always passes these
+    # papermill must parse every line, or the pipeline would refuse the parameter as unknown
+    import papermill
+
+    assert list(papermill.inspect_notebook(path)) == names
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
