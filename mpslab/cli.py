@@ -102,6 +102,77 @@ def _cmd_workloads(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _parse_param(text: str) -> tuple[str, Any]:
+    import yaml
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise BadInput(f"mpslab run: error: --param {text!r}: expected NAME=VALUE")
+    try:
+        return name.strip(), yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise BadInput(f"mpslab run: error: --param {text!r}: VALUE is not a YAML scalar or list") from None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import PipelineError, run_series
+
+    params = dict(_parse_param(p) for p in args.param)
+    try:
+        result = run_series(profile=args.profile, device=args.device, out=args.out, only=args.only, params=params)
+    except PipelineError as exc:
+        raise BadInput(f"mpslab run: error: {exc}") from None
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _how_it_ended(row: Any) -> str:
+    """``SIGSEGV``, ``exit 3`` or ``timeout`` for a crash or hang row; ``-`` otherwise."""
+    if row["outcome"] == "hang":
+        return "timeout"
+    if row["outcome"] == "crash":
+        if isinstance(row["signal"], str):
+            return row["signal"]
+        return f"exit {row['exit_code']}"
+    return "-"
+
+
+def _cmd_trials(args: argparse.Namespace) -> int:
+    from .isolate import run_trials
+    from .stats import failure_rate
+
+    config = config_from_args(args)
+    df = run_trials(config, trials=args.trials, timeout_s=args.timeout, python=args.python,
+                    store=args.store, mode=args.mode, batch=args.batch,
+                    progress=False if args.no_progress else None)
+    rate = failure_rate(df)
+    if args.json:
+        _print_json({"failure_rate": {k: getattr(rate, k) for k in
+                                      ("failures", "trials", "rate", "low", "high", "confidence",
+                                       "method", "sided", "outcomes", "verdict")},
+                     "trials": df.astype(object).where(df.notna(), None).to_dict(orient="records")})
+        return EXIT_OK if rate.failures == 0 else EXIT_FAILED
+    c = config
+    mode = df["launch"].iloc[0] if len(df) else args.mode
+    print(f"mpslab trials: {args.trials} isolated trials of {c.workload!r} ({c.threads} threads x "
+          f"{c.iterations} iterations, size {c.size}, {c.dtype}) on {c.device}; "
+          f"{mode} mode, timeout {args.timeout:g} s")
+    counts = df["outcome"].value_counts()
+    print("outcome   trials")
+    for outcome in ("ok", "error", "mismatch", "crash", "hang"):
+        if counts.get(outcome, 0):
+            print(f"{outcome:<9} {int(counts[outcome]):>6}")
+    failed = df[df["outcome"] != "ok"]
+    if len(failed):
+        print(f"failed trials{' (first 10)' if len(failed) > 10 else ''}:")
+        for _, r in failed.head(10).iterrows():
+            print(f"  trial {int(r['trial']):>4}  {r['outcome']:<8}  {_how_it_ended(r):<8}  {r['first_error'] or ''}")
+    if args.store:
+        print(f"store: {args.store} (batch {df.attrs.get('batch')}: {df.attrs.get('ran')} trials run now, "
+              f"{df.attrs.get('resumed')} read back)")
+    print(rate.verdict)
+    return EXIT_OK if rate.failures == 0 else EXIT_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mpslab", description="Thread-stress and honest statistics for concurrent PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -110,6 +181,35 @@ def build_parser() -> argparse.ArgumentParser:
     add_stress_arguments(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_stress)
+
+    p = sub.add_parser("run", help="execute the notebook series headlessly (papermill) and write the report")
+    p.add_argument("--profile", default="quick", help="quick | seed | full, from notebooks/profiles.yml (default %(default)s)")
+    p.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N | mps (default %(default)s)")
+    p.add_argument("--only", action="append", default=[], metavar="NAME",
+                   help="run only this notebook (stem or its NN number; repeatable)")
+    p.add_argument("--out", default="reports", help="output folder (default %(default)s)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a parameter in every selected notebook that declares it (repeatable)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("trials", help="isolated trials: each run in its own child process, outcomes "
+                       "classified, failure rate with its interval")
+    add_stress_arguments(p)
+    t = p.add_argument_group("trials")
+    t.add_argument("--trials", type=int, default=20, help="number of trials (default %(default)s)")
+    t.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds before a trial counts as a hang (default %(default)s)")
+    t.add_argument("--python", default=None, metavar="PATH",
+                   help="run the trials under this interpreter (another venv / torch build)")
+    t.add_argument("--store", default=None, metavar="FILE",
+                   help="append each trial to this JSON-lines file; re-running resumes the batch")
+    t.add_argument("--mode", default="auto", choices=("auto", "spawn", "forkserver"),
+                   help="how children start: auto = forkserver on Linux, else spawn (default %(default)s)")
+    t.add_argument("--batch", default=None, metavar="LABEL",
+                   help="label a new batch of an otherwise identical run in the same store")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the failure rate and every trial as JSON")
+    p.set_defaults(func=_cmd_trials)
 
     p = sub.add_parser("workloads", help="list the registered workloads")
     p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE")

@@ -7,6 +7,7 @@ import os
 import platform
 import socket
 import subprocess
+import sys
 from functools import lru_cache
 from typing import Any
 
@@ -63,6 +64,7 @@ def environment(device: str = "cpu") -> dict[str, Any]:
         "device": device,
         "device_name": name,
         "python": platform.python_version(),
+        "executable": sys.executable,
         "platform": platform.platform(),
         "host": socket.gethostname(),
         "cpu_count": os.cpu_count(),

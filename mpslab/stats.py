@@ -1,0 +1,216 @@
+"""Honest statistics for trial outcomes: failure rates with their intervals, and comparisons.
+
+scipy does the maths: ``scipy.stats.binomtest(...).proportion_ci`` for the
+interval (Clopper-Pearson ``exact`` by default, or ``wilson``) and
+``scipy.stats.fisher_exact`` for the comparison of two sets of trials.
+
+Every verdict carries its interval, and is rounded so that it never claims more
+than the data allow: upper bounds are rounded up, lower bounds down. A run with
+no failure gets a one-sided upper bound ("0 of 200 trials failed: failure rate
+below 1.5%"); a run where every trial failed gets a one-sided lower bound. No
+number of clean trials makes a failure rate zero, and nothing here says otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+__all__ = ["FailureRate", "RateComparison", "failure_rate", "compare_rates", "format_percent"]
+
+METHODS = {"exact": "Clopper-Pearson", "wilson": "Wilson"}
+
+
+@dataclass(frozen=True)
+class FailureRate:
+    """``failures`` of ``trials`` failed; ``[low, high]`` is the interval at ``confidence``.
+
+    ``sided`` says which interval it is: ``two-sided``, ``upper`` (no failure:
+    ``low`` is 0 and ``high`` the one-sided upper bound) or ``lower`` (every
+    trial failed: ``high`` is 1 and ``low`` the one-sided lower bound).
+    """
+
+    failures: int
+    trials: int
+    rate: float
+    low: float
+    high: float
+    confidence: float
+    method: str
+    sided: str
+    outcomes: dict[str, int] = field(default_factory=dict)
+    verdict: str = ""
+
+    def interval_text(self) -> str:
+        """The interval alone, e.g. ``below 1.5%`` or ``0.31%-4.3%``."""
+        if self.sided == "upper":
+            return f"below {format_percent(self.high, 'up')}"
+        if self.sided == "lower":
+            return f"above {format_percent(self.low, 'down')}"
+        return f"{format_percent(self.low, 'down')}-{format_percent(self.high, 'up')}"
+
+    def __str__(self) -> str:
+        return self.verdict
+
+
+@dataclass(frozen=True)
+class RateComparison:
+    """Two sets of trials side by side, and Fisher's exact test of the difference."""
+
+    before: FailureRate
+    after: FailureRate
+    p_value: float
+    odds_ratio: float
+    alpha: float
+    significant: bool
+    labels: tuple[str, str]
+    verdict: str = ""
+
+    def __str__(self) -> str:
+        return self.verdict
+
+
+def format_percent(x: float, direction: str = "nearest") -> str:
+    """``x`` (a proportion) as a percentage with two significant digits.
+
+    ``direction`` is ``up`` (for an upper bound), ``down`` (a lower bound) or
+    ``nearest``; 0 and 1 print as ``0%`` and ``100%``.
+    """
+    value = 100.0 * float(x)
+    if not math.isfinite(value):
+        return "nan%"
+    if value <= 0.0:
+        return "0%"
+    if value >= 100.0:
+        return "100%"
+    for digits in range(2, 7):  # two significant digits; more only to keep 99.96% from reading 100%
+        step_exp = math.floor(math.log10(value)) - (digits - 1)
+        step = 10.0**step_exp
+        units = value / step
+        if direction == "up":
+            units = math.ceil(units - 1e-9)
+        elif direction == "down":
+            units = math.floor(units + 1e-9)
+        else:
+            units = round(units)
+        rounded = units * step
+        if rounded < 100.0 or digits == 6:
+            break
+    if rounded >= 100.0:
+        return "100%"
+    decimals = max(0, -math.floor(math.log10(rounded)) + digits - 1) if rounded > 0 else 0
+    return f"{rounded:.{decimals}f}%"
+
+
+def _counts(data: Any) -> tuple[int, int, dict[str, int]]:
+    """(failures, trials, outcome counts) from a frame, a series/list of outcomes or a FailureRate."""
+    if isinstance(data, FailureRate):
+        return data.failures, data.trials, dict(data.outcomes)
+    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(v, int) for v in data):
+        failures, trials = data
+        return failures, trials, {}
+    outcomes: Iterable[Any]
+    if hasattr(data, "columns"):  # a DataFrame
+        if "outcome" not in data.columns:
+            raise ValueError("failure_rate: the frame has no 'outcome' column")
+        outcomes = data["outcome"].tolist()
+    elif isinstance(data, (str, bytes)):
+        raise TypeError("failure_rate needs a DataFrame, a sequence of outcomes or (failures, trials)")
+    else:
+        outcomes = list(data.tolist() if hasattr(data, "tolist") else data)
+    counts = Counter("missing" if o is None or (isinstance(o, float) and math.isnan(o)) else str(o)
+                     for o in outcomes)
+    trials = sum(counts.values())
+    failures = trials - counts.get("ok", 0)
+    return failures, trials, {k: counts[k] for k in sorted(counts)}
+
+
+def failure_rate(data: Any, *, confidence: float = 0.95, method: str = "exact") -> FailureRate:
+    """The failure rate of a set of trials and its interval at ``confidence``.
+
+    ``data`` is a DataFrame with an ``outcome`` column (``run_trials``,
+    ``load_records`` or ``StressResult.to_row()`` rows), a sequence of outcome
+    strings, or a ``(failures, trials)`` pair. Every outcome other than ``ok``
+    is a failure. ``method`` is ``exact`` (Clopper-Pearson) or ``wilson``.
+    """
+    from scipy.stats import binomtest
+
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}: must be one of {', '.join(METHODS)}")
+    if not (isinstance(confidence, float) and 0.0 < confidence < 1.0):
+        raise ValueError(f"confidence={confidence!r}: must be a float between 0 and 1")
+    failures, trials, outcomes = _counts(data)
+    if trials < 1:
+        raise ValueError("failure_rate: no trials")
+    if not 0 <= failures <= trials:
+        raise ValueError(f"failure_rate: failures={failures} must be between 0 and trials={trials}")
+
+    if failures == 0:
+        sided, alternative = "upper", "less"
+    elif failures == trials:
+        sided, alternative = "lower", "greater"
+    else:
+        sided, alternative = "two-sided", "two-sided"
+    ci = binomtest(failures, trials, alternative=alternative).proportion_ci(
+        confidence_level=confidence, method=method)
+    low, high = float(ci.low), float(ci.high)
+    rate = failures / trials
+
+    level = f"{confidence * 100:g}%"
+    name = METHODS[method]
+    kinds = {k: v for k, v in outcomes.items() if k != "ok"}
+    detail = f" ({', '.join(f'{k} {v}' for k, v in kinds.items())})" if len(kinds) > 1 else ""
+    head = f"{failures} of {trials} trials failed{detail}"
+    if sided == "upper":
+        verdict = f"{head}: failure rate below {format_percent(high, 'up')} ({level} one-sided upper bound, {name})"
+    elif sided == "lower":
+        verdict = f"{head}: failure rate above {format_percent(low, 'down')} ({level} one-sided lower bound, {name})"
+    else:
+        verdict = (f"{head}: failure rate {format_percent(rate)} "
+                   f"({level} CI {format_percent(low, 'down')}-{format_percent(high, 'up')}, {name})")
+    return FailureRate(failures, trials, rate, low, high, confidence, method, sided, outcomes, verdict)
+
+
+def compare_rates(
+    before: Any,
+    after: Any,
+    *,
+    labels: tuple[str, str] = ("before", "after"),
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+    method: str = "exact",
+) -> RateComparison:
+    """Two sets of trials (e.g. two builds) side by side, with Fisher's exact test.
+
+    ``before`` and ``after`` take whatever ``failure_rate`` takes (or a
+    ``FailureRate``). The difference is called significant when the two-sided
+    p-value is below ``alpha``. The verdict reads like
+    ``before 5/5 failed (above 54%) -> after 0/200 failed (below 1.5%): significant, ...``.
+    """
+    from scipy.stats import fisher_exact
+
+    if not (isinstance(alpha, float) and 0.0 < alpha < 1.0):
+        raise ValueError(f"alpha={alpha!r}: must be a float between 0 and 1")
+    a = before if isinstance(before, FailureRate) else failure_rate(before, confidence=confidence, method=method)
+    b = after if isinstance(after, FailureRate) else failure_rate(after, confidence=confidence, method=method)
+    table = [[a.failures, a.trials - a.failures], [b.failures, b.trials - b.failures]]
+    res = fisher_exact(table, alternative="two-sided")
+    p = float(res.pvalue)
+    odds = float(res.statistic)
+    significant = p < alpha
+    la, lb = labels
+
+    def side(label: str, r: FailureRate) -> str:
+        return f"{label} {r.failures}/{r.trials} failed ({r.interval_text()})"
+
+    if significant:
+        direction = f"{lb} fails less often" if b.rate < a.rate else f"{lb} fails more often"
+        judgement = f"significant, {direction}"
+    else:
+        judgement = "difference not significant"
+    verdict = (f"{side(la, a)} -> {side(lb, b)}: {judgement} "
+               f"(Fisher exact p={p:.2g}, two-sided, alpha {alpha:g}; "
+               f"intervals {a.confidence * 100:g}%, {METHODS[a.method]})")
+    return RateComparison(a, b, p, odds, alpha, significant, (la, lb), verdict)

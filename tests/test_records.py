@@ -1,0 +1,250 @@
+"""The records store: atomic lines, torn tails, resume, the loader, and kill -9 in the middle of a batch."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import warnings
+
+import pytest
+
+from mpslab import StressConfig
+from mpslab.config import ConfigError
+from mpslab.isolate import run_trials
+from mpslab.records import (SCHEMA_VERSION, TornRecordWarning, TrialStore, environment_id, load_records,
+                            make_record, read_records, record_to_row)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and the fork server")
+
+
+def _row(trial: int, outcome: str = "ok", host: str = "a", seconds: float = 0.5) -> dict:
+    return {
+        "trial": trial, "outcome": outcome, "exit_code": 0, "signal": None, "seconds": seconds,
+        "ops_per_s": float("nan"), "first_error": None,
+        "threads": 2, "iterations": 3, "workload": "seed", "plugins": "",
+        "env_host": host, "env_torch": "2.13.0", "env_time": f"2025-01-01T00:00:0{trial % 10}+00:00",
+    }
+
+
+_CONFIG = {"threads": 2, "iterations": 3, "workload": "seed", "plugins": []}
+
+
+def _record(trial: int, batch: str = "b1", **kw) -> dict:
+    return make_record(_row(trial, **kw), batch=batch, config=dict(_CONFIG))
+
+
+def _strict_json(line: bytes) -> dict:
+    def refuse(name: str) -> None:
+        raise ValueError(f"non-standard JSON constant {name}")
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_record_holds_schema_config_and_environment_and_round_trips_to_the_row():
+    rec = _record(4)
+    assert rec["schema"] == SCHEMA_VERSION and rec["batch"] == "b1" and rec["trial"] == 4
+    assert rec["config"] == _CONFIG
+    assert rec["environment"] == {"host": "a", "torch": "2.13.0", "time": "2025-01-01T00:00:04+00:00"}
+    assert rec["result"]["ops_per_s"] is None  # NaN is stored as null
+    row = record_to_row(rec)
+    assert row["trial"] == 4 and row["outcome"] == "ok" and row["threads"] == 2 and row["plugins"] == ""
+    assert row["env_host"] == "a" and row["batch"] == "b1"
+    assert row["env_id"] == environment_id(rec["environment"])
+
+
+def test_environment_id_ignores_time_only():
+    a = {"host": "a", "torch": "2.13", "time": "t1"}
+    assert environment_id(a) == environment_id({**a, "time": "t2"})
+    assert environment_id(a) != environment_id({**a, "torch": "2.12"})
+
+
+def test_append_writes_one_complete_standard_json_line_per_record(tmp_path):
+    store = TrialStore(tmp_path / "t.jsonl")
+    for k in range(3):
+        store.append(_record(k))
+    data = (tmp_path / "t.jsonl").read_bytes()
+    lines = data.split(b"\n")
+    assert data.endswith(b"\n") and lines[-1] == b"" and len(lines) == 4
+    assert [_strict_json(line)["trial"] for line in lines[:-1]] == [0, 1, 2]
+    assert sorted(store.finished("b1")) == [0, 1, 2] and store.finished("other") == {}
+
+
+def test_a_torn_last_line_is_skipped_with_a_warning_and_the_next_append_survives(tmp_path):
+    path = tmp_path / "t.jsonl"
+    store = TrialStore(path)
+    store.append(_record(0))
+    full = json.dumps(_record(1)).encode()
+    with open(path, "ab") as fh:
+        fh.write(full[: len(full) // 2])  # what kill -9 during a write can leave
+    with pytest.warns(TornRecordWarning, match="last line"):
+        assert [r["trial"] for r in read_records(path)] == [0]
+    store.append(_record(2))
+    with pytest.warns(TornRecordWarning):
+        assert [r["trial"] for r in read_records(path)] == [0, 2]
+    with pytest.warns(TornRecordWarning):
+        df = load_records(path)
+    assert df["trial"].tolist() == [0, 2]
+
+
+def test_loader_never_crashes_on_garbage_and_skips_newer_schemas(tmp_path):
+    path = tmp_path / "t.jsonl"
+    store = TrialStore(path)
+    store.append(_record(0))
+    newer = _record(1)
+    newer["schema"] = SCHEMA_VERSION + 1
+    with open(path, "ab") as fh:
+        fh.write(b"\xff\xfe not json\n[1, 2]\n" + json.dumps(newer).encode() + b"\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recs = read_records(path)
+    assert [r["trial"] for r in recs] == [0]
+    assert len([w for w in caught if issubclass(w.category, TornRecordWarning)]) == 3
+
+
+def test_load_records_keeps_environments_apart_and_names_the_source(tmp_path):
+    a, b = TrialStore(tmp_path / "mac.jsonl"), TrialStore(tmp_path / "linux.jsonl")
+    a.append(_record(0, host="mac", outcome="crash", seconds=float("nan")))
+    a.append(_record(1, host="mac"))
+    b.append(_record(0, host="linux"))
+    df = load_records(tmp_path / "mac.jsonl", tmp_path / "linux.jsonl")
+    assert len(df) == 3  # nothing merged, nothing de-duplicated
+    assert df.groupby("env_id")["trial"].count().sort_values().tolist() == [1, 2]
+    assert set(df["env_host"]) == {"mac", "linux"}
+    assert df["source"].tolist() == [str(tmp_path / "mac.jsonl")] * 2 + [str(tmp_path / "linux.jsonl")]
+    assert math.isnan(df.loc[0, "seconds"]) and df.loc[1, "seconds"] == 0.5
+    assert str(df["exit_code"].dtype) == "Int64"
+    assert len(load_records(tmp_path)) == 3  # a directory means its *.jsonl files
+
+
+def test_store_refuses_bad_paths_before_anything_runs(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        TrialStore(tmp_path / "missing" / "t.jsonl")
+    with pytest.raises(ConfigError, match="is a directory"):
+        TrialStore(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        load_records(tmp_path / "nope.jsonl")
+
+
+def test_store_refuses_to_append_something_that_is_not_a_record(tmp_path):
+    with pytest.raises(ValueError):
+        TrialStore(tmp_path / "t.jsonl").append({"trial": 1})
+
+
+# --------------------------------------------------------------------------- kill -9 mid-batch
+
+SLOW_PLUGIN = '''
+import time
+import torch
+from mpslab import register_workload
+
+@register_workload("slow-test", description="sleeps 50 ms per step (records test)")
+def _slow(ctx, i):
+    time.sleep(0.05)
+    return torch.randn(4, 4, generator=ctx.generator, device=ctx.device).sum()
+'''
+
+
+def _children_map() -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            out.setdefault(ppid, []).append(int(name))
+    return out
+
+
+def _descendants(root: int) -> set[int]:
+    kids = _children_map()
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        for c in kids.get(stack.pop(), []):
+            if c not in seen:
+                seen.add(c)
+                stack.append(c)
+    return seen
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@linux_only
+def test_kill_9_mid_batch_leaves_a_loadable_file_and_resume_completes_it_without_duplicates(tmp_path):
+    plugin = tmp_path / "slow_plugin.py"
+    plugin.write_text(SLOW_PLUGIN)
+    store = tmp_path / "trials.jsonl"
+    cfg = dict(threads=1, iterations=4, sync_every=0, workload="slow-test", size=4, device="cpu",
+               warmup=0, verify=False, plugins=(str(plugin),))
+    n = 20
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {ROOT!r})
+        from mpslab import StressConfig, run_trials
+        run_trials(StressConfig(**{cfg!r}), trials={n}, timeout_s=120, store={str(store)!r},
+                   mode="forkserver", progress=False)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=str(tmp_path))
+    try:
+        deadline = time.monotonic() + 120
+        family: set[int] = set()
+        while time.monotonic() < deadline:
+            family |= _descendants(proc.pid)
+            if store.exists() and store.read_bytes().count(b"\n") >= 3:
+                break
+            assert proc.poll() is None, "the batch ended before it could be killed"
+            time.sleep(0.01)
+        else:
+            pytest.fail("no records appeared within 120 s")
+        family |= _descendants(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    # the fork server and the running trial die with their parent
+    gone_by = time.monotonic() + 15
+    while any(_running(p) for p in family) and time.monotonic() < gone_by:
+        time.sleep(0.05)
+    assert family and not [p for p in family if _running(p)]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TornRecordWarning)  # a torn last line is allowed, not required
+        before = load_records(store)
+    k = len(before)
+    assert 3 <= k < n
+    assert sorted(before["trial"]) == list(range(k))  # trials run in order, each stored once
+    first_lines = [line for line in store.read_bytes().split(b"\n") if line.strip()][:k]
+    leftovers = [n for n in os.listdir(tempfile.gettempdir()) if n.startswith(f"mpslab-{proc.pid}-")]
+    assert leftovers  # a parent killed with -9 cannot clean up after itself
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TornRecordWarning)
+        df = run_trials(StressConfig(**cfg), trials=n, timeout_s=120, store=store, mode="forkserver",
+                        progress=False)
+        after = load_records(store)
+    assert df.attrs["resumed"] == k and df.attrs["ran"] == n - k
+    assert df["trial"].tolist() == list(range(n)) and (df["outcome"] == "ok").all()
+    assert len(after) == n and sorted(after["trial"]) == list(range(n))  # no duplicates, none missing
+    assert after["batch"].nunique() == 1
+    kept = [line for line in store.read_bytes().split(b"\n") if line.strip()][:k]
+    assert kept == first_lines  # finished trials were not rewritten
+    # the killed parent's temporary files were swept by the next run_trials
+    assert not [n for n in os.listdir(tempfile.gettempdir()) if n.startswith(f"mpslab-{proc.pid}-")]

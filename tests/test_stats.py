@@ -1,0 +1,133 @@
+"""Failure rates and their intervals, checked against closed forms (not against scipy's own output)."""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import pandas as pd
+import pytest
+
+from mpslab.stats import FailureRate, compare_rates, failure_rate, format_percent
+
+
+def _binom_cdf(k: int, n: int, p: float) -> float:
+    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
+
+
+def _wilson(k: int, n: int, z: float) -> tuple[float, float]:
+    phat = k / n
+    centre = (phat + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def test_zero_failures_gives_the_one_sided_clopper_pearson_upper_bound():
+    r = failure_rate(pd.DataFrame({"outcome": ["ok"] * 200}))
+    assert (r.failures, r.trials, r.rate, r.low) == (0, 200, 0.0, 0.0)
+    assert r.sided == "upper"
+    assert r.high == pytest.approx(1 - 0.05 ** (1 / 200), rel=1e-9)  # 1.4867%
+    assert r.verdict == "0 of 200 trials failed: failure rate below 1.5% (95% one-sided upper bound, Clopper-Pearson)"
+    assert str(r) == r.verdict
+
+
+def test_zero_failures_wilson_upper_bound_matches_the_closed_form():
+    z = NormalDist().inv_cdf(0.95)
+    r = failure_rate((0, 200), method="wilson")
+    assert r.high == pytest.approx(z * z / (200 + z * z), rel=1e-9)  # 1.33%
+    assert "below 1.4%" in r.verdict and "Wilson" in r.verdict
+
+
+def test_all_failed_gives_the_one_sided_lower_bound():
+    r = failure_rate(["crash"] * 5)
+    assert (r.failures, r.trials, r.high, r.sided) == (5, 5, 1.0, "lower")
+    assert r.low == pytest.approx(0.05 ** (1 / 5), rel=1e-9)  # 54.9%
+    assert r.verdict == "5 of 5 trials failed: failure rate above 54% (95% one-sided lower bound, Clopper-Pearson)"
+
+
+def test_two_sided_clopper_pearson_bounds_satisfy_their_definition():
+    k, n = 3, 200
+    r = failure_rate((k, n))
+    assert r.sided == "two-sided" and r.rate == pytest.approx(0.015)
+    # Clopper-Pearson: P(X >= k | low) = 2.5% and P(X <= k | high) = 2.5%
+    assert 1 - _binom_cdf(k - 1, n, r.low) == pytest.approx(0.025, abs=1e-7)
+    assert _binom_cdf(k, n, r.high) == pytest.approx(0.025, abs=1e-7)
+    assert "3 of 200 trials failed: failure rate 1.5% (95% CI 0.31%-4.4%, Clopper-Pearson)" == r.verdict
+
+
+def test_two_sided_wilson_matches_the_closed_form():
+    z = NormalDist().inv_cdf(0.975)
+    r = failure_rate((7, 40), method="wilson")
+    low, high = _wilson(7, 40, z)
+    assert (r.low, r.high) == (pytest.approx(low, rel=1e-9), pytest.approx(high, rel=1e-9))
+
+
+def test_every_outcome_but_ok_is_a_failure_and_is_counted_by_kind():
+    df = pd.DataFrame({"outcome": ["ok"] * 6 + ["crash", "crash", "hang", "error", "mismatch"]})
+    r = failure_rate(df)
+    assert (r.failures, r.trials) == (5, 11)
+    assert r.outcomes == {"crash": 2, "error": 1, "hang": 1, "mismatch": 1, "ok": 6}
+    assert r.verdict.startswith("5 of 11 trials failed (crash 2, error 1, hang 1, mismatch 1): failure rate 45%")
+
+
+def test_other_confidence_levels_are_named_in_the_verdict():
+    r = failure_rate((0, 50), confidence=0.99)
+    assert r.high == pytest.approx(1 - 0.01 ** (1 / 50), rel=1e-9)
+    assert "99% one-sided upper bound" in r.verdict
+
+
+@pytest.mark.parametrize("bad", [pd.DataFrame({"outcome": []}), pd.DataFrame({"x": [1]}), (3, 2)])
+def test_refuses_empty_or_malformed_input(bad):
+    with pytest.raises(ValueError):
+        failure_rate(bad)
+
+
+def test_refuses_unknown_method_and_confidence():
+    with pytest.raises(ValueError, match="method"):
+        failure_rate((0, 10), method="normal")
+    with pytest.raises(ValueError, match="confidence"):
+        failure_rate((0, 10), confidence=1.5)
+
+
+def test_fisher_comparison_of_5_of_5_against_0_of_200():
+    c = compare_rates(["crash"] * 5, (0, 200))
+    # the observed table is the most extreme one: p = 1 / C(205, 5)
+    assert c.p_value == pytest.approx(1 / math.comb(205, 5), rel=1e-9)
+    assert c.significant
+    assert c.verdict.startswith("before 5/5 failed (above 54%) -> after 0/200 failed (below 1.5%): "
+                                "significant, after fails less often (Fisher exact p=3.5e-10")
+    assert isinstance(c.before, FailureRate) and str(c) == c.verdict
+
+
+def test_fisher_comparison_not_significant_matches_the_hypergeometric_sum():
+    a, n1, b, n2 = 2, 20, 1, 20
+    total_f, n = a + b, n1 + n2
+
+    def prob(x: int) -> float:
+        return math.comb(n1, x) * math.comb(n2, total_f - x) / math.comb(n, total_f)
+
+    observed = prob(a)
+    expected_p = sum(prob(x) for x in range(0, total_f + 1) if prob(x) <= observed * (1 + 1e-7))
+    c = compare_rates((a, n1), (b, n2), labels=("torch 2.12", "patched"))
+    assert c.p_value == pytest.approx(min(1.0, expected_p), rel=1e-9)
+    assert not c.significant
+    assert c.verdict.startswith("torch 2.12 2/20 failed (1.2%-32%) -> patched 1/20 failed (0.12%-25%): "
+                                "difference not significant")
+
+
+def test_no_verdict_ever_says_proven():
+    texts = [failure_rate((k, 30)).verdict for k in range(31)]
+    texts += [compare_rates((k, 30), (0, 30)).verdict for k in range(0, 31, 5)]
+    assert all("proven" not in t.lower() for t in texts)
+
+
+@pytest.mark.parametrize("x, up, down, nearest", [
+    (0.014867, "1.5%", "1.4%", "1.5%"),
+    (0.5493, "55%", "54%", "55%"),
+    (0.00031, "0.031%", "0.031%", "0.031%"),
+    (0.999, "99.9%", "99%", "99.9%"),
+    (0.0, "0%", "0%", "0%"),
+    (1.0, "100%", "100%", "100%"),
+])
+def test_percentages_are_rounded_in_the_safe_direction(x, up, down, nearest):
+    assert (format_percent(x, "up"), format_percent(x, "down"), format_percent(x)) == (up, down, nearest)
