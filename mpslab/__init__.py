@@ -14,6 +14,11 @@ from .config import ConfigError, StressConfig  # noqa: E402
 from .stress import StressResult, run_stress  # noqa: E402
 from .timing import Measurement, SyncTimer, measure  # noqa: E402
 from .workloads import WorkerContext, get_workload, list_workloads, register_workload  # noqa: E402
+from . import faults  # noqa: E402,F401  (registers the fault workloads)
+from .isolate import run_trials  # noqa: E402
+from .records import load_records  # noqa: E402
+from .stats import compare_rates, failure_rate  # noqa: E402
+from . import edges, probes  # noqa: E402,F401  (coverage walkthrough, edge-case catalogue)
 
 __all__ = [
     "__version__",
@@ -30,4 +35,8 @@ __all__ = [
     "SyncTimer",
     "measure",
     "Measurement",
+    "run_trials",
+    "failure_rate",
+    "compare_rates",
+    "load_records",
 ]

@@ -192,10 +192,10 @@ def _write_json_atomic(path: str, obj: Any) -> None:
 
 def _blank_row(config: StressConfig, env: dict[str, Any]) -> dict[str, Any]:
     """``to_row()``'s columns for a trial that left no result: config and env filled, measurements NaN."""
-    from .stress import StressResult, _latency_summary
+    from .stress import StressResult, latency_summary
 
     row = StressResult(config=config, seconds=math.nan, completed=0,
-                       latency_ms=_latency_summary([]), environment=env).to_row()
+                       latency_ms=latency_summary([]), environment=env).to_row()
     keep = set(config.to_dict()) | {"outcome", "ops"}
     for key in row:
         if key not in keep and not key.startswith("env_"):
@@ -207,9 +207,7 @@ def _blank_row(config: StressConfig, env: dict[str, Any]) -> dict[str, Any]:
 def _environment_block(device: str) -> dict[str, Any]:
     from .environment import environment
 
-    env = environment(device)
-    env["executable"] = sys.executable
-    return env
+    return environment(device)
 
 
 def _handle_request(req: dict[str, Any]) -> int:
@@ -222,9 +220,7 @@ def _handle_request(req: dict[str, Any]) -> int:
         from .stress import run_stress
 
         result = run_stress(config)
-        row = result.to_row()
-        row["env_executable"] = sys.executable
-        payload = {"row": row}
+        payload = {"row": result.to_row()}
     _write_json_atomic(req["result"], payload)
     return 0
 

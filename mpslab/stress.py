@@ -7,10 +7,13 @@ iteration, type, message, traceback) while the others carry on. Afterwards the
 oracle replays each thread's work serially with the same generator seeds and
 compares per-iteration checksums: a silently wrong answer is a ``mismatch``.
 
-The per-iteration loop is the hot path: it takes one clock reading, appends the
-step's output tensor to a short list that is flushed to a preallocated device
-buffer every ``_CHUNK`` steps (no host-device sync), and writes the latency into
-a fixed-size per-thread array.
+The per-iteration loop is the hot path: it stores one clock reading in a
+per-thread ring of end-of-iteration time stamps (latencies are their
+differences, computed afterwards) and appends the step's output tensor to a
+list that is flushed to a preallocated device buffer every ``_CHUNK`` steps (no
+host-device sync). The clock stops when every thread has reached the finish
+barrier and the device is synchronised; the checksums still pending are
+gathered after that, like the oracle's replay, outside the timed region.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ from .config import StressConfig
 from .environment import environment
 from .workloads import Workload, WorkerContext, get_workload
 
-__all__ = ["run_stress", "StressResult", "ThreadError", "Mismatch", "thread_seed", "replay", "TOLERANCE"]
+__all__ = ["run_stress", "StressResult", "ThreadError", "Mismatch", "thread_seed", "replay", "latency_summary", "TOLERANCE"]
 
-_CHUNK = 64  # checksums gathered per device-side flush
+_CHUNK = 256  # checksums held per thread before a device-side flush inside the timed loop
 LATENCY_CAPACITY = 1 << 16  # latency samples kept per thread (a ring: the last ones)
 MAX_REPORTED = 50  # errors / mismatches kept in full; all are counted
 
@@ -244,15 +247,26 @@ class _Worker:
         self.t = t
         self.run = run
         self.done = 0
-        self.latency = np.zeros(min(run.config.iterations, LATENCY_CAPACITY), dtype=np.int64)
+        self.t0 = 0
+        self.latency = [0] * min(run.config.iterations, LATENCY_CAPACITY)  # end-of-iteration clock (ns), a ring
         self.sums: _Checksums | None = None
         self.errors: list[ThreadError] = []
+
+    def latencies(self) -> np.ndarray:
+        """Per-iteration times (ns) of the iterations kept in the ring, oldest first."""
+        n, cap = self.done, len(self.latency)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        if n <= cap:
+            return np.diff(np.array([self.t0] + self.latency[:n], dtype=np.int64))
+        k = n % cap
+        return np.diff(np.array(self.latency[k:] + self.latency[:k], dtype=np.int64))
 
     def __call__(self) -> None:
         run, cfg, t = self.run, self.run.config, self.t
         backend, device = run.backend, run.backend.device
         stream = None
-        arrived = False
+        arrived = finished = False
         try:
             stream = backend.new_stream() if cfg.streams == "per-thread" else None
             with backend.use_stream(stream):
@@ -272,11 +286,26 @@ class _Worker:
                 arrived = True
                 run.barrier.wait()
                 self._loop(ctx, stream)
+                finished = True
+                run.finish.wait()  # the clock stops when every thread is here
+                self._flush(stream)  # checksums gathered outside the timed region
         except Exception as exc:  # warm-up, set-up or stream failures
             self.errors.append(ThreadError.capture(t, -1, "warmup", exc))
         finally:
             if not arrived:
                 run.barrier.wait()
+            if not finished:
+                run.finish.wait()
+
+    def _flush(self, stream: Any) -> None:
+        if self.sums is None:
+            return
+        try:
+            self.sums.flush()
+            self.run.backend.synchronize_stream(stream)
+        except Exception as exc:
+            self.errors.append(ThreadError.capture(self.t, self.done, "flush", exc))
+            self.sums = None
 
     def _loop(self, ctx: WorkerContext, stream: Any) -> None:
         cfg, run = self.run.config, self.run
@@ -284,40 +313,35 @@ class _Worker:
         sync = run.backend.synchronize_stream
         sem = run.semaphore
         sync_every = cfg.sync_every
-        lat = self.latency
-        cap = lat.shape[0]
+        stamps = self.latency  # a list: storing a Python int there is ~1 us cheaper than into numpy
+        cap = len(stamps)
         sums = self.sums
+        pending = sums.pending if sums is not None else None
+        chunk = _CHUNK
         clock = time.perf_counter_ns
         i = 0
         try:
+            self.t0 = clock()
             for i in range(cfg.iterations):
-                t0 = clock()
                 if sem is None:
                     out = step(ctx, i)
                 else:
                     with sem:
                         out = step(ctx, i)
-                if sums is not None:
-                    sums.pending.append(out if out.dim() == 0 else out.sum())
-                    if len(sums.pending) == _CHUNK:
+                if pending is not None:
+                    pending.append(out if out.dim() == 0 else out.sum())
+                    if len(pending) == chunk:
                         sums.flush()
                 if sync_every and (i + 1) % sync_every == 0:
                     sync(stream)
-                lat[i % cap] = clock() - t0
-                self.done = i + 1
-            if sums is not None:
-                sums.flush()
+                stamps[i % cap] = clock()
+            self.done = cfg.iterations
             sync(stream)
         except Exception as exc:
+            self.done = i
             self.errors.append(ThreadError.capture(self.t, i, "run", exc))
             if sums is not None:  # keep the checksums of the iterations that finished
-                try:
-                    del sums.pending[self.done - sums.start:]
-                    sums.flush()
-                    sync(stream)
-                except Exception as exc2:
-                    self.errors.append(ThreadError.capture(self.t, i, "flush", exc2))
-                    self.sums = None
+                del sums.pending[self.done - sums.start:]
 
 
 @dataclass
@@ -327,6 +351,7 @@ class _Run:
     workload: Workload
     state: Any
     barrier: threading.Barrier
+    finish: threading.Barrier
     semaphore: threading.BoundedSemaphore | None
 
 
@@ -346,9 +371,10 @@ def run_stress(config: StressConfig) -> StressResult:
             backend.synchronize()
         except Exception as exc:
             err = ThreadError.capture(-1, -1, "setup", exc)
-            return StressResult(config, 0.0, 0, _latency_summary([]), [err], 1, environment=env)
+            return StressResult(config, 0.0, 0, latency_summary([]), [err], 1, environment=env)
 
     run = _Run(config, backend, workload, state, threading.Barrier(config.threads + 1),
+               threading.Barrier(config.threads + 1),
                threading.BoundedSemaphore(config.throttle) if config.throttle else None)
     workers = [_Worker(t, run) for t in range(config.threads)]
     threads = [threading.Thread(target=w, name=f"mpslab-worker-{w.t}", daemon=True) for w in workers]
@@ -356,14 +382,16 @@ def run_stress(config: StressConfig) -> StressResult:
         th.start()
     run.barrier.wait()
     t_start = time.perf_counter()
-    for th in threads:
-        th.join()
-    errors = [e for w in workers for e in w.errors]
+    run.finish.wait()
+    sync_error = None
     try:
         backend.synchronize()
     except Exception as exc:
-        errors.append(ThreadError.capture(-1, -1, "run", exc))
+        sync_error = ThreadError.capture(-1, -1, "run", exc)
     seconds = time.perf_counter() - t_start
+    for th in threads:
+        th.join()
+    errors = [e for w in workers for e in w.errors] + ([sync_error] if sync_error else [])
 
     mismatches: list[Mismatch] = []
     mismatch_count = verified = 0
@@ -382,12 +410,12 @@ def run_stress(config: StressConfig) -> StressResult:
             verified += len(got)
             mismatch_count += _compare(expected, got, rtol, scale, w.t, mismatches)
 
-    samples = [w.latency[: min(w.done, w.latency.shape[0])] for w in workers]
+    samples = [w.latencies() for w in workers]
     return StressResult(
         config=config,
         seconds=seconds,
         completed=sum(w.done for w in workers),
-        latency_ms=_latency_summary(samples),
+        latency_ms=latency_summary(samples),
         errors=errors[:MAX_REPORTED],
         error_count=len(errors),
         mismatches=mismatches,
@@ -397,7 +425,8 @@ def run_stress(config: StressConfig) -> StressResult:
     )
 
 
-def _latency_summary(samples: list[np.ndarray]) -> dict[str, float]:
+def latency_summary(samples: list[np.ndarray]) -> dict[str, float]:
+    """p50, p90, p99 and max in milliseconds of per-iteration samples in nanoseconds (NaN when empty)."""
     flat = np.concatenate(samples) if samples else np.zeros(0, dtype=np.int64)
     if flat.size == 0:
         return {"p50": float("nan"), "p90": float("nan"), "p99": float("nan"), "max": float("nan")}

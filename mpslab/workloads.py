@@ -69,6 +69,9 @@ class Workload:
     # zero does not turn rounding noise into a false mismatch.
     scale: Callable[[int], float] = field(default=lambda size: 1.0)
     kind: str = "workload"  # "workload" or "fault" (instrument self-test)
+    # The batched baseline's form: ``batched(ctx, i, batch)`` does ``batch`` steps' work as one
+    # op (``mpslab.sweep.batched_baseline``); None where the workload has no batched form.
+    batched: Callable[[WorkerContext, int, int], torch.Tensor] | None = None
 
     def setup(self, fn: SetupFn) -> SetupFn:
         """Decorator: attach a once-per-run set-up step to this workload."""
@@ -91,6 +94,7 @@ def register_workload(
     scale: Callable[[int], float] | None = None,
     kind: str = "workload",
     replace: bool = True,
+    batched: Callable[[WorkerContext, int, int], torch.Tensor] | None = None,
 ):
     """Register ``step`` under ``name``; without ``step``, return a decorator.
 
@@ -107,7 +111,7 @@ def register_workload(
             raise TypeError(f"workload {name!r}: step must be callable, got {type(fn).__name__}")
         if not replace and name in _REGISTRY:
             raise ValueError(f"workload {name!r} is already registered")
-        wl = Workload(name, fn, description.strip().splitlines()[0], setup, kind=kind)
+        wl = Workload(name, fn, description.strip().splitlines()[0], setup, kind=kind, batched=batched)
         if scale is not None:
             wl.scale = scale
         _REGISTRY[name] = wl
@@ -139,11 +143,17 @@ def _randn(ctx: WorkerContext, *shape: int) -> torch.Tensor:
     return torch.randn(*shape, generator=ctx.generator, device=ctx.device, dtype=ctx.dtype)
 
 
+def _seed_batched(ctx: WorkerContext, i: int, batch: int) -> torch.Tensor:
+    a = _randn(ctx, batch, ctx.size, ctx.size)
+    return torch.bmm(a, a).sum()
+
+
 @register_workload(
     "seed",
     description="randn(size, size) -> matmul -> sum: the seed round's ultimate stress",
     # sum(A @ B) for standard-normal A, B has a standard deviation of size**1.5
     scale=lambda size: float(size) ** 1.5,
+    batched=_seed_batched,
 )
 def _seed(ctx: WorkerContext, i: int) -> torch.Tensor:
     a = _randn(ctx, ctx.size, ctx.size)
@@ -160,11 +170,17 @@ def _mlp_setup(ctx: WorkerContext) -> torch.nn.Module:
     return model.to(ctx.device, ctx.dtype).eval()
 
 
+def _mlp_batched(ctx: WorkerContext, i: int, batch: int) -> torch.Tensor:
+    with torch.no_grad():
+        return ctx.state(_randn(ctx, 8 * batch, ctx.size)).sum()
+
+
 @register_workload(
     "mlp",
     description="inference: a shared 2-layer MLP (size -> 4*size -> size), batch of 8, under no_grad",
     setup=_mlp_setup,
     scale=lambda size: float(size) ** 0.5 * 8,
+    batched=_mlp_batched,
 )
 def _mlp(ctx: WorkerContext, i: int) -> torch.Tensor:
     with torch.no_grad():

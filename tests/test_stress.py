@@ -158,7 +158,7 @@ def test_latency_storage_is_bounded(monkeypatch):
     monkeypatch.setattr(stress_mod, "_Worker", Spy)
     r = run_stress(StressConfig(threads=2, iterations=50, size=4, device="cpu"))
     assert r.outcome == "ok" and r.completed == 100
-    assert all(w.latency.shape == (8,) for w in workers)
+    assert all(len(w.latency) == 8 for w in workers)
     assert np.isfinite(r.latency_ms["p99"])
 
 

@@ -1,0 +1,444 @@
+"""Sweeps: one config run over a grid of values, and the summaries read from them.
+
+``sweep(config, threads=[1, 2, 4, 8], streams=["shared", "per-thread"], repeats=3)``
+runs every grid point ``repeats`` times and returns a tidy DataFrame, one row
+per run, with the columns of ``StressResult.to_row()`` plus ``mode``
+(``in-process`` | ``isolated`` | ``batched``) and ``repeat``. Every grid point
+is built and validated before anything runs: a bad field or value is refused
+in one line.
+
+Alongside the threaded runs, the batched baseline (``batched_baseline``) does
+the same total work in one thread, ``iterations`` steps each over a batch of
+``threads`` inputs; it is measured once per series (every grid point but
+threads) at the largest thread count, and its rows carry ``mode="batched"``.
+Batching, not threading, is what users are told to compare against.
+
+``summarize(df)`` reduces the runs to one row per grid point: median ops/s with
+a bootstrap confidence interval, speedup and parallel efficiency against one
+thread, latency medians, outcomes counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import itertools
+import math
+import time
+import uuid
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import records as _records
+from .backends import get_backend
+from .config import ConfigError, StressConfig
+from .environment import environment
+from .isolate import OUTCOMES, run_trials
+from .stress import run_stress, thread_seed
+from .timing import SyncTimer
+from .workloads import WorkerContext, Workload, get_workload
+
+__all__ = [
+    "sweep",
+    "summarize",
+    "batched_baseline",
+    "median_ci",
+    "SERIES_ENV_COLUMNS",
+    "grid_columns",
+]
+
+FAILED_OUTCOMES = ("error", "mismatch", "crash", "hang")
+# Environment columns that tell two builds (or machines) apart: each value is its own series.
+SERIES_ENV_COLUMNS = ("env_torch", "env_torch_build", "env_device_name")
+_CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(StressConfig))
+_NOT_SWEEPABLE = ("plugins",)  # a tuple-valued field: set it on the base config instead
+
+BatchedFn = Callable[[WorkerContext, int, int], torch.Tensor]
+
+
+# --------------------------------------------------------------------------- the batched baseline
+
+
+def _batched_form(workload: Workload) -> BatchedFn | None:
+    return workload.batched if callable(workload.batched) else None
+
+
+def _latency_ms(samples_ns: np.ndarray) -> dict[str, float]:
+    if samples_ns.size == 0:
+        return {"p50": math.nan, "p90": math.nan, "p99": math.nan, "max": math.nan}
+    p50, p90, p99 = np.percentile(samples_ns, [50, 90, 99]) / 1e6
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(samples_ns.max()) / 1e6}
+
+
+def batched_baseline(config: StressConfig) -> dict[str, Any]:
+    """The same total work as ``config``, done by one thread as batched ops: one row.
+
+    One thread runs ``config.iterations`` steps, each one op over a batch of
+    ``config.threads`` inputs (the seed workload: ``randn(threads, size, size)``
+    -> ``bmm`` -> ``sum``), after ``config.warmup`` untimed steps, synchronising
+    every ``sync_every`` steps and timed between device synchronisations
+    (``mpslab.timing.SyncTimer``). ``ops_per_s`` counts ``threads x iterations``
+    ops, as the stress runner does, so the two compare directly.
+
+    A workload without a batched form gets ``outcome="n/a"``, NaN timings and a
+    ``note`` saying so: no number is made up for it. A batched step that raises
+    gives ``outcome="error"`` and ``first_error``. The row has the columns of
+    ``StressResult.to_row()`` plus ``mode="batched"`` and ``note``.
+    """
+    if not isinstance(config, StressConfig):
+        raise TypeError(f"batched_baseline needs a StressConfig, got {type(config).__name__}")
+    workload = get_workload(config.workload)
+    backend = get_backend(config.device)
+    device = backend.device
+    batch = config.threads
+    seconds, completed, lat = math.nan, 0, np.zeros(0, dtype=np.int64)
+    outcome, first_error, note = "ok", None, f"one thread, {config.iterations} steps of a batch of {batch}"
+    fn = _batched_form(workload)
+    if fn is None:
+        outcome = "n/a"
+        note = f"workload {config.workload!r} has no batched form: no baseline measured"
+    else:
+        try:
+            ctx = WorkerContext(0, device, config.torch_dtype, config.size, None)
+            if workload.setup_fn is not None:
+                ctx.state = workload.setup_fn(WorkerContext(-1, device, config.torch_dtype, config.size, None))
+            if config.warmup:
+                ctx.generator = torch.Generator(device=device).manual_seed(thread_seed(config.seed, 0) ^ 0x5EED)
+                for i in range(config.warmup):
+                    fn(ctx, i, batch)
+            ctx.generator = torch.Generator(device=device).manual_seed(thread_seed(config.seed, 0))
+            lat = np.zeros(config.iterations, dtype=np.int64)
+            sync, sync_every, clock = backend.synchronize, config.sync_every, time.perf_counter_ns
+            with SyncTimer(backend) as timer:
+                for i in range(config.iterations):
+                    t0 = clock()
+                    fn(ctx, i, batch)
+                    if sync_every and (i + 1) % sync_every == 0:
+                        sync()
+                    lat[i] = clock() - t0
+                    completed = i + 1
+            seconds = timer.seconds
+        except Exception as exc:
+            outcome = "error"
+            first_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            lat = lat[:completed]
+    # Ops are counted as the runner counts them: each completed step did `batch` steps' work.
+    done_ops = completed * batch
+    row: dict[str, Any] = {
+        "outcome": outcome,
+        "seconds": seconds,
+        "ops": config.ops,
+        "completed": done_ops,
+        "ops_per_s": done_ops / seconds if outcome == "ok" and seconds > 0 else math.nan,
+        "error_count": int(outcome == "error"),
+        "mismatch_count": 0,
+        "verified": 0,
+    }
+    row.update({f"latency_{k}_ms": v for k, v in _latency_ms(lat).items()})
+    row["first_error"] = first_error
+    cfg = config.to_dict()
+    cfg["plugins"] = ",".join(cfg["plugins"])
+    row.update(cfg)
+    row.update({f"env_{k}": v for k, v in environment(config.device).items()})
+    row["mode"] = "batched"
+    row["note"] = note
+    return row
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+def _grid_values(name: str, values: Any) -> list[Any]:
+    if name not in _CONFIG_FIELDS:
+        raise ConfigError(f"{name}={values!r}: not a StressConfig field; known: {', '.join(_CONFIG_FIELDS)}")
+    if name in _NOT_SWEEPABLE:
+        raise ConfigError(f"{name}={values!r}: cannot be swept; set it on the base config")
+    if isinstance(values, (list, tuple, range, np.ndarray, pd.Index, pd.Series)):
+        out = [v.item() if isinstance(v, np.generic) else v for v in values]
+    elif isinstance(values, (set, frozenset, dict)) or inspect.isgenerator(values):
+        raise ConfigError(f"{name}={values!r}: give the grid values as a list")
+    else:
+        out = [values.item() if isinstance(values, np.generic) else values]  # one fixed value
+    if not out:
+        raise ConfigError(f"{name}=[]: a grid axis needs at least one value")
+    seen: list[Any] = []
+    for v in out:
+        if v in seen:
+            raise ConfigError(f"{name}={values!r}: {v!r} is listed twice")
+        seen.append(v)
+    return out
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name}={value!r}: must be an integer >= {minimum}")
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name}={value!r}: must be True or False")
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm  # a notebook widget under Jupyter, text elsewhere
+
+    # delay: nothing is drawn for sweeps that finish within a couple of seconds
+    return tqdm(total=total, desc="sweep", unit="run", delay=2.0, disable=not enabled, leave=False)
+
+
+def sweep(
+    config: StressConfig,
+    *,
+    repeats: int = 1,
+    isolate: bool = False,
+    store: Any = None,
+    timeout_s: float = 300.0,
+    progress: bool = True,
+    baseline: bool = True,
+    **grid: Any,
+) -> pd.DataFrame:
+    """Run ``config`` over a grid and return one row per run.
+
+    Each keyword in ``grid`` is a ``StressConfig`` field mapped to a list of
+    values (``threads=[1, 2, 4]``, ``streams=["shared", "per-thread"]``,
+    ``size=[64, 1024]``); a single value is a fixed override. The grid is the
+    product of the lists, in the order given. Every grid point (and every
+    baseline config) is built before anything runs, so an unknown field or a
+    bad value is refused with one ``ConfigError`` line and no work done.
+
+    repeats    runs per grid point (>= 1). In process, the repeats are interleaved:
+               pass r runs every grid point once, so drift spreads over all points.
+    isolate    run each grid point as ``repeats`` isolated trials, one child
+               process each (``mpslab.isolate.run_trials``): crashes and hangs
+               become outcomes instead of ending the sweep.
+    store      a JSON-lines records file (``mpslab.records.TrialStore``): every run is
+               appended as it ends, one record per run (``trial`` = repeat; ``mode``
+               and ``repeat`` in its result). Isolated sweeps hand it to ``run_trials``,
+               which also resumes a batch already there; an in-process sweep always
+               runs everything and stores each grid point as a fresh batch. Baseline
+               rows are not stored (they are not trials of the config).
+    timeout_s  per isolated trial; a trial still running then is a ``hang``.
+    progress   a tqdm bar (a widget in notebooks), drawn once a sweep passes 2 s.
+    baseline   also measure the batched baseline, ``repeats`` times per series,
+               at the series' largest thread count (rows with ``mode="batched"``).
+
+    Columns: those of ``StressResult.to_row()``, ``mode`` and ``repeat``; isolated
+    rows add ``run_trials``' columns (trial, exit_code, signal, ...); baseline
+    rows add ``note``.
+    """
+    if not isinstance(config, StressConfig):
+        raise TypeError(f"sweep needs a StressConfig, got {type(config).__name__}")
+    _check_int("repeats", repeats, 1)
+    _check_bool("isolate", isolate)
+    _check_bool("progress", progress)
+    _check_bool("baseline", baseline)
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not timeout_s > 0:
+        raise ConfigError(f"timeout_s={timeout_s!r}: must be a number of seconds > 0")
+    axes = {name: _grid_values(name, values) for name, values in grid.items()}
+
+    points = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
+    configs = [config.replace(**point) for point in points]  # validates every point now
+    trial_store = _records.TrialStore(store) if store is not None else None  # checks the path now
+
+    baselines: list[StressConfig] = []
+    if baseline:
+        by_series: dict[tuple, StressConfig] = {}
+        for cfg in configs:
+            d = cfg.to_dict()
+            key = tuple((k, repr(v)) for k, v in d.items() if k != "threads")
+            if key not in by_series or cfg.threads > by_series[key].threads:
+                by_series[key] = cfg
+        baselines = list(by_series.values())
+
+    total = repeats * (len(configs) + len(baselines))
+    frames: list[pd.DataFrame] = []
+    records: list[dict[str, Any]] = []
+    bar = _progress_bar(total, progress)
+    try:
+        if isolate:
+            for cfg in configs:
+                bar.set_postfix_str(_point_label(cfg, axes), refresh=False)
+                trials = run_trials(cfg, trials=repeats, timeout_s=timeout_s, store=store, progress=False)
+                trials = trials.copy()
+                trials["mode"] = "isolated"
+                trials["repeat"] = trials["trial"] if "trial" in trials.columns else range(len(trials))
+                frames.append(trials)
+                bar.update(repeats)
+            for r in range(repeats):
+                for cfg in baselines:
+                    records.append(_baseline_row(cfg, r))
+                    bar.update(1)
+        else:
+            token = uuid.uuid4().hex  # this call's batches: in-process sweeps do not resume
+            for r in range(repeats):
+                for cfg in configs:
+                    bar.set_postfix_str(_point_label(cfg, axes), refresh=False)
+                    row = run_stress(cfg).to_row()
+                    row["mode"] = "in-process"
+                    row["repeat"] = r
+                    if trial_store is not None:
+                        _store_row(trial_store, row, cfg, token)
+                    records.append(row)
+                    bar.update(1)
+                for cfg in baselines:
+                    records.append(_baseline_row(cfg, r))
+                    bar.update(1)
+    finally:
+        bar.close()
+    if records:
+        frames.append(pd.DataFrame.from_records(records))
+    frames = [f for f in frames if len(f)]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return df
+
+
+def _baseline_row(cfg: StressConfig, repeat: int) -> dict[str, Any]:
+    row = batched_baseline(cfg)
+    row["repeat"] = repeat
+    return row
+
+
+def _point_label(cfg: StressConfig, axes: dict[str, list[Any]]) -> str:
+    return " ".join(f"{k}={getattr(cfg, k)}" for k in axes) or "base config"
+
+
+def _store_row(store: "_records.TrialStore", row: dict[str, Any], cfg: StressConfig, token: str) -> None:
+    """Append one in-process run as a trial record (schema: ``mpslab.records``)."""
+    config = cfg.to_dict()
+    env = {k[4:]: v for k, v in row.items() if k.startswith("env_")}
+    batch = _records.batch_key(kind="sweep", mode="in-process", config=config,
+                               env=_records.environment_id(env), call=token)
+    store.append(_records.make_record(dict(row, trial=row["repeat"]), batch=batch, config=config))
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def grid_columns(df: pd.DataFrame) -> list[str]:
+    """The columns that name a grid point: mode, every config field, and the build columns."""
+    cols = ["mode", *_CONFIG_FIELDS, *SERIES_ENV_COLUMNS]
+    return [c for c in cols if c in df.columns]
+
+
+def _bootstrap_kwargs(seed: int) -> dict[str, Any]:
+    from scipy import stats
+
+    if "rng" in inspect.signature(stats.bootstrap).parameters:
+        return {"rng": np.random.default_rng(seed)}
+    return {"random_state": seed}  # scipy < 1.15
+
+
+def median_ci(values: Iterable[float], confidence: float = 0.95, *, n_resamples: int = 2000,
+              seed: int = 0) -> tuple[float, float]:
+    """A percentile-bootstrap confidence interval of the median (``scipy.stats.bootstrap``).
+
+    NaN values are dropped first. Fewer than two values: ``(nan, nan)``, since one
+    run says nothing about the spread. All values equal: that value twice. The
+    resampling is seeded, so the same values always give the same interval. With
+    few repeats (< 5) the interval is wide and its coverage is approximate.
+    """
+    from scipy import stats
+
+    x = np.asarray([v for v in values if v is not None], dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return math.nan, math.nan
+    if np.all(x == x[0]):
+        return float(x[0]), float(x[0])
+    res = stats.bootstrap((x,), np.median, confidence_level=confidence, n_resamples=n_resamples,
+                          method="percentile", vectorized=True, **_bootstrap_kwargs(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def _finite_median(s: pd.Series) -> float:
+    x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+    x = x[np.isfinite(x)]
+    return float(np.median(x)) if x.size else math.nan
+
+
+def _key(values: tuple) -> tuple:
+    """A hashable, NaN-safe form of a group key (NaN != NaN would break dict look-ups)."""
+    return tuple("<nan>" if (isinstance(v, float) and math.isnan(v)) or v is None else v for v in values)
+
+
+def summarize(df: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """One row per grid point: the runs of ``sweep`` (or ``run_trials``) reduced.
+
+    Grid points are the groups of ``grid_columns(df)`` (mode, config fields, build
+    columns); every other column, ``repeat`` included, varies within a point.
+
+    Columns: the grid columns, then
+      n                  runs at this point
+      ops_per_s_median   median ops/s over the runs with a finite ops/s
+      ci_low, ci_high    ``confidence`` bootstrap interval of that median (``median_ci``);
+                         NaN when fewer than two runs have a finite ops/s
+      speedup            median ops/s / median ops/s at threads=1 of the same series
+                         (series = the grid point without threads; batched rows are
+                         compared with the in-process, else isolated, one-thread point);
+                         NaN when the series has no threads=1 point
+      efficiency         speedup / threads (NaN for batched rows)
+      batched_ops_per_s  the series' batched-baseline median, and
+      vs_batched         ops_per_s_median / batched_ops_per_s (below 1: batching is ahead)
+      latency_p50_ms, latency_p99_ms   medians over the runs of each run's p50 / p99
+      ok, error, mismatch, crash, hang   runs per outcome; failed = their sum but ok
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"summarize needs a DataFrame, got {type(df).__name__}")
+    for col in ("ops_per_s", "outcome", "threads"):
+        if col not in df.columns:
+            raise KeyError(f"summarize: column {col!r} missing; is this a sweep or trials frame?")
+    keys = grid_columns(df)
+    out_rows: list[dict[str, Any]] = []
+    for key, sub in df.groupby(keys, dropna=False, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        row = dict(zip(keys, key))
+        row["n"] = len(sub)
+        row["ops_per_s_median"] = _finite_median(sub["ops_per_s"])
+        row["ci_low"], row["ci_high"] = median_ci(pd.to_numeric(sub["ops_per_s"], errors="coerce"), confidence)
+        for q in ("p50", "p99"):
+            col = f"latency_{q}_ms"
+            row[col] = _finite_median(sub[col]) if col in sub.columns else math.nan
+        counts = sub["outcome"].value_counts()
+        for o in OUTCOMES:
+            row[o] = int(counts.get(o, 0))
+        row["failed"] = int(sum(row[o] for o in FAILED_OUTCOMES))
+        out_rows.append(row)
+    summary = pd.DataFrame(out_rows, columns=[*keys, "n", "ops_per_s_median", "ci_low", "ci_high",
+                                              "latency_p50_ms", "latency_p99_ms", *OUTCOMES, "failed"])
+    if summary.empty:
+        for c in ("speedup", "efficiency", "batched_ops_per_s", "vs_batched"):
+            summary[c] = pd.Series(dtype=float)
+        return summary
+
+    series_cols = [c for c in keys if c not in ("threads", "mode")]
+    mode = summary["mode"] if "mode" in summary.columns else pd.Series(["in-process"] * len(summary))
+    one_thread: dict[tuple, float] = {}
+    batched: dict[tuple, float] = {}
+    for i, r in summary.iterrows():
+        s = _key(tuple(r[c] for c in series_cols))
+        if mode.iloc[i] == "batched":
+            batched[s] = r["ops_per_s_median"]
+        elif r["threads"] == 1:
+            one_thread[(s, mode.iloc[i])] = r["ops_per_s_median"]
+    speedup, vs_batched, batched_col = [], [], []
+    for i, r in summary.iterrows():
+        s = _key(tuple(r[c] for c in series_cols))
+        m = mode.iloc[i]
+        if m == "batched":
+            ref = one_thread.get((s, "in-process"), one_thread.get((s, "isolated"), math.nan))
+        else:
+            ref = one_thread.get((s, m), math.nan)
+        speedup.append(r["ops_per_s_median"] / ref if ref and not math.isnan(ref) else math.nan)
+        b = batched.get(s, math.nan)
+        batched_col.append(b)
+        vs_batched.append(r["ops_per_s_median"] / b if m != "batched" and b and not math.isnan(b) else math.nan)
+    summary["speedup"] = speedup
+    summary["efficiency"] = summary["speedup"] / summary["threads"].astype(float)
+    # parallel efficiency is a threading notion: a batched row has speedup but no efficiency
+    summary.loc[mode.to_numpy() == "batched", "efficiency"] = math.nan
+    summary["batched_ops_per_s"] = batched_col
+    summary["vs_batched"] = vs_batched
+    return summary
