@@ -21,9 +21,12 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 test: venv
 	$(PY) -m pytest
 
-## the main job: the notebook series, executed headlessly with papermill
+## the main job: the seed's 64x200 stress (in process, oracle on), then the notebook series
+## executed headlessly with papermill; exits non-zero if either found a failure
 report: venv
-	$(PY) -m mpslab run --profile $(PROFILE) --device $(DEVICE) --out $(OUT)
+	@$(PY) -m mpslab stress --threads 64 --iterations 200 --sync-every 20 --workload seed --device $(DEVICE); s=$$?; \
+	 echo; $(PY) -m mpslab run --profile $(PROFILE) --device $(DEVICE) --out $(OUT); r=$$?; \
+	 exit $$(( s > r ? s : r ))
 
 ## the seed's 64-thread x 200-iteration ultimate stress, in process
 stress: venv

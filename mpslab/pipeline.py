@@ -8,6 +8,7 @@
     html/NN_topic.html         HTML copies for reviews (nbconvert)
     data/                      tidy tables the notebooks wrote (CSV, JSON lines)
     figures/                   PNG and SVG figures
+    logs/NN_topic.kernel.log   what the kernel process wrote to stderr
     index.html                 a page linking all of it
     manifest.json              profile, device, parameters, status and time per notebook
 
@@ -19,11 +20,13 @@ on, and the result says ``N/M notebooks succeeded``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import glob
 import html
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -190,6 +193,26 @@ def plan_series(
 # --------------------------------------------------------------------------- execution
 
 
+@contextlib.contextmanager
+def _stderr_to(path: str):
+    """Send this process's stderr (fd 2), and so the kernel's, to ``path`` for the block.
+
+    The kernel inherits fd 2: its start-up warnings and native libraries' chatter
+    (profiler trace lines, for one) land in the log instead of between progress lines.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(fd, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
+
+
 def _to_html(ipynb: str, target: str) -> None:
     import nbconvert
     import nbformat
@@ -221,17 +244,18 @@ def run_series(
     import papermill
 
     result = plan_series(profile, device, out, only, params, notebooks_dir)
-    for sub in ("notebooks", "html", "data", "figures"):
+    for sub in ("notebooks", "html", "data", "figures", "logs"):
         os.makedirs(os.path.join(result.out, sub), exist_ok=True)
     total = len(result.runs)
     for k, run in enumerate(result.runs, 1):
         log(f"[{k}/{total}] {run.name} ({profile} profile, device {device}) ...")
         t0 = time.perf_counter()
         try:
-            papermill.execute_notebook(
-                run.source, run.output, parameters=run.parameters, cwd=os.path.dirname(run.source),
-                kernel_name=kernel_name, progress_bar=False, report_mode=False,
-            )
+            with _stderr_to(os.path.join(result.out, "logs", f"{run.name}.kernel.log")):
+                papermill.execute_notebook(
+                    run.source, run.output, parameters=run.parameters, cwd=os.path.dirname(run.source),
+                    kernel_name=kernel_name, progress_bar=False, report_mode=False,
+                )
             run.status = "ok"
         except Exception as exc:  # papermill saved the notebook with its error marker
             run.status = "failed"

@@ -187,7 +187,8 @@ def other_python(tmp_path_factory):
 
 def test_the_other_interpreter_cannot_import_mpslab_by_itself(other_python):
     python, _, cwd = other_python
-    out = subprocess.run([python, "-c", "import torch, mpslab"], cwd=cwd, capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # a PYTHONPATH could point at mpslab
+    out = subprocess.run([python, "-c", "import torch, mpslab"], cwd=cwd, capture_output=True, text=True, env=env)
     assert out.returncode != 0 and "No module named 'mpslab'" in out.stderr
 
 
