@@ -19,6 +19,7 @@ from mpslab.cli import main
 from mpslab.config import ConfigError
 from mpslab.isolate import classify, run_trials, shutdown_server
 from mpslab.records import TornRecordWarning, load_records
+from proc_helpers import children_map, descendants, running
 
 LINUX = sys.platform.startswith("linux")
 MODES = ["spawn"] + (["forkserver"] if LINUX else [])
@@ -35,44 +36,11 @@ def _cfg(workload: str = "seed", **kw) -> StressConfig:
     return StressConfig(**base)
 
 
-def _children_map() -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            out.setdefault(ppid, []).append(int(name))
-    return out
-
-
-def _descendants(root: int) -> set[int]:
-    kids = _children_map()
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        for c in kids.get(stack.pop(), []):
-            if c not in seen:
-                seen.add(c)
-                stack.append(c)
-    return seen
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _wait_gone(pids: set[int], seconds: float = 10.0) -> list[int]:
     end = time.monotonic() + seconds
-    while time.monotonic() < end and any(_running(p) for p in pids):
+    while time.monotonic() < end and any(running(p) for p in pids):
         time.sleep(0.05)
-    return [p for p in pids if _running(p)]
+    return [p for p in pids if running(p)]
 
 
 @pytest.mark.parametrize("code, timed_out, result, expected", [
@@ -220,24 +188,24 @@ def test_an_interpreter_without_torch_is_refused_in_one_line(other_python, mode)
 @linux_only
 @pytest.mark.parametrize("mode", MODES)
 def test_keyboard_interrupt_kills_the_trial_and_propagates(mode):
-    before = _descendants(os.getpid())
+    before = descendants(os.getpid())
     seen: set[int] = set()
     in_call = threading.Event()
     done = threading.Event()
 
     def trial_child(new: set[int]) -> bool:
         # spawn: a direct child; forkserver: a child of the (new or old) server
-        kids = _children_map()
+        kids = children_map()
         parents = {os.getpid()} if mode == "spawn" else (new | before)
-        return any(_running(c) and c not in before for p in parents for c in kids.get(p, []))
+        return any(running(c) and c not in before for p in parents for c in kids.get(p, []))
 
     def interrupt() -> None:
         end = time.monotonic() + 120
         while time.monotonic() < end and not done.is_set():
-            new = _descendants(os.getpid()) - before
+            new = descendants(os.getpid()) - before
             if in_call.is_set() and trial_child(new):
                 time.sleep(0.5)  # let it get into its hang, then press Ctrl-C
-                seen.update(_descendants(os.getpid()) - before)
+                seen.update(descendants(os.getpid()) - before)
                 if not done.is_set():
                     os.kill(os.getpid(), signal.SIGINT)
                 return
@@ -256,19 +224,19 @@ def test_keyboard_interrupt_kills_the_trial_and_propagates(mode):
     assert time.monotonic() - start < 100  # interrupted, not timed out
     assert seen, "no child process was seen"
     assert _wait_gone(seen) == []
-    assert _wait_gone(_descendants(os.getpid()) - before) == []  # the fork server went too
+    assert _wait_gone(descendants(os.getpid()) - before) == []  # the fork server went too
 
 
 @linux_only
 def test_keyboard_interrupt_while_the_fork_server_starts_takes_it_down():
     shutdown_server()
-    before = _descendants(os.getpid())
+    before = descendants(os.getpid())
     done = threading.Event()
 
     def interrupt() -> None:
         end = time.monotonic() + 60
         while time.monotonic() < end and not done.is_set():
-            if _descendants(os.getpid()) - before:
+            if descendants(os.getpid()) - before:
                 time.sleep(0.3)  # importing torch takes longer than this
                 if not done.is_set():
                     os.kill(os.getpid(), signal.SIGINT)
@@ -281,25 +249,25 @@ def test_keyboard_interrupt_while_the_fork_server_starts_takes_it_down():
             run_trials(_cfg("fault-hang", size=1), trials=1, timeout_s=120, mode="forkserver", progress=False)
         finally:
             done.set()
-    assert _wait_gone(_descendants(os.getpid()) - before) == []
+    assert _wait_gone(descendants(os.getpid()) - before) == []
 
 
 @linux_only
 def test_a_spawn_batch_leaves_no_process_behind():
-    before = _descendants(os.getpid())
+    before = descendants(os.getpid())
     df = run_trials(_cfg("fault-segfault", size=1), trials=2, timeout_s=300, mode="spawn", progress=False)
     assert df["outcome"].tolist() == ["crash", "crash"]
-    assert _wait_gone(_descendants(os.getpid()) - before) == []
+    assert _wait_gone(descendants(os.getpid()) - before) == []
 
 
 @linux_only
 def test_after_a_forkserver_batch_only_the_idle_server_remains_and_shutdown_stops_it():
-    before = _descendants(os.getpid())
+    before = descendants(os.getpid())
     run_trials(_cfg("fault-abort", size=1), trials=2, timeout_s=300, mode="forkserver", progress=False)
-    left = {p for p in _descendants(os.getpid()) - before if _running(p)}
+    left = {p for p in descendants(os.getpid()) - before if running(p)}
     assert len(left) <= 1  # the server (unless it was already up before)
     shutdown_server()
-    assert _wait_gone(_descendants(os.getpid()) - before) == []
+    assert _wait_gone(descendants(os.getpid()) - before) == []
 
 
 # --------------------------------------------------------------------------- store and resume

@@ -20,6 +20,7 @@ from mpslab.config import ConfigError
 from mpslab.isolate import run_trials
 from mpslab.records import (SCHEMA_VERSION, TornRecordWarning, TrialStore, environment_id, load_records,
                             make_record, read_records, record_to_row)
+from proc_helpers import descendants, running
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and the fork server")
@@ -151,39 +152,6 @@ def _slow(ctx, i):
 '''
 
 
-def _children_map() -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            out.setdefault(ppid, []).append(int(name))
-    return out
-
-
-def _descendants(root: int) -> set[int]:
-    kids = _children_map()
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        for c in kids.get(stack.pop(), []):
-            if c not in seen:
-                seen.add(c)
-                stack.append(c)
-    return seen
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @linux_only
 def test_kill_9_mid_batch_leaves_a_loadable_file_and_resume_completes_it_without_duplicates(tmp_path):
     plugin = tmp_path / "slow_plugin.py"
@@ -204,14 +172,14 @@ def test_kill_9_mid_batch_leaves_a_loadable_file_and_resume_completes_it_without
         deadline = time.monotonic() + 120
         family: set[int] = set()
         while time.monotonic() < deadline:
-            family |= _descendants(proc.pid)
+            family |= descendants(proc.pid)
             if store.exists() and store.read_bytes().count(b"\n") >= 3:
                 break
             assert proc.poll() is None, "the batch ended before it could be killed"
             time.sleep(0.01)
         else:
             pytest.fail("no records appeared within 120 s")
-        family |= _descendants(proc.pid)
+        family |= descendants(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
     finally:
@@ -221,9 +189,9 @@ def test_kill_9_mid_batch_leaves_a_loadable_file_and_resume_completes_it_without
 
     # the fork server and the running trial die with their parent
     gone_by = time.monotonic() + 15
-    while any(_running(p) for p in family) and time.monotonic() < gone_by:
+    while any(running(p) for p in family) and time.monotonic() < gone_by:
         time.sleep(0.05)
-    assert family and not [p for p in family if _running(p)]
+    assert family and not [p for p in family if running(p)]
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TornRecordWarning)  # a torn last line is allowed, not required
