@@ -7,23 +7,7 @@ import pytest
 import torch
 
 import mpslab.stress as stress_mod
-from mpslab import StressConfig, register_workload, run_stress
-from mpslab.workloads import unregister_workload
-
-
-@pytest.fixture
-def workload():
-    """Register a temporary workload; removed after the test."""
-    names = []
-
-    def add(name, step, **kw):
-        register_workload(name, step, description=kw.pop("description", name), **kw)
-        names.append(name)
-        return name
-
-    yield add
-    for n in names:
-        unregister_workload(n)
+from mpslab import StressConfig, run_stress
 
 
 def _randn_sum(ctx):
@@ -52,7 +36,7 @@ def test_a_thread_that_raises_is_reported_while_the_others_finish(workload):
             raise RuntimeError("boom in thread 3")
         return _randn_sum(ctx)
 
-    name = workload("t-raise", step)
+    name = workload("t-raise", step).name
     r = run_stress(StressConfig(threads=6, iterations=12, sync_every=4, workload=name, size=8, device="cpu"))
     assert r.outcome == "error"
     assert r.error_count == 1
@@ -85,7 +69,7 @@ def test_one_silently_wrong_answer_is_found_with_its_place(workload):
         # wrong only the first time (the concurrent run), right in the serial replay
         return out + 1000.0 if (ctx.thread, i, first) == (2, 7, True) else out
 
-    name = workload("t-wrong-once", step)
+    name = workload("t-wrong-once", step).name
     r = run_stress(StressConfig(threads=4, iterations=10, workload=name, size=16, device="cpu", warmup=0))
     assert r.outcome == "mismatch" and r.mismatch_count == 1
     m = r.mismatches[0]
@@ -111,7 +95,7 @@ def test_throttle_caps_threads_inside_device_work(workload):
             active[0] -= 1
         return out
 
-    name = workload("t-count", step)
+    name = workload("t-count", step).name
     r = run_stress(StressConfig(threads=8, iterations=20, workload=name, device="cpu", throttle=2))
     assert r.outcome == "ok" and 1 <= peak[0] <= 2
 
@@ -131,7 +115,7 @@ def test_failures_in_warmup_and_setup_are_captured(workload):
     def bad_setup(ctx):
         raise ValueError("no model")
 
-    name = workload("t-setup", lambda ctx, i: _randn_sum(ctx), setup=bad_setup)
+    name = workload("t-setup", lambda ctx, i: _randn_sum(ctx), setup=bad_setup).name
     r = run_stress(StressConfig(threads=2, iterations=3, workload=name, device="cpu"))
     assert r.outcome == "error" and r.errors[0].phase == "setup" and r.completed == 0
 
@@ -140,7 +124,7 @@ def test_failures_in_warmup_and_setup_are_captured(workload):
             raise OSError("warm-up fails")
         return _randn_sum(ctx)
 
-    name = workload("t-warm", fail_warm)
+    name = workload("t-warm", fail_warm).name
     r = run_stress(StressConfig(threads=3, iterations=4, workload=name, device="cpu", warmup=2))
     assert r.error_count == 3 and {e.phase for e in r.errors} == {"warmup"}
 

@@ -11,7 +11,7 @@ import mpslab.sweep as sweep_mod
 from mpslab import ConfigError, StressConfig, register_workload
 from mpslab.stress import run_stress
 from mpslab.sweep import batched_baseline, median_ci, summarize, sweep
-from mpslab.workloads import get_workload, unregister_workload
+from mpslab.workloads import get_workload
 
 TINY = StressConfig(threads=2, iterations=5, size=8, device="cpu")
 RUN_COLUMNS = set(run_stress(TINY).to_row())
@@ -29,20 +29,6 @@ def counted(monkeypatch):
 
     monkeypatch.setattr(sweep_mod, "run_stress", counting)
     return calls
-
-
-@pytest.fixture
-def workload():
-    names = []
-
-    def add(name, step, **kw):
-        wl = register_workload(name, step, description=name, **kw)
-        names.append(name)
-        return wl
-
-    yield add
-    for n in names:
-        unregister_workload(n)
 
 
 # --------------------------------------------------------------------------- sweep
