@@ -4,8 +4,8 @@
         [--threads 8] [--size 256] [--chunk-mb 64] [--timeout 180] [--edge-threads 8] [--pause 0]
         [--no-profile] [--skip-probes | --skip-edges]
 
-Runs the coverage walkthrough (``mpslab.probes``) and the edge-case catalogue
-(``mpslab.edges``) on each device (default: every available backend), one probe
+Runs the coverage walkthrough (``mpslab.studies.probes``) and the edge-case catalogue
+(``mpslab.studies.edges``) on each device (default: every available backend), one probe
 and one case at a time, so that one that breaks the runner itself is recorded as
 failed and the others still run. Prints both matrices as text and writes, into
 OUT_DIR: coverage.csv, edges.csv, edge_failures.txt, environment.json, and
@@ -26,10 +26,10 @@ import traceback
 
 import pandas as pd
 
-from mpslab.backends import available_backends, get_backend
-from mpslab.edges import CASES, FAIL, edge_failures, run_edges
-from mpslab.environment import environment
-from mpslab.probes import BACKEND_KINDS, FAILED, PROBES, coverage_matrix, coverage_table
+from mpslab.run.backends import available_backends, get_backend
+from mpslab.studies.edges import CASES, FAIL, edge_failures, run_edges
+from mpslab.run.environment import environment
+from mpslab.studies.probes import BACKEND_KINDS, FAILED, PROBES, coverage_matrix, coverage_table
 
 
 def _log(msg: str) -> None:
@@ -77,7 +77,7 @@ def _edges(devices: list[str], args: argparse.Namespace) -> pd.DataFrame:
 
 def _figures(cov: pd.DataFrame, edges: pd.DataFrame, out: str) -> None:
     try:
-        from mpslab.plots import plot_coverage_matrix, plot_edge_matrix, save_figure
+        from mpslab.report.plots import plot_coverage_matrix, plot_edge_matrix, save_figure
 
         save_figure(plot_coverage_matrix(cov), "coverage_matrix", out, formats=("png",))
         save_figure(plot_edge_matrix(edges), "edge_matrix", out, formats=("png",))

@@ -39,10 +39,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from mpslab import ConfigError, StressConfig, run_stress  # noqa: E402
-from mpslab.backends import get_backend  # noqa: E402
-from mpslab.environment import environment  # noqa: E402
-from mpslab.stress import thread_seed  # noqa: E402
-from mpslab.workloads import WorkerContext, get_workload  # noqa: E402
+from mpslab.run.backends import get_backend  # noqa: E402
+from mpslab.run.environment import environment  # noqa: E402
+from mpslab.run.runner import thread_seed  # noqa: E402
+from mpslab.run.workloads import WorkerContext, get_workload  # noqa: E402
 
 PROMISE = 0.97
 

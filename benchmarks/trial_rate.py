@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from mpslab import StressConfig  # noqa: E402
-from mpslab.isolate import run_trials, shutdown_server  # noqa: E402
+from mpslab.trials.isolate import run_trials, shutdown_server  # noqa: E402
 
 TINY = StressConfig(threads=2, iterations=5, sync_every=0, workload="seed", size=8, device="cpu")
 

@@ -7,18 +7,18 @@ Quick start::
     print(result.summary())
 """
 
-__version__ = "0.1.0"
+from mpslab.version import __version__  # noqa: E402
 
-from .backends import available_backends, get_backend  # noqa: E402
-from .config import ConfigError, StressConfig  # noqa: E402
-from .stress import StressResult, run_stress  # noqa: E402
-from .timing import Measurement, SyncTimer, measure  # noqa: E402
-from .workloads import WorkerContext, get_workload, list_workloads, register_workload  # noqa: E402
-from . import faults  # noqa: E402,F401  (registers the fault workloads)
-from .isolate import run_trials  # noqa: E402
-from .records import load_records  # noqa: E402
-from .stats import compare_rates, failure_rate  # noqa: E402
-from . import edges, probes  # noqa: E402,F401  (coverage walkthrough, edge-case catalogue)
+from mpslab.run.backends import available_backends, get_backend  # noqa: E402
+from mpslab.run.config import ConfigError, StressConfig  # noqa: E402
+from mpslab.run.runner import StressResult, run_stress  # noqa: E402
+from mpslab.run.timing import Measurement, SyncTimer, measure  # noqa: E402
+from mpslab.run.workloads import WorkerContext, get_workload, list_workloads, register_workload  # noqa: E402
+from mpslab.trials import faults  # noqa: E402,F401  (registers the fault workloads)
+from mpslab.trials.isolate import run_trials  # noqa: E402
+from mpslab.trials.records import load_records  # noqa: E402
+from mpslab.trials.stats import compare_rates, failure_rate  # noqa: E402
+from mpslab.studies import edges, probes  # noqa: E402,F401  (coverage walkthrough, edge-case catalogue)
 
 __all__ = [
     "__version__",
@@ -40,3 +40,15 @@ __all__ = [
     "compare_rates",
     "load_records",
 ]
+
+
+_LAZY = {"sweep": "mpslab.studies.sweep", "plots": "mpslab.report.plots", "pipeline": "mpslab.report.pipeline"}
+
+
+def __getattr__(name: str):
+    """``from mpslab import plots`` (and sweep, pipeline) without paying for matplotlib at every import."""
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(_LAZY[name])
+    raise AttributeError(f"module 'mpslab' has no attribute {name!r}")

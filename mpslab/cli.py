@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any, Sequence
 
-from .config import ConfigError, StressConfig
+from mpslab.run.config import ConfigError, StressConfig
 
 __all__ = ["main", "add_stress_arguments", "config_from_args", "BadInput"]
 
@@ -73,7 +73,7 @@ def _print_json(obj: Any) -> None:
 
 
 def _cmd_stress(args: argparse.Namespace) -> int:
-    from .stress import run_stress
+    from mpslab.run.runner import run_stress
 
     config = config_from_args(args)
     result = run_stress(config)
@@ -85,8 +85,8 @@ def _cmd_stress(args: argparse.Namespace) -> int:
 
 
 def _cmd_workloads(args: argparse.Namespace) -> int:
-    from .config import load_plugin
-    from .workloads import list_workloads
+    from mpslab.run.config import load_plugin
+    from mpslab.run.workloads import list_workloads
 
     for spec in args.plugins:
         load_plugin(spec)
@@ -115,7 +115,7 @@ def _parse_param(text: str) -> tuple[str, Any]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .pipeline import PipelineError, run_series
+    from mpslab.report.pipeline import PipelineError, run_series
 
     params = dict(_parse_param(p) for p in args.param)
     try:
@@ -137,8 +137,8 @@ def _how_it_ended(row: Any) -> str:
 
 
 def _cmd_trials(args: argparse.Namespace) -> int:
-    from .isolate import run_trials
-    from .stats import failure_rate
+    from mpslab.trials.isolate import run_trials
+    from mpslab.trials.stats import failure_rate
 
     config = config_from_args(args)
     df = run_trials(config, trials=args.trials, timeout_s=args.timeout, python=args.python,

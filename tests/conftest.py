@@ -3,7 +3,7 @@
 import pytest
 
 from mpslab import register_workload
-from mpslab.workloads import unregister_workload
+from mpslab.run.workloads import unregister_workload
 
 
 @pytest.fixture

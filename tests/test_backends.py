@@ -6,7 +6,7 @@ import types
 import pytest
 import torch
 
-from mpslab.backends import CpuBackend, CudaBackend, HostEvent, MpsBackend, available_backends, get_backend, resolve_device
+from mpslab.run.backends import CpuBackend, CudaBackend, HostEvent, MpsBackend, available_backends, get_backend, resolve_device
 
 
 class Recorder:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mpslab import ConfigError, StressConfig
-from mpslab.backends import available_backends
+from mpslab.run.backends import available_backends
 
 
 def test_defaults_are_the_seed_round():
@@ -79,7 +79,7 @@ def test_per_thread_streams_refused_on_cpu():
 
 def test_dtype_the_backend_cannot_do_is_refused(monkeypatch):
     # MPS has no float64: pretend MPS is available to reach the dtype check.
-    import mpslab.backends as b
+    import mpslab.run.backends as b
 
     monkeypatch.setattr(b.MpsBackend, "is_available", lambda self: True)
     with pytest.raises(ConfigError, match="dtype='float64': not supported on mps; allowed: float32, float16, bfloat16"):

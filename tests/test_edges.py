@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 import torch
 
-from mpslab.backends import CpuBackend, get_backend
-from mpslab.config import ConfigError
-from mpslab.edges import (
+from mpslab.run.backends import CpuBackend, get_backend
+from mpslab.run.config import ConfigError
+from mpslab.studies.edges import (
     CASES, FAIL, NOT_APPLICABLE, NOT_RUN, PASS, EdgeCase, _Background, completes, edge_catalogue, edge_failures,
     get_case, raises, run_case, run_edges,
 )
-from mpslab.workloads import list_workloads
+from mpslab.run.workloads import list_workloads
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

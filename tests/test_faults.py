@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from mpslab import StressConfig, list_workloads, run_stress
-from mpslab.faults import FAULT_KINDS, fault_names
-from mpslab.isolate import run_trials
-from mpslab.stats import failure_rate
+from mpslab.trials.faults import FAULT_KINDS, fault_names
+from mpslab.trials.isolate import run_trials
+from mpslab.trials.stats import failure_rate
 
 # What each fault must be classified as. Written out here on purpose, not read from mpslab.
 EXPECTED = {

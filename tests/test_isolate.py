@@ -16,9 +16,9 @@ import pytest
 
 from mpslab import StressConfig, run_stress
 from mpslab.cli import main
-from mpslab.config import ConfigError
-from mpslab.isolate import classify, run_trials, shutdown_server
-from mpslab.records import TornRecordWarning, load_records
+from mpslab.run.config import ConfigError
+from mpslab.trials.isolate import classify, run_trials, shutdown_server
+from mpslab.trials.records import TornRecordWarning, load_records
 from proc_helpers import children_map, descendants, running
 
 LINUX = sys.platform.startswith("linux")

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from mpslab.cli import main
-from mpslab.pipeline import NOTEBOOKS_DIR, PipelineError, plan_series, run_series
+from mpslab.report.pipeline import NOTEBOOKS_DIR, PipelineError, plan_series, run_series
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from matplotlib.colors import to_hex
 
-from mpslab.plots import STATUS_COLORS, plot_latency, plot_outcome_matrix, plot_throughput, save_figure
-from mpslab.sweep import summarize
+from mpslab.report.plots import STATUS_COLORS, plot_latency, plot_outcome_matrix, plot_throughput, save_figure
+from mpslab.studies.sweep import summarize
 
 ENV = dict(device="cpu", workload="seed", env_torch="2.13.0+test", env_device_name="TestCPU")
 NAN = float("nan")

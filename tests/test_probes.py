@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
-from mpslab.backends import CpuBackend, MpsBackend, get_backend
-from mpslab.probes import (
+from mpslab.run.backends import CpuBackend, MpsBackend, get_backend
+from mpslab.studies.probes import (
     COVERED, EXERCISED, FAILED, NOT_APPLICABLE, NOT_RUN, PROBES, SHUTDOWN_SCRIPT, STATUSES,
     Evidence, Need, Plan, Probe, ProbeFailure, ProbeOutcome, coverage_matrix, coverage_table, get_probe,
     probe_catalogue, run_child, run_probe, run_probes,
@@ -387,7 +387,7 @@ def test_notebook_01_runs_in_the_quick_profile_and_writes_the_matrix(notebook_01
 
 
 def test_coverage_figure_draws_one_cell_per_row(cpu_matrix):
-    from mpslab.plots import plot_coverage_matrix
+    from mpslab.report.plots import plot_coverage_matrix
 
     fig = plot_coverage_matrix(cpu_matrix)
     texts = [t.get_text() for t in fig.axes[0].texts]

@@ -16,9 +16,9 @@ import warnings
 import pytest
 
 from mpslab import StressConfig
-from mpslab.config import ConfigError
-from mpslab.isolate import run_trials
-from mpslab.records import (SCHEMA_VERSION, TornRecordWarning, TrialStore, environment_id, load_records,
+from mpslab.run.config import ConfigError
+from mpslab.trials.isolate import run_trials
+from mpslab.trials.records import (SCHEMA_VERSION, TornRecordWarning, TrialStore, environment_id, load_records,
                             make_record, read_records, record_to_row)
 from proc_helpers import descendants, running
 

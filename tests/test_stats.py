@@ -8,7 +8,7 @@ from statistics import NormalDist
 import pandas as pd
 import pytest
 
-from mpslab.stats import FailureRate, compare_rates, failure_rate, format_percent
+from mpslab.trials.stats import FailureRate, compare_rates, failure_rate, format_percent
 
 
 def _binom_cdf(k: int, n: int, p: float) -> float:

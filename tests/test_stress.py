@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import mpslab.stress as stress_mod
+import mpslab.run.runner as stress_mod
 from mpslab import StressConfig, run_stress
 
 

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-import mpslab.sweep as sweep_mod
+import mpslab.studies.sweep as sweep_mod
 from mpslab import ConfigError, StressConfig, register_workload
-from mpslab.stress import run_stress
-from mpslab.sweep import batched_baseline, median_ci, summarize, sweep
-from mpslab.workloads import get_workload
+from mpslab.run.runner import run_stress
+from mpslab.studies.sweep import batched_baseline, median_ci, summarize, sweep
+from mpslab.run.workloads import get_workload
 
 TINY = StressConfig(threads=2, iterations=5, size=8, device="cpu")
 RUN_COLUMNS = set(run_stress(TINY).to_row())
@@ -111,7 +111,7 @@ def test_bad_grid_does_not_create_the_store(tmp_path):
 
 
 def test_in_process_runs_are_stored_as_records(tmp_path):
-    from mpslab.records import load_records
+    from mpslab.trials.records import load_records
 
     path = tmp_path / "runs.jsonl"
     df = sweep(TINY, threads=[1, 2], repeats=2, store=str(path), progress=False)
@@ -136,7 +136,7 @@ def test_isolated_sweep_rows(tmp_path):
     s = summarize(df).set_index(["mode", "threads"])
     assert s.loc[("isolated", 1), "speedup"] == 1.0 and s.loc[("isolated", 2), "n"] == 2
     assert s.loc[("batched", 2), "speedup"] > 0  # compared with the isolated one-thread point
-    from mpslab.records import load_records
+    from mpslab.trials.records import load_records
 
     assert len(load_records(str(path))) == 4  # run_trials stored every trial
 
@@ -258,7 +258,7 @@ def test_builtin_batched_form_is_dropped_when_the_name_is_re_registered():
         register_workload("seed", lambda ctx, i: torch.zeros(1).sum(), description="not the seed")
         assert batched_baseline(TINY)["outcome"] == "n/a"
     finally:
-        import mpslab.workloads as w
+        import mpslab.run.workloads as w
 
         w._REGISTRY["seed"] = original
     assert batched_baseline(TINY)["outcome"] == "ok"
@@ -270,3 +270,20 @@ def test_seed_batched_form_does_threads_times_the_work_of_one_step():
     a = torch.randn(3, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     expected = sum(float((a[k] @ a[k]).sum()) for k in range(3))
     assert float(out) == pytest.approx(expected)
+
+
+def test_median_ci_stays_inside_the_data_by_construction_and_still_moves_with_it():
+    # values chosen so that percentile interpolation between resampled medians lands
+    # on the largest value; the interval must never leave [min, max]
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        x = rng.uniform(1e5, 2e5, size=int(rng.integers(2, 9)))
+        lo, hi = median_ci(x, seed=trial)
+        assert x.min() <= lo <= np.median(x) <= hi <= x.max()
+    # and it is a real interval: shifting the data shifts it, widening the data widens it
+    base = np.array([100.0, 101.0, 102.0, 103.0, 104.0])
+    lo, hi = median_ci(base)
+    lo2, hi2 = median_ci(base + 1000.0)
+    assert (lo2, hi2) == pytest.approx((lo + 1000.0, hi + 1000.0))
+    lo3, hi3 = median_ci(np.array([100.0, 101.0, 102.0, 103.0, 10_000.0]))
+    assert hi3 >= hi and lo < hi

@@ -2,8 +2,8 @@
 
 import pytest
 
-from mpslab.backends import CpuBackend
-from mpslab.timing import Measurement, SyncTimer, measure
+from mpslab.run.backends import CpuBackend
+from mpslab.run.timing import Measurement, SyncTimer, measure
 
 
 class CountingBackend(CpuBackend):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mpslab import get_workload, list_workloads, register_workload
-from mpslab.workloads import WorkerContext, unregister_workload
+from mpslab.run.workloads import WorkerContext, unregister_workload
 
 
 def _ctx(seed=0, size=4):

@@ -36,7 +36,7 @@ Warm-up iterations are worker iterations too (numbered from 0), so with
 ``oom`` give the same outcome in process (``run_stress``).
 
 The crash, abort, exit and hang faults take down or stall the process that runs
-them: run them only in isolated trials (``mpslab.isolate.run_trials``), never
+them: run them only in isolated trials (``mpslab.trials.isolate.run_trials``), never
 with the in-process ``run_stress`` of a session you want to keep.
 """
 
@@ -51,7 +51,7 @@ from typing import Callable
 
 import torch
 
-from .workloads import WorkerContext, register_workload
+from mpslab.run.workloads import WorkerContext, register_workload
 
 __all__ = ["FAULT_KINDS", "fault_names"]
 

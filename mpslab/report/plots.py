@@ -120,7 +120,7 @@ def _sweep_summary(df: pd.DataFrame) -> pd.DataFrame:
         raise TypeError(f"expected a DataFrame of sweep rows or its summary, got {type(df).__name__}")
     if "ops_per_s_median" in df.columns:
         return df
-    from .sweep import summarize  # plots stay importable without running anything
+    from mpslab.studies.sweep import summarize  # plots stay importable without running anything
 
     return summarize(df)
 
@@ -138,7 +138,7 @@ def _series(threaded: pd.DataFrame) -> tuple[list[str], list[tuple[str, pd.DataF
     A series is a grid point without threads; only the columns that vary across
     the frame are named in the labels (stream mode, size, build, ...).
     """
-    from .sweep import grid_columns
+    from mpslab.studies.sweep import grid_columns
 
     cols = [c for c in grid_columns(threaded) if c != "threads"]
     varying = [c for c in cols if threaded[c].astype(str).nunique(dropna=False) > 1]
@@ -193,7 +193,7 @@ def plot_throughput(
 ) -> "plt.Figure":
     """Median ops/s versus threads: one line and CI band per series, the batched baseline.
 
-    ``df`` is a sweep frame (``mpslab.sweep.sweep``) or its ``summarize`` frame.
+    ``df`` is a sweep frame (``mpslab.studies.sweep.sweep``) or its ``summarize`` frame.
     Series are the grid points without threads (stream mode, size, build, ...).
     The x axis is log2; the band is the ``summarize`` confidence interval of the
     median (absent where a point has a single run). Grid points where any run's
@@ -374,14 +374,14 @@ _EDGE_CHECKS = (("expected_met_alone", "as expected\n(alone)"),
 
 
 def plot_coverage_matrix(df: pd.DataFrame, *, title: str = "Coverage walkthrough: path x backend") -> "plt.Figure":
-    """The coverage matrix (``mpslab.probes.coverage_matrix`` rows): one cell per path and backend."""
+    """The coverage matrix (``mpslab.studies.probes.coverage_matrix`` rows): one cell per path and backend."""
     backends = [k for k in ("cpu", "cuda", "mps") if k in set(df["backend"])]
     return plot_status_matrix(df, "path", "backend", "status", title=context_title(title, df),
                               row_order=list(dict.fromkeys(df["path"])), col_order=backends)
 
 
 def plot_edge_matrix(df: pd.DataFrame, *, title: str = "Edge-case catalogue: case x check") -> "plt.Figure":
-    """The edge-case matrix (``mpslab.edges.run_edges`` rows): per case, each check as pass / fail.
+    """The edge-case matrix (``mpslab.studies.edges.run_edges`` rows): per case, each check as pass / fail.
 
     Columns: as expected alone, as expected with other threads working, isolated,
     healthy, and the case's status; one group of columns per backend when several.

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from . import __version__
-from .backends import get_backend
+from mpslab.version import __version__
+from mpslab.run.backends import get_backend
 
 __all__ = ["environment", "git_commit"]
 

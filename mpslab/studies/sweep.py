@@ -32,14 +32,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import records as _records
-from .backends import get_backend
-from .config import ConfigError, StressConfig
-from .environment import environment
-from .isolate import OUTCOMES, run_trials
-from .stress import run_stress, thread_seed
-from .timing import SyncTimer
-from .workloads import WorkerContext, Workload, get_workload
+from mpslab.trials import records as _records
+from mpslab.run.backends import get_backend
+from mpslab.run.config import ConfigError, StressConfig
+from mpslab.run.environment import environment
+from mpslab.trials.isolate import OUTCOMES, run_trials
+from mpslab.run.runner import run_stress, thread_seed
+from mpslab.run.timing import SyncTimer
+from mpslab.run.workloads import WorkerContext, Workload, get_workload
 
 __all__ = [
     "sweep",
@@ -80,7 +80,7 @@ def batched_baseline(config: StressConfig) -> dict[str, Any]:
     ``config.threads`` inputs (the seed workload: ``randn(threads, size, size)``
     -> ``bmm`` -> ``sum``), after ``config.warmup`` untimed steps, synchronising
     every ``sync_every`` steps and timed between device synchronisations
-    (``mpslab.timing.SyncTimer``). ``ops_per_s`` counts ``threads x iterations``
+    (``mpslab.run.timing.SyncTimer``). ``ops_per_s`` counts ``threads x iterations``
     ops, as the stress runner does, so the two compare directly.
 
     A workload without a batched form gets ``outcome="n/a"``, NaN timings and a
@@ -212,9 +212,9 @@ def sweep(
     repeats    runs per grid point (>= 1). In process, the repeats are interleaved:
                pass r runs every grid point once, so drift spreads over all points.
     isolate    run each grid point as ``repeats`` isolated trials, one child
-               process each (``mpslab.isolate.run_trials``): crashes and hangs
+               process each (``mpslab.trials.isolate.run_trials``): crashes and hangs
                become outcomes instead of ending the sweep.
-    store      a JSON-lines records file (``mpslab.records.TrialStore``): every run is
+    store      a JSON-lines records file (``mpslab.trials.records.TrialStore``): every run is
                appended as it ends, one record per run (``trial`` = repeat; ``mode``
                and ``repeat`` in its result). Isolated sweeps hand it to ``run_trials``,
                which also resumes a batch already there; an in-process sweep always
@@ -306,7 +306,7 @@ def _point_label(cfg: StressConfig, axes: dict[str, list[Any]]) -> str:
 
 
 def _store_row(store: "_records.TrialStore", row: dict[str, Any], cfg: StressConfig, token: str) -> None:
-    """Append one in-process run as a trial record (schema: ``mpslab.records``)."""
+    """Append one in-process run as a trial record (schema: ``mpslab.trials.records``)."""
     config = cfg.to_dict()
     env = {k[4:]: v for k, v in row.items() if k.startswith("env_")}
     batch = _records.batch_key(kind="sweep", mode="in-process", config=config,
@@ -338,7 +338,9 @@ def median_ci(values: Iterable[float], confidence: float = 0.95, *, n_resamples:
     NaN values are dropped first. Fewer than two values: ``(nan, nan)``, since one
     run says nothing about the spread. All values equal: that value twice. The
     resampling is seeded, so the same values always give the same interval. With
-    few repeats (< 5) the interval is wide and its coverage is approximate.
+    few repeats (< 5) the interval is wide and its coverage is approximate. The
+    interval always lies within the smallest and largest value (clipped, so float
+    rounding in the quantile step cannot carry it outside).
     """
     from scipy import stats
 
@@ -350,7 +352,12 @@ def median_ci(values: Iterable[float], confidence: float = 0.95, *, n_resamples:
         return float(x[0]), float(x[0])
     res = stats.bootstrap((x,), np.median, confidence_level=confidence, n_resamples=n_resamples,
                           method="percentile", vectorized=True, **_bootstrap_kwargs(seed))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    # Every resampled median lies in [min, max] of the data, and so does any percentile of them;
+    # the quantile interpolation can still land one ulp outside. Clip: the promise holds by construction.
+    lo, hi = float(x.min()), float(x.max())
+    low = min(max(float(res.confidence_interval.low), lo), hi)
+    high = min(max(float(res.confidence_interval.high), lo), hi)
+    return low, high
 
 
 def _finite_median(s: pd.Series) -> float:

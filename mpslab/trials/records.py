@@ -251,7 +251,7 @@ class TrialStore:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        from .config import ConfigError
+        from mpslab.run.config import ConfigError
 
         self.path = os.path.abspath(os.fspath(path))
         parent = os.path.dirname(self.path)

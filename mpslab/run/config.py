@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from .backends import DTYPES, get_backend, resolve_device
-from .workloads import get_workload, list_workloads
+from mpslab.run.backends import DTYPES, get_backend, resolve_device
+from mpslab.run.workloads import get_workload, list_workloads
 
 __all__ = ["StressConfig", "ConfigError", "load_plugin", "STREAM_MODES"]
 
@@ -199,6 +199,6 @@ class StressConfig:
 
 
 def _available() -> list[str]:
-    from .backends import available_backends
+    from mpslab.run.backends import available_backends
 
     return available_backends()

@@ -25,11 +25,11 @@ from typing import Any, Callable, Mapping, Sequence
 import pandas as pd
 import torch
 
-from .backends import Backend, get_backend, resolve_device
-from .config import ConfigError, StressConfig
-from .probes import BACKEND_KINDS, SHUTDOWN_SCRIPT, _default_fraction, _grace, run_child
-from .stress import run_stress
-from .workloads import register_workload, unregister_workload
+from mpslab.run.backends import Backend, get_backend, resolve_device
+from mpslab.run.config import ConfigError, StressConfig
+from mpslab.studies.probes import BACKEND_KINDS, SHUTDOWN_SCRIPT, _default_fraction, _grace, run_child
+from mpslab.run.runner import run_stress
+from mpslab.run.workloads import register_workload, unregister_workload
 
 __all__ = [
     "PASS", "FAIL", "NOT_APPLICABLE", "NOT_RUN", "EDGE_STATUSES",
@@ -661,7 +661,7 @@ def _run_stress_not_config(ctx: CaseContext) -> str:
 
 
 def _run_probes_bad(ctx: CaseContext) -> str:
-    from .probes import run_probes
+    from mpslab.studies.probes import run_probes
 
     run_probes(str(ctx.device), threads=0)
     return "run_probes accepted threads=0"

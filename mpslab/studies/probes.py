@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 import torch
 
-from .backends import Backend, get_backend, resolve_device
+from mpslab.run.backends import Backend, get_backend, resolve_device
 
 __all__ = [
     "COVERED", "EXERCISED", "NOT_APPLICABLE", "NOT_RUN", "FAILED",

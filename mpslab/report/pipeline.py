@@ -33,11 +33,11 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from .config import ConfigError, StressConfig
+from mpslab.run.config import ConfigError, StressConfig
 
 __all__ = ["run_series", "SeriesResult", "NotebookRun", "load_profiles", "plan_series", "NOTEBOOKS_DIR", "PipelineError"]
 
-NOTEBOOKS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
+NOTEBOOKS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "notebooks")
 PIPELINE_PARAMETERS = ("device", "data_dir", "figures_dir")
 
 
@@ -276,7 +276,7 @@ def run_series(
 
 
 def _write_manifest(result: SeriesResult) -> None:
-    from .environment import environment
+    from mpslab.run.environment import environment
 
     manifest = {
         "profile": result.profile,

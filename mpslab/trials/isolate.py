@@ -71,8 +71,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .config import ConfigError, StressConfig
-from . import records as _records
+from mpslab.run.config import ConfigError, StressConfig
+from mpslab.trials import records as _records
 
 __all__ = ["run_trials", "classify", "shutdown_server", "OUTCOMES", "MODES", "default_mode"]
 
@@ -91,7 +91,7 @@ PROBE_TIMEOUT_S = 180.0  # the probe under another interpreter
 _EXIT_HARNESS = 70  # a child whose own harness failed (no result)
 _EXIT_ORPHAN = 71  # a child whose parent was gone before it could watch it
 
-_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the mpslab package folder
 
 # Loads this mpslab package, from its own directory, into any interpreter:
 # no installation there and nothing else put on sys.path (so another venv's torch
@@ -114,7 +114,7 @@ faulthandler.enable(file=sys.stderr, all_threads=False)
 _stacks = open(_stacks_path, "w")
 faulthandler.register(signal.SIGUSR1, file=_stacks, all_threads=True)
 """ + _LOAD_MPSLAB + r"""
-from mpslab.isolate import _spawned_child_main
+from mpslab.trials.isolate import _spawned_child_main
 sys.exit(_spawned_child_main(_request))
 """
 
@@ -123,7 +123,7 @@ _SERVER_BOOT = r"""
 import sys
 _pkg = sys.argv[1]
 """ + _LOAD_MPSLAB + r"""
-from mpslab.isolate import _serve
+from mpslab.trials.isolate import _serve
 sys.exit(_serve())
 """
 
@@ -192,7 +192,7 @@ def _write_json_atomic(path: str, obj: Any) -> None:
 
 def _blank_row(config: StressConfig, env: dict[str, Any]) -> dict[str, Any]:
     """``to_row()``'s columns for a trial that left no result: config and env filled, measurements NaN."""
-    from .stress import StressResult, latency_summary
+    from mpslab.run.runner import StressResult, latency_summary
 
     row = StressResult(config=config, seconds=math.nan, completed=0,
                        latency_ms=latency_summary([]), environment=env).to_row()
@@ -205,7 +205,7 @@ def _blank_row(config: StressConfig, env: dict[str, Any]) -> dict[str, Any]:
 
 
 def _environment_block(device: str) -> dict[str, Any]:
-    from .environment import environment
+    from mpslab.run.environment import environment
 
     return environment(device)
 
@@ -217,7 +217,7 @@ def _handle_request(req: dict[str, Any]) -> int:
         env = _environment_block(config.device)
         payload = {"config": config.to_dict(), "environment": env, "template": _blank_row(config, env)}
     else:
-        from .stress import run_stress
+        from mpslab.run.runner import run_stress
 
         result = run_stress(config)
         payload = {"row": result.to_row()}
@@ -302,7 +302,7 @@ def _serve() -> int:
     stdin closes (the parent has gone: the running child is killed first) or
     after ``SERVER_IDLE_S`` without a request.
     """
-    from .environment import git_commit
+    from mpslab.run.environment import git_commit
     import platform
 
     git_commit()  # cached, so children do not run git for every trial

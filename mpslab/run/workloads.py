@@ -70,7 +70,7 @@ class Workload:
     scale: Callable[[int], float] = field(default=lambda size: 1.0)
     kind: str = "workload"  # "workload" or "fault" (instrument self-test)
     # The batched baseline's form: ``batched(ctx, i, batch)`` does ``batch`` steps' work as one
-    # op (``mpslab.sweep.batched_baseline``); None where the workload has no batched form.
+    # op (``mpslab.studies.sweep.batched_baseline``); None where the workload has no batched form.
     batched: Callable[[WorkerContext, int, int], torch.Tensor] | None = None
 
     def setup(self, fn: SetupFn) -> SetupFn:

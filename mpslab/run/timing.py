@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .backends import Backend, get_backend
+from mpslab.run.backends import Backend, get_backend
 
 __all__ = ["SyncTimer", "Measurement", "measure", "IQR_WARN", "IQR_GROSS_WARN"]
 

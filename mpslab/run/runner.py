@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .backends import Backend, get_backend
-from .config import StressConfig
-from .environment import environment
-from .workloads import Workload, WorkerContext, get_workload
+from mpslab.run.backends import Backend, get_backend
+from mpslab.run.config import StressConfig
+from mpslab.run.environment import environment
+from mpslab.run.workloads import Workload, WorkerContext, get_workload
 
 __all__ = ["run_stress", "StressResult", "ThreadError", "Mismatch", "thread_seed", "replay", "latency_summary", "TOLERANCE"]
 
