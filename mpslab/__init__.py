@@ -19,6 +19,7 @@ from mpslab.trials.isolate import run_trials  # noqa: E402
 from mpslab.trials.records import load_records  # noqa: E402
 from mpslab.trials.stats import compare_rates, failure_rate  # noqa: E402
 from mpslab.studies import edges, probes  # noqa: E402,F401  (coverage walkthrough, edge-case catalogue)
+from mpslab.studies import scenarios  # noqa: E402,F401  (registers the scenario library's workloads)
 
 __all__ = [
     "__version__",

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from mpslab.run.backends import DTYPES, get_backend, resolve_device
+from mpslab.run.params import ParamError, Params, resolve
 from mpslab.run.workloads import get_workload, list_workloads
 
 __all__ = ["StressConfig", "ConfigError", "load_plugin", "STREAM_MODES"]
@@ -79,6 +80,8 @@ class StressConfig:
     verify      replay each thread serially afterwards and compare checksums (the oracle)
     warmup      untimed, unchecked iterations per thread before the barrier (>= 0)
     plugins     modules or .py files to import first (they register workloads)
+    params      workload parameters, a mapping (e.g. {"batch": 8}); checked against what the
+                workload declares, defaults filled in (``python -m mpslab workloads`` lists them)
     """
 
     threads: int = 64
@@ -94,6 +97,7 @@ class StressConfig:
     verify: bool = True
     warmup: int = 1
     plugins: tuple[str, ...] = field(default=())
+    params: Params = field(default=Params())
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -124,6 +128,14 @@ class StressConfig:
         names = [w.name for w in list_workloads()]
         if self.workload not in names:
             raise ConfigError(f"workload={self.workload!r}: unknown; registered: {', '.join(names)}")
+        workload = get_workload(self.workload)
+        try:
+            set_("params", resolve(workload.params, self.params, self.workload))
+        except ParamError as exc:
+            raise ConfigError(str(exc)) from None
+        why = workload.check_params(self.params) if workload.check_params is not None else None
+        if why:
+            raise ConfigError(f"params={self.params.text()!r} (workload {self.workload!r}): {why}")
 
         if self.streams not in STREAM_MODES:
             raise ConfigError(f"streams={self.streams!r}: must be one of {', '.join(STREAM_MODES)}")
@@ -137,6 +149,9 @@ class StressConfig:
             raise ConfigError(
                 f"dtype={self.dtype!r}: not supported on {backend.kind}; allowed: {', '.join(backend.dtypes)}"
             )
+        why = workload.not_applicable(backend.kind, self.dtype)
+        if why:
+            raise ConfigError(f"workload={self.workload!r}: not applicable on {backend.kind} with {self.dtype}: {why}")
         if self.streams == "per-thread" and not backend.has_streams:
             raise ConfigError(
                 f"streams='per-thread': the {backend.kind} backend has no streams in this torch build; use 'shared'"
@@ -184,6 +199,7 @@ class StressConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["plugins"] = list(self.plugins)
+        d["params"] = dict(self.params)
         return d
 
     @classmethod

@@ -148,6 +148,7 @@ class StressResult:
         row["first_error"] = (f"{self.errors[0].type}: {self.errors[0].message}" if self.errors else None)
         cfg = self.config.to_dict()
         cfg["plugins"] = ",".join(cfg["plugins"])
+        cfg["params"] = self.config.params.text()
         row.update(cfg)
         row.update({f"env_{k}": v for k, v in self.environment.items()})
         return row
@@ -212,7 +213,7 @@ def replay(workload: Workload, state: Any, config: StressConfig, thread: int, it
     """Thread ``thread``'s checksums recomputed serially, on the default stream."""
     device = torch.device(config.device)
     ctx = WorkerContext(thread, device, config.torch_dtype, config.size,
-                        _generator(device, thread_seed(config.seed, thread)), state)
+                        _generator(device, thread_seed(config.seed, thread)), state, config.params)
     sums = _Checksums(iterations, device, _checksum_dtype(config))
     step = workload.step
     for i in range(iterations):
@@ -270,7 +271,7 @@ class _Worker:
         try:
             stream = backend.new_stream() if cfg.streams == "per-thread" else None
             with backend.use_stream(stream):
-                ctx = WorkerContext(t, device, cfg.torch_dtype, cfg.size, None, run.state)
+                ctx = WorkerContext(t, device, cfg.torch_dtype, cfg.size, None, run.state, cfg.params)
                 if cfg.warmup:
                     ctx.generator = _generator(device, thread_seed(cfg.seed, t) ^ 0x5EED)
                     for i in range(cfg.warmup):
@@ -281,7 +282,7 @@ class _Worker:
                                 run.workload.step(ctx, i)
                     backend.synchronize_stream(stream)
                 ctx.generator = _generator(device, thread_seed(cfg.seed, t))
-                if cfg.verify:
+                if cfg.verify and run.workload.final_sync:
                     self.sums = _Checksums(cfg.iterations, device, _checksum_dtype(cfg))
                 arrived = True
                 run.barrier.wait()
@@ -336,7 +337,8 @@ class _Worker:
                     sync(stream)
                 stamps[i % cap] = clock()
             self.done = cfg.iterations
-            sync(stream)
+            if run.workload.final_sync:  # final_sync=False: the work stays queued (exit-after-work)
+                sync(stream)
         except Exception as exc:
             self.done = i
             self.errors.append(ThreadError.capture(self.t, i, "run", exc))
@@ -367,7 +369,8 @@ def run_stress(config: StressConfig) -> StressResult:
     state = None
     if workload.setup_fn is not None:
         try:
-            state = workload.setup_fn(WorkerContext(-1, device, config.torch_dtype, config.size, None))
+            state = workload.setup_fn(WorkerContext(-1, device, config.torch_dtype, config.size, None,
+                                                    params=config.params))
             backend.synchronize()
         except Exception as exc:
             err = ThreadError.capture(-1, -1, "setup", exc)
@@ -385,7 +388,8 @@ def run_stress(config: StressConfig) -> StressResult:
     run.finish.wait()
     sync_error = None
     try:
-        backend.synchronize()
+        if workload.final_sync:
+            backend.synchronize()
     except Exception as exc:
         sync_error = ThreadError.capture(-1, -1, "run", exc)
     seconds = time.perf_counter() - t_start
@@ -395,7 +399,7 @@ def run_stress(config: StressConfig) -> StressResult:
 
     mismatches: list[Mismatch] = []
     mismatch_count = verified = 0
-    if config.verify:
+    if config.verify and workload.final_sync:
         rtol = TOLERANCE[config.dtype]
         scale = float(workload.scale(config.size))
         for w in workers:

@@ -2,7 +2,7 @@
 
 A workload is a per-iteration ``step(ctx, i) -> Tensor`` and, optionally, a
 ``setup(ctx) -> state`` run once per run (build a model every thread then shares).
-``step`` returns a tensor whose sum is the iteration's checksum; it must draw
+``step`` returns its output tensor (the runner checks it); it must draw
 all randomness from ``ctx.generator``, the per-thread generator the runner
 hands it. That is what lets the serial-replay oracle recompute every
 thread's expected answers.
@@ -22,15 +22,24 @@ Register your own from a notebook cell or a module::
         return torch.nn.Linear(ctx.size, ctx.size).to(ctx.device, ctx.dtype)
 
 or call it: ``register_workload("name", step, description=..., setup=...)``.
+
+A workload may declare parameters (``params={"batch": Param(int, 8, "rows")}``,
+see ``mpslab.run.params``): the config validates them and the step reads
+``ctx.params["batch"]``. It may say where it cannot run (``applies(kind, dtype)``
+returns the reason, or ``None`` where it can), and ``final_sync=False`` makes
+the runner skip its final synchronisation and the oracle (the process's exit is
+then the measurement).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
+
+from mpslab.run.params import Param, Params
 
 __all__ = [
     "Workload",
@@ -52,6 +61,7 @@ class WorkerContext:
     size: int
     generator: torch.Generator | None
     state: Any = None  # the value ``setup`` returned, shared by every thread
+    params: Params = field(default_factory=Params)  # the config's workload parameters, validated
 
 
 StepFn = Callable[[WorkerContext, int], torch.Tensor]
@@ -72,6 +82,16 @@ class Workload:
     # The batched baseline's form: ``batched(ctx, i, batch)`` does ``batch`` steps' work as one
     # op (``mpslab.studies.sweep.batched_baseline``); None where the workload has no batched form.
     batched: Callable[[WorkerContext, int, int], torch.Tensor] | None = None
+    params: Mapping[str, Param] = field(default_factory=dict)  # declared parameters
+    # ``applies(backend_kind, dtype)``: None where the workload can run, else why it cannot.
+    applies: Callable[[str, str], str | None] | None = None
+    final_sync: bool = True  # False: no final synchronisation and no oracle (exit-after-work)
+    # ``check_params(params)``: None when the parameters fit together, else why not (e.g. d_model % heads).
+    check_params: Callable[[Params], str | None] | None = None
+
+    def not_applicable(self, kind: str, dtype: str) -> str | None:
+        """Why this workload cannot run on backend ``kind`` with ``dtype``; ``None`` when it can."""
+        return self.applies(kind, dtype) if self.applies is not None else None
 
     def setup(self, fn: SetupFn) -> SetupFn:
         """Decorator: attach a once-per-run set-up step to this workload."""
@@ -95,6 +115,10 @@ def register_workload(
     kind: str = "workload",
     replace: bool = True,
     batched: Callable[[WorkerContext, int, int], torch.Tensor] | None = None,
+    params: Mapping[str, Param] | None = None,
+    applies: Callable[[str, str], str | None] | None = None,
+    final_sync: bool = True,
+    check_params: Callable[[Params], str | None] | None = None,
 ):
     """Register ``step`` under ``name``; without ``step``, return a decorator.
 
@@ -111,7 +135,9 @@ def register_workload(
             raise TypeError(f"workload {name!r}: step must be callable, got {type(fn).__name__}")
         if not replace and name in _REGISTRY:
             raise ValueError(f"workload {name!r} is already registered")
-        wl = Workload(name, fn, description.strip().splitlines()[0], setup, kind=kind, batched=batched)
+        wl = Workload(name, fn, description.strip().splitlines()[0], setup, kind=kind, batched=batched,
+                      params=dict(params or {}), applies=applies, final_sync=final_sync,
+                      check_params=check_params)
         if scale is not None:
             wl.scale = scale
         _REGISTRY[name] = wl

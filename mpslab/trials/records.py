@@ -127,12 +127,14 @@ def make_record(row: dict[str, Any], *, batch: str, config: dict[str, Any]) -> d
 
 
 def record_to_row(record: dict[str, Any]) -> dict[str, Any]:
-    """The flat row of a record: result, config (plugins joined by commas), ``env_*``, ``env_id``."""
+    """The flat row of a record: result, config (plugins, params joined by commas), ``env_*``, ``env_id``."""
     row: dict[str, Any] = {"trial": record["trial"]}
     row.update(record["result"])
     cfg = dict(record["config"])
     if isinstance(cfg.get("plugins"), list):
         cfg["plugins"] = ",".join(cfg["plugins"])
+    if isinstance(cfg.get("params"), dict):  # workload parameters: one flat cell, as to_row() writes it
+        cfg["params"] = ",".join(f"{k}={v}" for k, v in sorted(cfg["params"].items()))
     row.update(cfg)
     row["batch"] = record["batch"]
     env = record["environment"]
