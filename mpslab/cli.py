@@ -53,6 +53,8 @@ def add_stress_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--warmup", type=int, default=d["warmup"].default, help="untimed warm-up iterations per thread (default %(default)s)")
     g.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE",
                    help="import a module or .py file that registers workloads (repeatable)")
+    g.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
+                   help="a workload parameter, e.g. --param batch=16 (repeatable; see `mpslab workloads`)")
 
 
 def config_from_args(args: argparse.Namespace) -> StressConfig:
@@ -61,6 +63,7 @@ def config_from_args(args: argparse.Namespace) -> StressConfig:
         workload=args.workload, size=args.size, dtype=args.dtype, device=args.device,
         streams=args.streams, throttle=args.throttle, seed=args.seed, verify=args.verify,
         warmup=args.warmup, plugins=tuple(args.plugins),
+        params=dict(_parse_param(p, "mpslab") for p in args.params),
     )
 
 
@@ -86,6 +89,7 @@ def _cmd_stress(args: argparse.Namespace) -> int:
 
 def _cmd_workloads(args: argparse.Namespace) -> int:
     from mpslab.run.config import load_plugin
+    from mpslab.run.params import describe
     from mpslab.run.workloads import list_workloads
 
     for spec in args.plugins:
@@ -93,25 +97,46 @@ def _cmd_workloads(args: argparse.Namespace) -> int:
     items = list_workloads()
     if args.json:
         _print_json([{"name": w.name, "kind": w.kind, "description": w.description,
-                      "setup": w.setup_fn is not None} for w in items])
+                      "setup": w.setup_fn is not None,
+                      "params": {k: {"type": p.type.__name__, "default": p.default, "help": p.help}
+                                 for k, p in sorted(w.params.items())}} for w in items])
         return EXIT_OK
     width = max(len(w.name) for w in items)
     for w in items:
         tag = " [self-test]" if w.kind == "fault" else ""
         print(f"{w.name:<{width}}  {w.description}{tag}")
+        if w.params:
+            print(f"{'':<{width}}  params: {describe(w.params)}")
     return EXIT_OK
 
 
-def _parse_param(text: str) -> tuple[str, Any]:
+def _parse_param(text: str, where: str = "mpslab run") -> tuple[str, Any]:
     import yaml
 
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
-        raise BadInput(f"mpslab run: error: --param {text!r}: expected NAME=VALUE")
+        raise BadInput(f"{where}: error: --param {text!r}: expected NAME=VALUE")
     try:
         return name.strip(), yaml.safe_load(value)
     except yaml.YAMLError:
-        raise BadInput(f"mpslab run: error: --param {text!r}: VALUE is not a YAML scalar or list") from None
+        raise BadInput(f"{where}: error: --param {text!r}: VALUE is not a YAML scalar or list") from None
+
+
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    from mpslab.studies.scenarios import scenario_listing
+
+    df = scenario_listing()
+    if args.json:
+        _print_json(df.to_dict(orient="records"))
+        return EXIT_OK
+    for r in df.itertuples():
+        cold = "; cold process (isolated trials, warmup=0)" if r.cold else ""
+        launch = f"; {r.launch} children" if r.launch != "auto" else ""
+        print(f"{r.name}: {r.does}")
+        print(f"    source: {r.source}")
+        print(f"    applies: {r.backends} with {r.dtypes}{cold}{launch}"
+              + (f"; params {r.params}" if r.params else ""))
+    return EXIT_OK
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -210,6 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the failure rate and every trial as JSON")
     p.set_defaults(func=_cmd_trials)
+
+    p = sub.add_parser("scenarios", help="list the scenario library: what each does, its source, where it "
+                       "applies, whether it needs a cold process")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_scenarios)
 
     p = sub.add_parser("workloads", help="list the registered workloads")
     p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE")

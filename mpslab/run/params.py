@@ -25,7 +25,7 @@ class ParamError(ValueError):
     """A workload parameter was refused; the message is one line naming it."""
 
 
-_TYPES = {int: "integer", float: "number", bool: "true/false", str: "string"}
+_TYPES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Param:
         if t is bool and isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
             value = value.lower() in ("true", "yes", "on")
         if t is int and isinstance(value, bool) or not isinstance(value, t):
-            raise ParamError(f"{where}: must be a {_TYPES[t]}")
+            raise ParamError(f"{where}: must be {_TYPES[t]}")
         if self.minimum is not None and value < self.minimum:
             raise ParamError(f"{where}: must be >= {self.minimum:g}")
         if self.choices is not None and value not in self.choices:
