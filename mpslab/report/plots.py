@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 __all__ = ["save_figure", "plot_status_matrix", "STATUS_COLORS", "context_title",
-           "plot_throughput", "plot_latency", "plot_outcome_matrix"]
+           "plot_throughput", "plot_latency", "plot_outcome_matrix", "plot_scenario_rates"]
 
 # One palette for every status-like value in the workbook.
 STATUS_COLORS = {
@@ -402,3 +402,49 @@ def plot_edge_matrix(df: pd.DataFrame, *, title: str = "Edge-case catalogue: cas
 
 
 __all__ += ["plot_coverage_matrix", "plot_edge_matrix"]
+
+
+# --------------------------------------------------------------------------- scenario library
+
+
+def plot_scenario_rates(
+    table: pd.DataFrame,
+    *,
+    title: str = "Scenario library: failure rate per scenario",
+    context: pd.DataFrame | None = None,
+) -> "plt.Figure":
+    """Failure rate (%) per scenario with its confidence-interval whiskers (``library_table`` rows).
+
+    One horizontal bar per scenario that ran (n = its trials), whiskers from
+    ``rate_low`` to ``rate_high``; scenarios that could not run there are listed
+    as "not applicable" at zero with no bar. ``context`` (the trial rows) names
+    device and torch in the title. A caption under the axes says what the
+    whiskers are.
+    """
+    if table.empty:
+        raise ValueError("plot_scenario_rates: no scenarios to plot")
+    ran = table["status"] == "ran"
+    labels = [f"{r.scenario} (n={int(r.trials)})" if ok else f"{r.scenario} (not applicable)"
+              for r, ok in zip(table.itertuples(), ran)]
+    y = np.arange(len(table))
+    rate = np.where(ran, pd.to_numeric(table["failure_rate"], errors="coerce").fillna(0) * 100, 0.0)
+    low = np.where(ran, pd.to_numeric(table["rate_low"], errors="coerce").fillna(0) * 100, 0.0)
+    high = np.where(ran, pd.to_numeric(table["rate_high"], errors="coerce").fillna(0) * 100, 0.0)
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.38 * len(table)))
+    colors = [STATUS_COLORS["crash"] if r > 0 else STATUS_COLORS["ok"] for r in rate]
+    ax.barh(y[ran], rate[ran], color=np.array(colors, dtype=object)[ran], alpha=0.8, gid="rate-bars")
+    ax.errorbar(rate[ran], y[ran], xerr=[rate[ran] - low[ran], high[ran] - rate[ran]], fmt="o", color="black",
+                capsize=3, markersize=3, gid="rate-whiskers")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_ylim(len(table) - 0.5, -0.5)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("failure rate (% of isolated trials: error, mismatch, crash or hang)")
+    if context is not None:
+        context = context.drop(columns=["workload"], errors="ignore")  # one per bar: named on the y axis
+    ax.set_title(context_title(title, context), fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    fig.text(0.01, -0.02, "Bars: observed failure rate; whiskers: its exact (Clopper-Pearson) 95% interval. "
+             "A zero rate over n trials still allows a true rate up to the whisker's end.",
+             fontsize=7, ha="left", va="top", wrap=True)
+    fig.tight_layout()
+    return fig
