@@ -141,6 +141,7 @@ def batched_baseline(config: StressConfig) -> dict[str, Any]:
     row["first_error"] = first_error
     cfg = config.to_dict()
     cfg["plugins"] = ",".join(cfg["plugins"])
+    cfg["params"] = config.params.text()  # one flat cell, as StressResult.to_row() writes it
     row.update(cfg)
     row.update({f"env_{k}": v for k, v in environment(config.device).items()})
     row["mode"] = "batched"
