@@ -16,7 +16,12 @@ from mpslab.report.pipeline import NOTEBOOKS_DIR, PipelineError, discover, plan_
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     lines = []
-    result = run_series(profile="quick", device="cpu", out=str(out), log=lines.append)
+    with pytest.MonkeyPatch.context() as mp:
+        # ipykernel stops forwarding what native code writes to fd 1/2 when it sees this variable
+        # (pytest's own capture); without it the kernels behave as under `mpslab run`, and the
+        # no-stderr test below sees what a reader of the executed copies sees.
+        mp.delenv("PYTEST_CURRENT_TEST", raising=False)
+        result = run_series(profile="quick", device="cpu", out=str(out), log=lines.append)
     return result, out, lines
 
 
@@ -110,7 +115,8 @@ def test_every_committed_profile_plans_cleanly(tmp_path):
 
 def test_progress_is_passed_only_to_notebooks_that_declare_it(tmp_path):
     nbdir = _copy_series(tmp_path, extra_source="pass")
-    plan = {r.name: r.parameters for r in plan_series("quick", "cpu", str(tmp_path / "o"), notebooks_dir=str(nbdir))}
+    runs = plan_series("quick", "cpu", str(tmp_path / "o"), notebooks_dir=str(nbdir)).runs
+    plan = {r.name: r.parameters for r in runs}
     assert plan["03_ultimate_stress"]["progress"] is False
     assert "progress" not in plan["00_broken"]  # declares no progress parameter: nothing forced on it
     interactive = plan_series("quick", "cpu", str(tmp_path / "o"), only=["03"], params={"progress": True},
