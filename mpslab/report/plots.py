@@ -75,8 +75,10 @@ def plot_status_matrix(
     title: str,
     row_order: Iterable[str] | None = None,
     col_order: Iterable[str] | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
 ) -> "plt.Figure":
-    """A grid of coloured cells, one per (row, col), labelled with its status.
+    """A grid of coloured cells, one per (row, col), labelled with its status; axes named by the labels.
 
     Used for the coverage matrix (path x backend) and the edge-case matrix
     (case x check). Unknown statuses are drawn white.
@@ -103,6 +105,8 @@ def plot_status_matrix(
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10, pad=24)
     fig.tight_layout()
     return fig
@@ -359,6 +363,7 @@ def plot_outcome_matrix(
     for spine in ax.spines.values():
         spine.set_visible(False)
     ax.set_xlabel("runs per outcome (count)")
+    ax.set_ylabel("grid point (n = runs)")
     ax.set_title(context_title(title, summary), fontsize=10, pad=24)
     fig.tight_layout()
     return fig
@@ -377,7 +382,8 @@ def plot_coverage_matrix(df: pd.DataFrame, *, title: str = "Coverage walkthrough
     """The coverage matrix (``mpslab.studies.probes.coverage_matrix`` rows): one cell per path and backend."""
     backends = [k for k in ("cpu", "cuda", "mps") if k in set(df["backend"])]
     return plot_status_matrix(df, "path", "backend", "status", title=context_title(title, df),
-                              row_order=list(dict.fromkeys(df["path"])), col_order=backends)
+                              row_order=list(dict.fromkeys(df["path"])), col_order=backends,
+                              xlabel="backend (status of each probed path)", ylabel="probed path")
 
 
 def plot_edge_matrix(df: pd.DataFrame, *, title: str = "Edge-case catalogue: case x check") -> "plt.Figure":
@@ -398,7 +404,8 @@ def plot_edge_matrix(df: pd.DataFrame, *, title: str = "Edge-case catalogue: cas
     long = pd.DataFrame(cells)
     return plot_status_matrix(long, "case", "check", "result", title=context_title(title, df),
                               row_order=list(dict.fromkeys(df["case"])),
-                              col_order=list(dict.fromkeys(long["check"])))
+                              col_order=list(dict.fromkeys(long["check"])),
+                              xlabel="check (pass / fail per run)", ylabel="edge case")
 
 
 __all__ += ["plot_coverage_matrix", "plot_edge_matrix"]

@@ -36,6 +36,7 @@ from mpslab.trials import records as _records
 from mpslab.run.backends import get_backend
 from mpslab.run.config import ConfigError, StressConfig
 from mpslab.run.environment import environment
+from mpslab.run.progress import progress_bar
 from mpslab.trials.isolate import OUTCOMES, run_trials
 from mpslab.run.runner import run_stress, thread_seed
 from mpslab.run.timing import SyncTimer
@@ -184,10 +185,8 @@ def _check_bool(name: str, value: Any) -> None:
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
-    from tqdm.auto import tqdm  # a notebook widget under Jupyter, text elsewhere
-
-    # delay: nothing is drawn for sweeps that finish within a couple of seconds
-    return tqdm(total=total, desc="sweep", unit="run", delay=2.0, disable=not enabled, leave=False)
+    # a notebook widget under Jupyter, text elsewhere; delay: nothing drawn for sweeps done within 2 s
+    return progress_bar(total, desc="sweep", unit="run", enabled=enabled, delay=2.0)
 
 
 def sweep(

@@ -959,10 +959,10 @@ def run_trials(
         todo = [k for k in range(trials) if k not in records]
         show = progress if progress is not None else len(todo) > 5
         if show and todo:
-            from tqdm.auto import tqdm
+            from mpslab.run.progress import progress_bar
 
-            bar = tqdm(total=trials, initial=len(records), desc=f"trials {plan.config['workload']}",
-                       unit="trial", leave=False)
+            bar = progress_bar(trials, initial=len(records), desc=f"trials {plan.config['workload']}",
+                               unit="trial", enabled=True)
         counts: dict[str, int] = {}
         for rec in records.values():
             counts[rec["result"]["outcome"]] = counts.get(rec["result"]["outcome"], 0) + 1
