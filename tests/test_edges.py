@@ -14,10 +14,11 @@ import torch
 from mpslab.run.backends import CpuBackend, get_backend
 from mpslab.run.config import ConfigError
 from mpslab.studies.edges import (
-    CASES, FAIL, NOT_APPLICABLE, NOT_RUN, PASS, EdgeCase, _Background, completes, edge_catalogue, edge_failures,
+    CASES, FAIL, NOT_APPLICABLE, NOT_RUN, PASS, EdgeCase, completes, edge_catalogue, edge_failures,
     get_case, raises, run_case, run_edges,
 )
 from mpslab.run.workloads import list_workloads
+from mpslab.studies.edges.health import Background
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -195,7 +196,7 @@ def test_background_threads_that_cannot_compute_are_not_isolated():
 
 
 def test_background_detects_nothing_wrong_on_a_healthy_cpu():
-    with _Background(CpuBackend(), 2, 16, 30.0) as bg:
+    with Background(CpuBackend(), 2, 16, 30.0) as bg:
         pass
     assert bg.ok and all(i > 0 for i in bg.iterations)
 

@@ -16,7 +16,7 @@ from mpslab.run.backends import CpuBackend, MpsBackend, get_backend
 from mpslab.studies.probes import (
     COVERED, EXERCISED, FAILED, NOT_APPLICABLE, NOT_RUN, PROBES, SHUTDOWN_SCRIPT, STATUSES,
     Evidence, Need, Plan, Probe, ProbeFailure, ProbeOutcome, coverage_matrix, coverage_table, get_probe,
-    probe_catalogue, run_child, run_probe, run_probes,
+    probe_catalogue, run_child, run_probe, run_probes, run_script,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -354,7 +354,7 @@ def test_run_child_reports_exit_codes_signals_and_timeouts():
 
 
 def test_shutdown_script_exits_cleanly_on_the_cpu():
-    res = run_child(SHUTDOWN_SCRIPT, ["cpu", 2, 32, 3], timeout=120.0)
+    res = run_script(SHUTDOWN_SCRIPT, ["cpu", 2, 32, 3], timeout=120.0)
     assert res.returncode == 0 and not res.crash_text(), res.stderr
     assert "exiting" in res.stdout and "pending_at_exit" not in res.stdout  # no device events on the CPU
 
