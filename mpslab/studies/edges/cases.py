@@ -243,7 +243,8 @@ def empty_cache_race(backend: Backend, *, threads: int, timeout: float, rounds: 
         raise WrongResult(f"threads still running after {timeout:.0f} s")
     if problems:
         raise WrongResult("; ".join(problems[:3]))
-    return f"{threads} thread(s) x {rounds} fresh {elems * 4 / 2**20:g} MiB buffers held their values while empty_cache() ran {releases[0]} times"
+    return (f"{threads} thread(s) x {rounds} fresh {elems * 4 / 2**20:g} MiB buffers held their values while "
+            f"empty_cache() ran {releases[0]} times")
 
 
 def empty_cache_race_case(ctx: CaseContext) -> str:
