@@ -247,3 +247,23 @@ def test_edge_cases_on_the_cpu_write_nothing_to_stderr():
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("8 ")  # 4 process, 2 memory, 2 threads cases
     assert out.stderr == ""
+
+
+def test_empty_cache_race_body_is_the_scenario_release_loop_and_reports_problems():
+    # the case body runs on any backend object; on CPU empty_cache is a no-op, so the buffers must hold
+    from mpslab.run.backends import get_backend
+    from mpslab.studies.edges.cases import empty_cache_race
+    from mpslab.studies.edges.expect import WrongResult
+
+    cpu = get_backend("cpu")
+    text = empty_cache_race(cpu, threads=2, timeout=60, rounds=3, elems=1024)
+    assert text.startswith("2 thread(s) x 3 fresh") and "empty_cache() ran" in text
+
+    class Broken:
+        device = cpu.device
+
+        def empty_cache(self):
+            raise RuntimeError("release failed")
+
+    with pytest.raises(WrongResult, match="empty_cache: RuntimeError: release failed"):
+        empty_cache_race(Broken(), threads=2, timeout=60, rounds=1, elems=16)

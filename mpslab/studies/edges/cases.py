@@ -201,50 +201,30 @@ def empty_cache_race(backend: Backend, *, threads: int, timeout: float, rounds: 
                      elems: int = 1 << 20) -> str:
     """``empty_cache()`` in a loop while ``max(2, threads)`` threads allocate, fill and check buffers.
 
-    Returns what happened; raises ``WrongResult`` when a fresh buffer held the wrong values, a
-    thread raised, or a thread was still running after ``timeout`` seconds.
+    The release loop is the scenario library's (``empty_cache_while``, also behind the scenario
+    ``empty-cache-under-load``): one implementation reached from both catalogues. Returns what
+    happened; raises ``WrongResult`` when a fresh buffer held the wrong values, a thread raised,
+    or a thread was still running after ``timeout`` seconds.
     """
-    b = backend
+    from mpslab.studies.scenarios.lifecycle import empty_cache_while
+
     threads = max(2, threads)
-    stop = threading.Event()
-    releases = [0]
-    problems: list[str] = []
 
     def allocate(i: int) -> None:
-        try:
-            for _ in range(rounds):
-                t = torch.full((elems,), float(i + 1), device=b.device)
-                total = float(t.sum().item())
-                if abs(total - float(i + 1) * elems) > 1e-5 * float(i + 1) * elems:
-                    problems.append(f"thread {i}: a fresh buffer sums to {total!r}")
-                    return
-                del t
-        except Exception as exc:
-            problems.append(f"thread {i}: {type(exc).__name__}: {exc}")
+        for _ in range(rounds):
+            t = torch.full((elems,), float(i + 1), device=backend.device)
+            total = float(t.sum().item())
+            if abs(total - float(i + 1) * elems) > 1e-5 * float(i + 1) * elems:
+                raise WrongResult(f"a fresh buffer sums to {total!r}")
+            del t
 
-    def release() -> None:
-        try:
-            while not stop.is_set():
-                b.empty_cache()
-                releases[0] += 1
-        except Exception as exc:
-            problems.append(f"empty_cache: {type(exc).__name__}: {exc}")
-
-    releaser = threading.Thread(target=release, daemon=True)
-    workers = [threading.Thread(target=allocate, args=(i,), daemon=True) for i in range(threads)]
-    releaser.start()
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(timeout)
-    stop.set()
-    releaser.join(timeout)
-    if any(w.is_alive() for w in workers) or releaser.is_alive():
+    report = empty_cache_while(backend, allocate, threads, timeout)
+    if report.still_running:
         raise WrongResult(f"threads still running after {timeout:.0f} s")
-    if problems:
-        raise WrongResult("; ".join(problems[:3]))
+    if report.problems:
+        raise WrongResult("; ".join(report.problems[:3]))
     return (f"{threads} thread(s) x {rounds} fresh {elems * 4 / 2**20:g} MiB buffers held their values while "
-            f"empty_cache() ran {releases[0]} times")
+            f"empty_cache() ran {report.releases} times")
 
 
 def empty_cache_race_case(ctx: CaseContext) -> str:

@@ -62,13 +62,21 @@ def elapsed_before_record(ctx: CaseContext) -> str:
 
 
 def exit_with_queued_work(device: str, *, threads: int, size: int, timeout: float) -> str:
-    """A child queues device work from ``max(2, threads)`` threads without synchronising and exits.
+    """One spawned trial of the scenario ``exit-after-work``: ``max(2, threads)`` threads queue device
+    work, nothing synchronises, the interpreter exits (one implementation, reached from both catalogues).
 
-    Returns what the child did; raises ``ChildCrashed`` unless it exited 0 without crash text,
-    ``WrongResult`` if it never reached its last line.
+    Returns what the child did; raises ``ChildCrashed`` unless the trial ended ``ok`` (exit 0 with its
+    result written, no signal).
     """
-    res = run_script(SHUTDOWN_SCRIPT, [str(device), max(2, threads), max(size, 1024), 200], timeout=timeout)
-    return check_child(res, want_rc=0, stdout_has="exiting")
+    from mpslab.studies.scenarios.lifecycle import exit_after_work_trial
+
+    row = exit_after_work_trial(device, max(2, threads), max(size, 1024), 200, timeout)
+    if row.get("outcome") != "ok":
+        tail = str(row.get("stderr_tail") or "").strip().splitlines()[-3:]
+        raise ChildCrashed(f"outcome {row.get('outcome')}, exit {row.get('exit_code')}, signal {row.get('signal')}: "
+                           + " | ".join(tail))
+    return (f"{max(2, threads)} thread(s) queued {max(size, 1024)}x{max(size, 1024)} matmuls x 200, no synchronize; "
+            f"the child exited 0 in {float(row.get('wall_s') or 0):.1f} s")
 
 
 def exit_with_device_work(ctx: CaseContext) -> str:
