@@ -48,7 +48,8 @@ from mpslab.run.workloads import Workload, WorkerContext
 
 __all__ = [
     "VERIFY_MODES", "TOLERANCE", "K", "Mismatch", "Fingerprinter", "FingerprintLog", "FullLog",
-    "verify_mode", "thread_seed", "replay", "check_thread", "output_nbytes", "full_refusal", "rtol_for",
+    "verify_mode", "thread_seed", "replay", "check_thread", "compare", "detects", "output_nbytes", "full_refusal",
+    "rtol_for",
 ]
 
 VERIFY_MODES = ("fingerprint", "full", "off")
@@ -266,37 +267,53 @@ def check_thread(workload: Workload, state: Any, config: Any, thread: int, log: 
     replay(workload, state, config, thread, n, each)
     e = exp_fp.to("cpu", torch.float64).numpy()
     en = exp_norm.to("cpu", torch.float64).numpy()
-    g = log.host()
-    got_sig = _per_iteration(_sig_table(log.sigs, n), n)
-    scale = float(workload.scale(config.size))
-    ev, ec, gv, gc = e[:, 0::2], e[:, 1::2], g[:, 0::2], g[:, 1::2]
     rtol = np.array([rtol_for(d, config.dtype, fp.acc) for _, d in exp_sig])
+    g = log.host()
+    found = compare(e, en, exp_sig, g, _per_iteration(_sig_table(log.sigs, n), n), rtol,
+                    float(workload.scale(config.size)))
+    for i, what, detail in found[: max(0, MAX_REPORTED - len(out))]:
+        out.append(Mismatch(thread, i, float(e[i, 2 * K]), float(g[i, 2 * K]), what, detail))
+    return n, len(found)
+
+
+def compare(e: np.ndarray, en: np.ndarray, exp_sig: list[tuple[tuple, Any]], g: np.ndarray,
+            got_sig: list[tuple[tuple, Any]], rtol: np.ndarray, scale: float) -> list[tuple[int, str, str]]:
+    """Expected fingerprints ``e`` (with norms ``en``) against observed ``g``: ``(iteration, what, detail)`` each."""
+    ev, ec, gv, gc = e[:, 0::2], e[:, 1::2], g[:, 0::2], g[:, 1::2]
     ref = np.maximum(en, scale)
     tol = (rtol * ref)[:, None] * np.ones((1, K + 1))
-    tol[:, K] = rtol * np.maximum(ref, np.abs(ev[:, K]))
-    with np.errstate(invalid="ignore"):
+    tol[:, K] = rtol * np.maximum(ref, np.abs(ev[:, K]))  # the plain sum: also relative to itself
+    with np.errstate(invalid="ignore", divide="ignore"):
         dev_v = np.abs(gv - ev)
         bad_v = ~((dev_v <= tol) | (gv == ev))  # equal infinities (an overflowed sum) are equal
         bad_c = ~(np.abs(gc - ec) <= CODE_TOL)
-    count = 0
-    for i in range(n):
+        ratio = np.where(np.isfinite(dev_v), dev_v / tol, np.inf)
+    found = []
+    for i in range(len(e)):
         (es, ed), (gs, gd) = exp_sig[i], got_sig[i]
         if es != gs:
-            what, detail = "shape", f"shape {gs} where the replay gave {es}"
+            found.append((i, "shape", f"shape {gs} where the replay gave {es}"))
         elif ed != gd:
-            what, detail = "dtype", f"dtype {gd} where the replay gave {ed}"
+            found.append((i, "dtype", f"dtype {gd} where the replay gave {ed}"))
         elif bad_c[i].any():
-            what, detail = "non-finite", (f"NaN/Inf at other positions than the replay (code sum "
-                                          f"{gc[i, K]:g} vs {ec[i, K]:g}; NaN=1, +Inf=2, -Inf=3 each)")
+            found.append((i, "non-finite", f"NaN/Inf at other positions than the replay (code sum {gc[i, K]:g} "
+                                           f"vs {ec[i, K]:g}; NaN=1, +Inf=2, -Inf=3 each)"))
         elif bad_v[i].any():
-            ratio = float(np.nanmax(np.where(np.isfinite(dev_v[i]), dev_v[i] / tol[i], np.inf)))
-            what, detail = "values", f"fingerprint off by {ratio:.3g}x its tolerance (rtol {rtol[i]:g})"
-        else:
-            continue
-        count += 1
-        if len(out) < MAX_REPORTED:
-            out.append(Mismatch(thread, i, float(ev[i, K]), float(gv[i, K]), what, detail))
-    return n, count
+            found.append((i, "values", f"fingerprint off by {float(np.nanmax(ratio[i])):.3g}x its tolerance "
+                                       f"(rtol {rtol[i]:g})"))
+    return found
+
+
+def detects(expected: torch.Tensor, got: torch.Tensor, config_dtype: str = "float32",
+            scale: float = 0.0) -> tuple[str, str] | None:
+    """Whether the fingerprint tells ``got`` from ``expected``: ``(what, detail)``, or None when it cannot."""
+    fp = Fingerprinter(expected.device)
+    e = fp(expected).to("cpu", torch.float64).numpy()[None]
+    g = fp(got).to("cpu", torch.float64).numpy()[None]
+    en = np.array([float(fp.norm(expected))])
+    rtol = np.array([rtol_for(expected.dtype, config_dtype, fp.acc)])
+    found = compare(e, en, [(tuple(expected.shape), expected.dtype)], g, [(tuple(got.shape), got.dtype)], rtol, scale)
+    return found[0][1:] if found else None
 
 
 def _check_full(workload: Workload, state: Any, config: Any, thread: int, log: FullLog,
@@ -326,7 +343,8 @@ def _check_full(workload: Workload, state: Any, config: Any, thread: int, log: F
             if wrong:
                 k = int((~close).reshape(-1).nonzero()[0])
                 idx = tuple(int(v) for v in np.unravel_index(k, tuple(e.shape))) if e.dim() else ()
-                what = "non-finite" if not bool(torch.isfinite(ga).eq(torch.isfinite(ea)).all()) else "values"
+                nonfinite = ~close & ~(torch.isfinite(ga) & torch.isfinite(ea))
+                what = "non-finite" if bool(nonfinite.any()) else "values"
                 detail = (f"{wrong} of {e.numel()} elements differ; first at {idx}: expected "
                           f"{float(ea.reshape(-1)[k])!r}, got {float(ga.reshape(-1)[k])!r}")
         if what:
