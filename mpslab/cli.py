@@ -49,7 +49,11 @@ def add_stress_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--streams", default=d["streams"].default, help="shared | per-thread (default %(default)s)")
     g.add_argument("--throttle", type=_optional_int, default=None, help="at most k threads in device work at once (default: no limit)")
     g.add_argument("--seed", type=int, default=d["seed"].default, help="base random seed (default %(default)s)")
-    g.add_argument("--no-verify", dest="verify", action="store_false", help="skip the serial-replay oracle")
+    g.add_argument("--verify", dest="verify", default=d["verify"].default, metavar="MODE",
+                   help="serial-replay oracle: fingerprint | full | off (default %(default)s)")
+    g.add_argument("--no-verify", dest="verify", action="store_const", const="off", help="the same as --verify off")
+    g.add_argument("--full-cap-mb", type=float, default=d["full_cap_mb"].default, metavar="MIB",
+                   help="--verify full is refused above this many MiB of kept outputs (default %(default)g)")
     g.add_argument("--warmup", type=int, default=d["warmup"].default, help="untimed warm-up iterations per thread (default %(default)s)")
     g.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE",
                    help="import a module or .py file that registers workloads (repeatable)")
@@ -62,7 +66,7 @@ def config_from_args(args: argparse.Namespace) -> StressConfig:
         threads=args.threads, iterations=args.iterations, sync_every=args.sync_every,
         workload=args.workload, size=args.size, dtype=args.dtype, device=args.device,
         streams=args.streams, throttle=args.throttle, seed=args.seed, verify=args.verify,
-        warmup=args.warmup, plugins=tuple(args.plugins),
+        warmup=args.warmup, plugins=tuple(args.plugins), full_cap_mb=args.full_cap_mb,
         params=dict(_parse_param(p, "mpslab") for p in args.params),
     )
 
