@@ -113,8 +113,9 @@ def _migrate(record: dict[str, Any]) -> dict[str, Any]:
         step = MIGRATIONS.get(record["schema"])
         if step is None:
             raise ValueError(f"no migration from schema {record['schema']}")
+        version = record["schema"]
         record = dict(step(dict(record)))
-        record["schema"] = record.get("schema", 0)
+        record["schema"] = version + 1
     return record
 
 
@@ -243,12 +244,13 @@ def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return [rec for kind, rec in _parse_lines(path, data, 1, final=True) if kind == RECORD_KIND]
 
 
-def _parse_lines(path: str, data: bytes, first_lineno: int, *, final: bool,
-                 migrate: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
+def _parse_lines(path: str, data: bytes, first_lineno: int, *, final: bool, migrate: bool = True,
+                 schemas: set[int] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
     """(kind, object) for each valid record or claim in ``data`` (whole lines), warning about the rest.
 
     ``final``: ``data`` runs to the end of the file, so a bad last line is named "last line".
-    Records of an older schema are migrated when ``migrate``.
+    Records of an older schema are migrated when ``migrate``; ``schemas`` collects every
+    record's schema version, a skipped newer one included.
     """
     lines = data.split(b"\n")
     for index, line in enumerate(lines):
@@ -269,6 +271,8 @@ def _parse_lines(path: str, data: bytes, first_lineno: int, *, final: bool,
             warnings.warn(f"{path}: line {lineno} is not an mpslab trial record; skipped",
                           TornRecordWarning, stacklevel=3)
             continue
+        if schemas is not None:
+            schemas.add(obj["schema"])
         if obj["schema"] > SCHEMA_VERSION:
             warnings.warn(f"{path}: line {lineno} has schema {obj['schema']}, newer than this mpslab "
                           f"reads ({SCHEMA_VERSION}); skipped", TornRecordWarning, stacklevel=3)
@@ -376,11 +380,11 @@ class TrialStore:
         if end < 0:
             return
         chunk = data[:end]
-        for kind, obj in _parse_lines(self.path, chunk, self._lineno, final=False, migrate=False):
+        for kind, obj in _parse_lines(self.path, chunk, self._lineno, final=False, migrate=False,
+                                     schemas=self._schemas):
             if kind == CLAIM_KIND:
                 self._claims.setdefault(obj["batch"], {})[obj["trial"]] = obj["owner"]
                 continue
-            self._schemas.add(obj["schema"])
             done = self._done.setdefault(obj["batch"], {})
             if obj["trial"] not in done:
                 done[obj["trial"]] = _migrate(obj)
