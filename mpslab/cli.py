@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Sequence
 
@@ -167,27 +168,43 @@ def _how_it_ended(row: Any) -> str:
 
 def _cmd_trials(args: argparse.Namespace) -> int:
     from mpslab.trials.isolate import run_trials
-    from mpslab.trials.stats import failure_rate
+    from mpslab.trials.stats import failure_rate, failure_rates
 
-    config = config_from_args(args)
-    df = run_trials(config, trials=args.trials, timeout_s=args.timeout, python=args.python,
-                    store=args.store, mode=args.mode, batch=args.batch,
-                    progress=False if args.no_progress else None)
-    rate = failure_rate(df)
+    client = None
+    if args.scheduler:
+        if args.python:
+            raise ConfigError("--python: not with --scheduler (each worker uses its own interpreter)")
+        from mpslab.trials.executors import connect
+
+        config = _config_dict_from_args(args)  # validated by the workers (their devices, not ours)
+        client = connect(args.scheduler)
+    else:
+        config = config_from_args(args)
+    try:
+        df = run_trials(config, trials=args.trials, timeout_s=args.timeout, python=args.python,
+                        store=args.store, mode=args.mode, batch=args.batch,
+                        progress=False if args.no_progress else None, client=client)
+    finally:
+        if client is not None:
+            client.close()
+    per_env = failure_rates(df, pool=args.pool)
+    rate = failure_rate(df, pool=True) if len(per_env) != 1 else per_env["result"].iloc[0]
     if args.json:
         _print_json({"failure_rate": {k: getattr(rate, k) for k in
                                       ("failures", "trials", "rate", "low", "high", "confidence",
                                        "method", "sided", "outcomes", "verdict")},
+                     "per_environment": per_env.drop(columns=["result"]).to_dict(orient="records"),
                      "trials": df.astype(object).where(df.notna(), None).to_dict(orient="records")})
         return EXIT_OK if rate.failures == 0 else EXIT_FAILED
-    c = config
-    mode = df["launch"].iloc[0] if len(df) else args.mode
+    c = config if isinstance(config, StressConfig) else argparse.Namespace(**config)
+    mode = df["launch"].dropna().iloc[0] if df["launch"].notna().any() else args.mode
+    where = f"on {args.scheduler} ({df['worker'].nunique()} workers)" if args.scheduler else "here"
     print(f"mpslab trials: {args.trials} isolated trials of {c.workload!r} ({c.threads} threads x "
-          f"{c.iterations} iterations, size {c.size}, {c.dtype}) on {c.device}; "
+          f"{c.iterations} iterations, size {c.size}, {c.dtype}) on {c.device}, {where}; "
           f"{mode} mode, timeout {args.timeout:g} s")
     counts = df["outcome"].value_counts()
     print("outcome   trials")
-    for outcome in ("ok", "error", "mismatch", "crash", "hang"):
+    for outcome in ("ok", "error", "mismatch", "crash", "hang", "lost"):
         if counts.get(outcome, 0):
             print(f"{outcome:<9} {int(counts[outcome]):>6}")
     failed = df[df["outcome"] != "ok"]
@@ -198,8 +215,23 @@ def _cmd_trials(args: argparse.Namespace) -> int:
     if args.store:
         print(f"store: {args.store} (batch {df.attrs.get('batch')}: {df.attrs.get('ran')} trials run now, "
               f"{df.attrs.get('resumed')} read back)")
+    if len(per_env) > 1 or args.scheduler:
+        print("per environment (host, torch, build, device):" if not args.pool else "pooled (--pool):")
+        for _, r in per_env.iterrows():
+            env = ", ".join(str(r[col]) for col in per_env.columns if col.startswith("env_"))
+            print(f"  {env}: {r['verdict']}")
+    if len(per_env) > 1:
+        print(f"not pooled: {len(per_env)} environments differ (--pool pools them)")
+        return EXIT_OK if rate.failures == 0 else EXIT_FAILED
     print(rate.verdict)
     return EXIT_OK if rate.failures == 0 else EXIT_FAILED
+
+
+def _config_dict_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(threads=args.threads, iterations=args.iterations, sync_every=args.sync_every,
+                workload=args.workload, size=args.size, dtype=args.dtype, device=args.device,
+                streams=args.streams, throttle=args.throttle, seed=args.seed, verify=args.verify,
+                warmup=args.warmup, plugins=[os.path.abspath(p) if p.endswith(".py") else p for p in args.plugins])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -236,6 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how children start: auto = forkserver on Linux, else spawn (default %(default)s)")
     t.add_argument("--batch", default=None, metavar="LABEL",
                    help="label a new batch of an otherwise identical run in the same store")
+    t.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
+                   help="run the trials on this Dask scheduler's workers (each trial still in its own child process)")
+    t.add_argument("--pool", action="store_true",
+                   help="pool trials of different environments (host, torch build, device) into one rate")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the failure rate and every trial as JSON")
     p.set_defaults(func=_cmd_trials)

@@ -45,6 +45,8 @@ size: int = 256  # matrix side; the seed round did not record it
 dtype: str = "float32"  # float32 | float16 | bfloat16 | float64, which mps lacks
 trials: int = 20  # isolated trials of the same configuration, one child process each
 trial_timeout_s: float = 300.0  # a trial with no result after this many seconds is a hang
+scheduler: "Optional[str]" = None  # tcp://HOST:8786: run the trials on the workers of that Dask scheduler; None: here
+pool: bool = False  # pool trials of different environments (hosts, torch builds, devices) into one rate
 sweep_threads: list = [1, 2, 4, 8, 16, 32, 64]  # thread counts of the throughput sweep
 sweep_streams: list = ["shared"]  # stream modes to compare; per-thread needs a backend with streams
 sweep_iterations: int = 50  # iterations per thread at each sweep point
@@ -95,10 +97,16 @@ pd.DataFrame([result.to_row()]).to_csv(os.path.join(data_dir, "ultimate_stress_i
 # this cell with the same store resumes instead of starting over.
 
 # %%
+client = None
+if scheduler:
+    from mpslab.trials.executors import connect
+
+    client = connect(scheduler)
 trials_df = run_trials(config, trials=trials, timeout_s=trial_timeout_s,
-                       store=os.path.join(data_dir, "ultimate_stress_trials.jsonl"), progress=progress)
+                       store=os.path.join(data_dir, "ultimate_stress_trials.jsonl"), client=client,
+                       progress=progress)
 trials_df.to_csv(os.path.join(data_dir, "ultimate_stress_trials.csv"), index=False)
-rate = failure_rate(trials_df)
+rate = failure_rate(trials_df, pool=pool)
 print(rate)
 trials_table(trials_df)
 

@@ -52,6 +52,7 @@ POSIX only.
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import ctypes
 import datetime as _dt
 import faulthandler
@@ -916,6 +917,7 @@ def run_trials(
     mode: str = "auto",
     batch: str | None = None,
     progress: bool | None = None,
+    client: Any = None,
 ):
     """Run ``config`` ``trials`` times, each in its own child process; one DataFrame row per trial.
 
@@ -928,6 +930,11 @@ def run_trials(
     mode       ``auto`` (forkserver on Linux, else spawn), ``spawn`` or ``forkserver``
     batch      a label that starts a new batch of an otherwise identical run in the same store
     progress   a tqdm bar; ``None``: only for more than 5 trials to run
+    client     a ``distributed.Client`` or a ``concurrent.futures.Executor``: the trials run
+               on its workers, each still in its own child process (``executors.run_fleet``)
+
+    Several processes may share one ``store``: each trial number is claimed
+    before it runs, so none runs twice and each call returns the whole batch.
 
     Columns: ``trial``, ``outcome`` (ok | error | mismatch | crash | hang),
     ``exit_code``, ``signal``, ``signal_number``, ``seconds``, ``wall_s``,
@@ -939,6 +946,12 @@ def run_trials(
     ``ran`` (trials run by this call). Bad input raises one
     ``ConfigError`` (a ``ValueError``) line before any trial runs.
     """
+    if client is not None:
+        if python is not None:
+            raise ConfigError("python=: not with client= (each worker runs its trials under its own interpreter)")
+        from mpslab.trials.executors import run_fleet
+
+        return run_fleet(config, trials, timeout_s, store, client, mode=mode, batch=batch, progress=progress)
     if not isinstance(config, (StressConfig, dict)):
         raise ConfigError(f"config: must be a StressConfig or a dict, got {type(config).__name__}")
     python_path, concrete = _check_inputs(trials, timeout_s, python, mode, batch)
@@ -954,28 +967,34 @@ def run_trials(
         except _ServerBroken as exc:
             raise ConfigError(f"python={python_path!r}: {exc}") from None
         plan = _plan(config, python_path, concrete, timeout_s, batch, runner, workdir)
-        done = trial_store.finished(plan.batch) if trial_store is not None else {}
-        records = {k: r for k, r in done.items() if k < trials}
-        todo = [k for k in range(trials) if k not in records]
-        show = progress if progress is not None else len(todo) > 5
-        if show and todo:
+        from mpslab.trials.executors import drive_batch
+
+        known = trial_store.finished(plan.batch) if trial_store is not None else {}
+        todo_n = trials - len([k for k in known if k < trials])
+        show = progress if progress is not None else todo_n > 5
+        if show and todo_n:
             from mpslab.run.progress import progress_bar
 
-            bar = progress_bar(trials, initial=len(records), desc=f"trials {plan.config['workload']}",
+            bar = progress_bar(trials, initial=trials - todo_n, desc=f"trials {plan.config['workload']}",
                                unit="trial", enabled=True)
         counts: dict[str, int] = {}
-        for rec in records.values():
-            counts[rec["result"]["outcome"]] = counts.get(rec["result"]["outcome"], 0) + 1
-        for k in todo:
+
+        def submit(k: int) -> Any:  # here, one at a time: a future already done
+            fut: Any = concurrent.futures.Future()
             rec = _run_one(runner, plan, k, workdir)
-            if trial_store is not None:
-                trial_store.append(rec)
-            records[k] = rec
+            rec["result"]["worker"] = "local"
+            fut.set_result(rec)
+            return fut
+
+        def on_record(rec: dict[str, Any]) -> None:
             outcome = rec["result"]["outcome"]
             counts[outcome] = counts.get(outcome, 0) + 1
             if bar is not None:
                 bar.set_postfix({o: counts[o] for o in OUTCOMES if o in counts}, refresh=False)
                 bar.update(1)
+
+        records, ran = drive_batch(submit, trials=trials, batch=plan.batch, config=plan.config,
+                                   store=trial_store, capacity=1, on_record=on_record)
     except BaseException:
         if runner is not None:
             _without_sigint(runner.abort)
@@ -986,8 +1005,8 @@ def run_trials(
         if runner is not None:
             runner.release()
         shutil.rmtree(workdir, ignore_errors=True)
-    df = _records.records_frame(records[k] for k in range(trials))
-    df.attrs.update(batch=plan.batch, resumed=trials - len(todo), ran=len(todo))
+    df = _records.records_frame(records[k] for k in sorted(records))
+    df.attrs.update(batch=plan.batch, resumed=len(records) - ran, ran=ran)
     return df
 
 

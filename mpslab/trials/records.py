@@ -17,6 +17,27 @@ A *batch* is one config run under one interpreter and environment with one
 timeout (``run_trials`` computes its key): re-running the same batch against the
 same store skips the trials already recorded.
 
+Many writers, one store. Before a writer runs trial *k* of a batch it *claims*
+it: under an exclusive ``lockf`` lock on the sidecar file ``<store>.lock`` it
+reads what the store holds for the batch (records and claims, incrementally from
+where it last read), picks trial numbers that have neither a record nor a live
+claim, and appends one claim line per number (``"kind": "mpslab.claim"``, owner
+= host, pid, run id). A claim is live while its owner lives: each owner holds a
+``lockf`` lock on one byte of the lock file (offset ``OWNER_BASE + pid``) for as
+long as its process runs, and the kernel drops it when the process dies, even
+on ``kill -9``; so a test lock on that byte tells a dead owner from a live one,
+and the trials of a dead owner are claimed again. Two processes started together
+on one store therefore split the trials between them, and each waits for the
+other's claims before it returns the whole batch. Records are never rewritten.
+This needs the writers on one machine (one kernel sees the locks); a fleet of
+machines writes through its one submitting process (``mpslab.trials.executors``).
+
+Schema versions: records of an older schema are upgraded on read (``_migrate``,
+one step per version in ``MIGRATIONS``); a newer one is skipped with a warning.
+A store whose records are of another schema than this mpslab writes is refused
+for appending (``StoreSchemaError``, one line naming the file and both versions),
+so one file never mixes schemas.
+
 ``load_records`` reads any number of such files (from several machines) into one
 DataFrame. Rows keep their own environment in ``env_*`` columns and an
 ``env_id`` (a hash of the environment block without its time stamp), so records
@@ -26,19 +47,28 @@ Only JSON is read and written here; nothing is unpickled or evaluated.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import math
 import os
+import socket
 import stat
+import threading
+import uuid
 import warnings
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
+
+from mpslab.run.config import ConfigError
 
 __all__ = [
     "SCHEMA_VERSION",
     "RECORD_KIND",
     "TornRecordWarning",
+    "StoreSchemaError",
     "TrialStore",
+    "MIGRATIONS",
     "make_record",
     "record_to_row",
     "records_frame",
@@ -50,6 +80,8 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 RECORD_KIND = "mpslab.trial"
+CLAIM_KIND = "mpslab.claim"
+OWNER_BASE = 1 << 20  # lock-file byte of the owner with pid p: OWNER_BASE + p (byte 0 is the claim mutex)
 
 # Columns first in every frame, in this order; the rest follow as they come.
 LEADING_COLUMNS = [
@@ -63,6 +95,28 @@ _FLOAT = ["seconds", "wall_s", "ops_per_s"]
 
 class TornRecordWarning(UserWarning):
     """A line of a records file could not be read (a torn write) and was skipped."""
+
+
+class StoreSchemaError(ConfigError):
+    """A store holds records of another schema version than this mpslab writes."""
+
+
+# --------------------------------------------------------------------------- schema migration
+
+# MIGRATIONS[v] takes a record of schema v and returns it as schema v + 1.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def _migrate(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` upgraded, one schema step at a time, to ``SCHEMA_VERSION``."""
+    while record["schema"] < SCHEMA_VERSION:
+        step = MIGRATIONS.get(record["schema"])
+        if step is None:
+            raise ValueError(f"no migration from schema {record['schema']}")
+        version = record["schema"]
+        record = dict(step(dict(record)))
+        record["schema"] = version + 1
+    return record
 
 
 # --------------------------------------------------------------------------- identity
@@ -189,28 +243,48 @@ def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     path = os.fspath(path)
     with open(path, "rb") as fh:
         data = fh.read()
-    out: list[dict[str, Any]] = []
+    return [rec for kind, rec in _parse_lines(path, data, 1, final=True) if kind == RECORD_KIND]
+
+
+def _parse_lines(path: str, data: bytes, first_lineno: int, *, final: bool, migrate: bool = True,
+                 schemas: set[int] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(kind, object) for each valid record or claim in ``data`` (whole lines), warning about the rest.
+
+    ``final``: ``data`` runs to the end of the file, so a bad last line is named "last line".
+    Records of an older schema are migrated when ``migrate``; ``schemas`` collects every
+    record's schema version, a skipped newer one included.
+    """
     lines = data.split(b"\n")
-    for lineno, line in enumerate(lines, 1):
+    for index, line in enumerate(lines):
+        lineno = first_lineno + index
         if not line.strip():
             continue
         try:
             obj = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            where = "last line" if lineno == len(lines) else f"line {lineno}"
+            where = "last line" if final and index == len(lines) - 1 else f"line {lineno}"
             warnings.warn(f"{path}: {where} is not a complete record (a torn write?); skipped",
-                          TornRecordWarning, stacklevel=2)
+                          TornRecordWarning, stacklevel=3)
+            continue
+        if _valid_claim(obj):
+            yield CLAIM_KIND, obj
             continue
         if not _valid(obj):
             warnings.warn(f"{path}: line {lineno} is not an mpslab trial record; skipped",
-                          TornRecordWarning, stacklevel=2)
+                          TornRecordWarning, stacklevel=3)
             continue
+        if schemas is not None:
+            schemas.add(obj["schema"])
         if obj["schema"] > SCHEMA_VERSION:
             warnings.warn(f"{path}: line {lineno} has schema {obj['schema']}, newer than this mpslab "
-                          f"reads ({SCHEMA_VERSION}); skipped", TornRecordWarning, stacklevel=2)
+                          f"reads ({SCHEMA_VERSION}); skipped", TornRecordWarning, stacklevel=3)
             continue
-        out.append(obj)
-    return out
+        yield RECORD_KIND, (_migrate(obj) if migrate else obj)
+
+
+def _valid_claim(obj: Any) -> bool:
+    return (isinstance(obj, dict) and obj.get("kind") == CLAIM_KIND and isinstance(obj.get("batch"), str)
+            and isinstance(obj.get("trial"), int) and isinstance(obj.get("owner"), dict))
 
 
 def _expand(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
@@ -244,18 +318,36 @@ def load_records(*paths: str | os.PathLike[str]):
 
 # --------------------------------------------------------------------------- the store
 
+# Lock files are opened once per process and never closed: closing any descriptor of a file
+# drops every lockf lock this process holds on it (POSIX), the owner byte included.
+_LOCK_FDS: dict[str, tuple[int, int, threading.Lock]] = {}  # path -> (fd, pid that opened it, thread mutex)
+_LOCK_GUARD = threading.Lock()
+_ACTIVE_RUNS: set[str] = set()  # claimant run ids alive in this process
+_HOST = socket.gethostname()
+
+
+def _lock_fd(path: str) -> tuple[int, threading.Lock]:
+    """This process's descriptor of lock file ``path`` (owner byte held) and its thread mutex."""
+    with _LOCK_GUARD:
+        entry = _LOCK_FDS.get(path)
+        if entry is None or entry[1] != os.getpid():  # a forked child holds none of its parent's locks
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, OWNER_BASE + os.getpid())
+            entry = _LOCK_FDS[path] = (fd, os.getpid(), threading.Lock())
+        return entry[0], entry[2]
+
 
 class TrialStore:
-    """An append-only JSON-lines file of trial records.
+    """An append-only JSON-lines file of trial records (and the claims of its writers).
 
     The path is checked at construction (its directory must exist, it must not
-    be a directory, it must be writable); a missing file is created empty.
+    be a directory, it must be writable, its records must be of this schema); a
+    missing file is created empty.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        from mpslab.run.config import ConfigError
-
         self.path = os.path.abspath(os.fspath(path))
+        self.lock_path = self.path + ".lock"
         parent = os.path.dirname(self.path)
         if not os.path.isdir(parent):
             raise ConfigError(f"store={os.fspath(path)!r}: directory {parent!r} does not exist")
@@ -271,23 +363,97 @@ class TrialStore:
             raise ConfigError(f"store={os.fspath(path)!r}: not a regular file")
         if not existed:
             _fsync_dir(parent)
+        self._offset = 0  # bytes of the file read so far (whole lines only)
+        self._lineno = 1
+        self._schemas: set[int] = set()
+        self._done: dict[str, dict[int, dict[str, Any]]] = {}
+        self._claims: dict[str, dict[int, dict[str, Any]]] = {}
+        self._refresh()
+        self._check_schema()
+
+    # ---------------------------------------------------------------- reading
+
+    def _refresh(self) -> None:
+        """Read the lines appended since the last read (complete lines only; the file only grows)."""
+        with open(self.path, "rb") as fh:
+            fh.seek(self._offset)
+            data = fh.read()
+        end = data.rfind(b"\n")
+        if end < 0:
+            return
+        chunk = data[:end]
+        for kind, obj in _parse_lines(self.path, chunk, self._lineno, final=False, migrate=False,
+                                     schemas=self._schemas):
+            if kind == CLAIM_KIND:
+                self._claims.setdefault(obj["batch"], {})[obj["trial"]] = obj["owner"]
+                continue
+            done = self._done.setdefault(obj["batch"], {})
+            if obj["trial"] not in done:
+                done[obj["trial"]] = _migrate(obj)
+        self._offset += end + 1
+        self._lineno += chunk.count(b"\n") + 1
+
+    def _check_schema(self) -> None:
+        other = sorted(v for v in self._schemas if v != SCHEMA_VERSION)
+        if other:
+            raise StoreSchemaError(
+                f"store={self.path!r}: holds records of schema {', '.join(map(str, other))}; this mpslab "
+                f"writes schema {SCHEMA_VERSION}: append to a new file (older files keep loading)")
 
     def records(self) -> list[dict[str, Any]]:
         return read_records(self.path)
 
     def finished(self, batch: str) -> dict[int, dict[str, Any]]:
         """Trial number -> record, for the trials of ``batch`` already stored (first record wins)."""
-        done: dict[int, dict[str, Any]] = {}
-        for rec in self.records():
-            if rec["batch"] == batch and rec["trial"] not in done:
-                done[rec["trial"]] = rec
-        return done
+        self._refresh()
+        return dict(self._done.get(batch, {}))
+
+    # ---------------------------------------------------------------- claims
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """The store's claim mutex: other processes (``lockf`` on byte 0) and threads excluded."""
+        fd, mutex = _lock_fd(self.lock_path)
+        with mutex:
+            fcntl.lockf(fd, fcntl.LOCK_EX, 1, 0)
+            try:
+                yield
+            finally:
+                fcntl.lockf(fd, fcntl.LOCK_UN, 1, 0)
+
+    def _owner_alive(self, owner: dict[str, Any]) -> bool:
+        if owner.get("run") in _ACTIVE_RUNS:
+            return True
+        pid = owner.get("pid")
+        if owner.get("host") != _HOST:
+            return True  # another machine's process: its locks are not ours to see, so it counts as live
+        if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+            return False  # a run of this process that has ended
+        fd, _ = _lock_fd(self.lock_path)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, OWNER_BASE + pid)
+        except OSError:
+            return True  # its owner byte is held: that process is alive
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, OWNER_BASE + pid)
+        return False
+
+    def claimant(self, batch: str, trials: int) -> "Claimant":
+        """A writer's share of ``batch`` (trials ``0 .. trials-1``) in this store."""
+        return Claimant(self, batch, trials)
+
+    # ---------------------------------------------------------------- writing
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one record as one line: a single ``write`` on an ``O_APPEND`` fd, then ``fsync``."""
         if not _valid(record):
             raise ValueError("TrialStore.append: not an mpslab trial record")
-        line = json.dumps(_jsonable(record), allow_nan=False, ensure_ascii=False,
+        if record["schema"] != SCHEMA_VERSION:
+            raise StoreSchemaError(f"TrialStore.append: record of schema {record['schema']}, this mpslab "
+                                   f"writes schema {SCHEMA_VERSION}")
+        self._append_line(record)
+
+    def _append_line(self, obj: dict[str, Any]) -> None:
+        line = json.dumps(_jsonable(obj), allow_nan=False, ensure_ascii=False,
                           separators=(",", ":")).encode("utf-8") + b"\n"
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -304,6 +470,79 @@ class TrialStore:
 
     def __repr__(self) -> str:
         return f"TrialStore({self.path!r})"
+
+
+class Claimant:
+    """One writer's share of a batch: claims free trial numbers, tells what others still hold.
+
+    Use as a context manager (or call ``close``): while open, its claims are
+    live to every other writer in this process and, through the process's owner
+    byte, to every other process on this machine.
+    """
+
+    def __init__(self, store: TrialStore, batch: str, trials: int) -> None:
+        self.store, self.batch, self.trials = store, batch, trials
+        self.run = uuid.uuid4().hex
+        self.owner = {"host": _HOST, "pid": os.getpid(), "run": self.run}
+        self.mine: set[int] = set()
+        _ACTIVE_RUNS.add(self.run)
+
+    def take(self, limit: int) -> list[int]:
+        """Claim up to ``limit`` trial numbers that have no record and no live claim, lowest first."""
+        if limit <= 0:
+            return []
+        store = self.store
+        with store.locked():
+            store._refresh()
+            store._check_schema()
+            done = store._done.get(self.batch, {})
+            claims = store._claims.get(self.batch, {})
+            alive: dict[str, bool] = {}
+            out: list[int] = []
+            for k in range(self.trials):
+                if len(out) >= limit:
+                    break
+                if k in done or k in self.mine:
+                    continue
+                owner = claims.get(k)
+                if owner is not None:
+                    key = f"{owner.get('host')}\0{owner.get('pid')}\0{owner.get('run')}"
+                    if key not in alive:
+                        alive[key] = store._owner_alive(owner)
+                    if alive[key]:
+                        continue
+                store._append_line({"kind": CLAIM_KIND, "schema": SCHEMA_VERSION, "batch": self.batch,
+                                    "trial": k, "owner": self.owner})
+                claims[k] = self.owner
+                out.append(k)
+        self.mine.update(out)
+        return out
+
+    def done(self, k: int) -> None:
+        """Trial ``k`` has its record (or was given up by this writer)."""
+        self.mine.discard(k)
+
+    def finished(self) -> dict[int, dict[str, Any]]:
+        return {k: r for k, r in self.store.finished(self.batch).items() if k < self.trials}
+
+    def held_by_others(self) -> list[int]:
+        """Trial numbers without a record whose claim belongs to another live writer."""
+        store = self.store
+        with store.locked():
+            store._refresh()
+            done = store._done.get(self.batch, {})
+            claims = store._claims.get(self.batch, {})
+            return [k for k in range(self.trials) if k not in done and k not in self.mine
+                    and k in claims and claims[k].get("run") != self.run and store._owner_alive(claims[k])]
+
+    def close(self) -> None:
+        _ACTIVE_RUNS.discard(self.run)
+
+    def __enter__(self) -> "Claimant":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def _fsync_dir(path: str) -> None:
