@@ -18,7 +18,8 @@ import pytest
 from mpslab import StressConfig
 from mpslab.run.config import ConfigError
 from mpslab.trials.isolate import run_trials
-from mpslab.trials.records import (MIGRATIONS, SCHEMA_VERSION, StoreSchemaError, TornRecordWarning, TrialStore,
+from mpslab.trials.store import TrialStore
+from mpslab.trials.records import (MIGRATIONS, SCHEMA_VERSION, StoreSchemaError, TornRecordWarning,
                                    environment_id, load_records,
                             make_record, read_records, record_to_row)
 from proc_helpers import descendants, running

@@ -33,6 +33,7 @@ import pandas as pd
 import torch
 
 from mpslab.trials import records as _records
+from mpslab.trials.store import TrialStore
 from mpslab.run.backends import get_backend
 from mpslab.run.config import ConfigError, StressConfig
 from mpslab.run.environment import environment
@@ -214,7 +215,7 @@ def sweep(
     isolate    run each grid point as ``repeats`` isolated trials, one child
                process each (``mpslab.trials.isolate.run_trials``): crashes and hangs
                become outcomes instead of ending the sweep.
-    store      a JSON-lines records file (``mpslab.trials.records.TrialStore``): every run is
+    store      a JSON-lines records file (``mpslab.trials.store.TrialStore``): every run is
                appended as it ends, one record per run (``trial`` = repeat; ``mode``
                and ``repeat`` in its result). Isolated sweeps hand it to ``run_trials``,
                which also resumes a batch already there; an in-process sweep always
@@ -241,7 +242,7 @@ def sweep(
 
     points = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
     configs = [config.replace(**point) for point in points]  # validates every point now
-    trial_store = _records.TrialStore(store) if store is not None else None  # checks the path now
+    trial_store = TrialStore(store) if store is not None else None  # checks the path now
 
     baselines: list[StressConfig] = []
     if baseline:
@@ -305,7 +306,7 @@ def _point_label(cfg: StressConfig, axes: dict[str, list[Any]]) -> str:
     return " ".join(f"{k}={getattr(cfg, k)}" for k in axes) or "base config"
 
 
-def _store_row(store: "_records.TrialStore", row: dict[str, Any], cfg: StressConfig, token: str) -> None:
+def _store_row(store: "TrialStore", row: dict[str, Any], cfg: StressConfig, token: str) -> None:
     """Append one in-process run as a trial record (schema: ``mpslab.trials.records``)."""
     config = cfg.to_dict()
     env = {k[4:]: v for k, v in row.items() if k.startswith("env_")}

@@ -1,7 +1,7 @@
 """Where a batch of trials runs: here, one at a time, or on an executor (a Dask cluster, a process pool).
 
 ``drive_batch`` is the one loop every batch goes through: it claims free trial
-numbers in the store (``records.Claimant``: two writers on one store never run
+numbers in the store (``store.Claimant``: two writers on one store never run
 the same trial), submits them, and appends each record to the store as its
 future completes, on this (the submitting) side only. It waits for trials that
 other live writers hold, and returns every record of the batch.
@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 from mpslab.run.config import ConfigError, StressConfig
 from mpslab.trials import records as _records
+from mpslab.trials.store import TrialStore
 
 __all__ = ["drive_batch", "run_fleet", "fleet_trial", "connect", "LOST"]
 
@@ -104,7 +105,7 @@ def drive_batch(
     trials: int,
     batch: str,
     config: dict[str, Any],
-    store: _records.TrialStore | None,
+    store: TrialStore | None,
     capacity: Callable[[], int] | int = 1,
     stop_when: Callable[[dict[int, dict[str, Any]]], bool] | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
@@ -198,22 +199,22 @@ def _worker_name() -> str:
 
 def fleet_trial(spec: dict[str, Any], k: int) -> dict[str, Any]:
     """One trial on a worker: isolated child process, supervised as locally; returns its record (JSON-able)."""
-    from mpslab.trials import isolate
+    from mpslab.trials import plan as trial_plan
 
     cfg = dict(spec["config"])
     cfg["plugins"] = [_materialise(p, spec["plugin_files"]) for p in cfg.get("plugins") or []]
-    mode = isolate.default_mode() if spec["mode"] == "auto" else spec["mode"]
-    workdir = tempfile.mkdtemp(prefix=f"{isolate._TEMP_PREFIX}{os.getpid()}-trials-")
-    runner = isolate._make_runner(mode, sys.executable)
+    mode = trial_plan.default_mode() if spec["mode"] == "auto" else spec["mode"]
+    workdir = tempfile.mkdtemp(prefix=f"{trial_plan._TEMP_PREFIX}{os.getpid()}-trials-")
+    runner = trial_plan._make_runner(mode, sys.executable)
     try:
         key = _records.batch_key(config=cfg, spec=spec["batch"], mode=mode)
         plan = _PLANS.get(key)
         if plan is None:
-            plan = _PLANS[key] = isolate._plan(cfg, sys.executable, mode, spec["timeout_s"], None, runner, workdir)
+            plan = _PLANS[key] = trial_plan._plan(cfg, sys.executable, mode, spec["timeout_s"], None, runner, workdir)
             plan.batch = spec["batch"]
-        rec = isolate._run_one(runner, plan, k, workdir)
+        rec = trial_plan._run_one(runner, plan, k, workdir)
     except BaseException:
-        isolate._without_sigint(runner.abort)
+        trial_plan._without_sigint(runner.abort)
         raise
     finally:
         runner.release()
@@ -305,7 +306,7 @@ def run_fleet(
     key = _records.batch_key(config=cfg, plugin_files=files, timeout_s=float(timeout_s), mode=mode,
                              label=batch, fleet=True)
     spec = {"config": cfg, "plugin_files": files, "timeout_s": float(timeout_s), "mode": mode, "batch": key}
-    trial_store = _records.TrialStore(store) if store is not None else None
+    trial_store = TrialStore(store) if store is not None else None
 
     if _is_client(client):
         resources = {"device": 1} if _uses_devices(client) else None

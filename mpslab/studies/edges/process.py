@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from mpslab.studies.child import ChildResult, run_script
 from mpslab.studies.edges.expect import CaseContext, ChildCrashed, WrongResult
-from mpslab.studies.probes.paths import SHUTDOWN_SCRIPT
 
 __all__ = [
     "check_child", "daemon_threads_exit", "elapsed_before_record", "exit_with_device_work", "exit_with_queued_work",
