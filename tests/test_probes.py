@@ -141,7 +141,9 @@ class HostedMps(MpsBackend):
 
 
 def hosted(api: FakeMps) -> HostedMps:
-    return HostedMps(api=api, backends_api=types.SimpleNamespace(is_available=lambda: True))
+    # the behavioural fake stands for torch.mps and, for synchronize, for torch.accelerator too
+    # (which names are real is checked with autospecs in test_backends.py)
+    return HostedMps(api=api, backends_api=types.SimpleNamespace(is_available=lambda: True), accel=api)
 
 
 # --------------------------------------------------------------------------- CPU, for real
