@@ -227,6 +227,25 @@ def _cmd_trials(args: argparse.Namespace) -> int:
     return EXIT_OK if rate.failures == 0 else EXIT_FAILED
 
 
+def _cmd_advise(args: argparse.Namespace) -> int:
+    from mpslab.studies.advisor import advise
+
+    params = dict(_parse_param(p, "mpslab advise") for p in args.params)
+    result = advise(args.workload, args.device, args.budget, args.max_failure, threads=args.threads,
+                    throttle=args.throttle, sync=args.sync, streams=args.streams, batch_sizes=args.batch_sizes,
+                    size=args.size, dtype=args.dtype, repeats=args.repeats, out=args.out,
+                    progress=not args.no_progress, params=params or None, plugins=tuple(args.plugins))
+    from mpslab.studies.advisor.decide import format_table
+
+    print()
+    print(format_table(result.table))
+    print()
+    print(result.text)
+    if args.out:
+        print(f"records: {args.out} (the same command again resumes)")
+    return EXIT_OK if result.recommended else EXIT_FAILED
+
+
 def _config_dict_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return dict(threads=args.threads, iterations=args.iterations, sync_every=args.sync_every,
                 workload=args.workload, size=args.size, dtype=args.dtype, device=args.device,
@@ -280,6 +299,28 @@ def build_parser() -> argparse.ArgumentParser:
                        "applies, whether it needs a cold process")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_scenarios)
+
+    p = sub.add_parser("advise", help="which way of running a workload concurrently is safe and fastest here: "
+                       "a budgeted grid, throughput in process, failure bounds in isolated trials")
+    p.add_argument("--workload", default="mlp", help="registered workload (default %(default)s)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default %(default)s)")
+    p.add_argument("--budget", default="10m", help="time budget, e.g. 90s, 10m, 1h (default %(default)s)")
+    p.add_argument("--max-failure", default="5%", help="the failure-rate bound a recommendation must show, "
+                   "e.g. 5%% or 0.05 (default %(default)s)")
+    p.add_argument("--threads", default=None, help="threads axis, e.g. 1,2,4,8 (default: per backend)")
+    p.add_argument("--throttle", default=None, help="controls: none (no limit), 1 (global lock), k (semaphore of k)")
+    p.add_argument("--sync", default=None, help="sync patterns: every, K (every K iterations), end")
+    p.add_argument("--streams", default=None, help="shared, per-thread (where the backend has streams)")
+    p.add_argument("--batch-sizes", default=None, help="batched baseline sizes, e.g. 8,32 (workloads with a batched form)")
+    p.add_argument("--size", type=int, default=256, help="problem size (default %(default)s)")
+    p.add_argument("--dtype", default="float32", help="float32 | float16 | bfloat16 | float64 (default %(default)s)")
+    p.add_argument("--repeats", type=int, default=3, help="in-process throughput repeats (default %(default)s)")
+    p.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
+                   help="workload parameter (repeatable)")
+    p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE")
+    p.add_argument("--out", default=None, metavar="FOLDER", help="store every record here; the same command resumes")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_advise)
 
     p = sub.add_parser("workloads", help="list the registered workloads")
     p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE")

@@ -122,3 +122,26 @@ def sweep_table(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame
     out["p99 latency (ms)"] = col("latency_p99_ms")
     out["failed/runs"] = [f"{int(f)}/{int(n)}" for f, n in zip(summary["failed"], summary["n"])]
     return out.reset_index(drop=True)
+
+
+def advisor_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The advisor's table (``AdvisorResult.table``) the way a reader compares configurations.
+
+    Columns: configuration, requests/s median with its 95% interval, p50/p99 latency (ms), trials,
+    failures, the failure rate's upper bound (%) and the verdict.
+    """
+    _need(table, ("configuration", "requests_per_s", "ci_low", "ci_high", "trials", "failures", "upper_bound",
+                  "verdict"), "advisor_table")
+    out = pd.DataFrame({
+        "configuration": table["configuration"].map(_text).to_numpy(),
+        "median (requests/s)": table["requests_per_s"].map(fmt_number).to_numpy(),
+        "95% CI (requests/s)": [MISSING if _missing(lo) or _missing(hi) else f"{fmt_number(lo)} – {fmt_number(hi)}"
+                                for lo, hi in zip(table["ci_low"], table["ci_high"])],
+        "p50 latency (ms)": table["latency_p50_ms"].map(fmt_number).to_numpy(),
+        "p99 latency (ms)": table["latency_p99_ms"].map(fmt_number).to_numpy(),
+        "trials": table["trials"].map(lambda v: _text(v if _missing(v) else int(v))).to_numpy(),
+        "failures": table["failures"].map(lambda v: _text(v if _missing(v) else int(v))).to_numpy(),
+        "failure bound (%)": table["upper_bound"].map(lambda v: fmt_number(v * 100 if not _missing(v) else v)),
+        "verdict": table["verdict"].map(_text).to_numpy(),
+    })
+    return out.set_index("configuration")
