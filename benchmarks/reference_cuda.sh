@@ -44,7 +44,7 @@ PY
       ;;
     advise)
       step "advisor: mlp and transformer, 3 minutes each"
-      timeout 250 $PY -m mpslab advise --workload mlp --device cuda --budget 3m --out "$W/advise-mlp" --no-progress \
+      [ -n "${SKIP_MLP:-}" ] || timeout 250 $PY -m mpslab advise --workload mlp --device cuda --budget 3m --out "$W/advise-mlp" --no-progress \
         2>&1 | tee "$W/advise_mlp.txt"
       timeout 250 $PY -m mpslab advise --workload transformer --device cuda --budget 3m --out "$W/advise-transformer" \
         --no-progress 2>&1 | tee "$W/advise_transformer.txt"

@@ -104,6 +104,8 @@ def advise(workload: str = "mlp", device: str = "auto", budget: Any = "10m", max
                              streams=st_axis, batch=b_axis, batch_given=b_given)
     unit = _grid.request_unit(cands)
     folder = os.path.abspath(out) if out else None
+    if folder:
+        os.makedirs(folder, exist_ok=True)
     work = folder or _tmp_folder()
     for c in cands:  # every configuration validated now (batched plugins written, nothing run)
         _measure.config_for(c, base, unit, work, verify=True)
