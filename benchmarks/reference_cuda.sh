@@ -9,7 +9,7 @@ W="${WORK:-$OUT/work}"
 mkdir -p "$W"
 if [ -d .whl ] && ! python3 -c "import papermill" 2>/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    && export PYTHONPATH=/tmp/site
+    && export PYTHONPATH=/tmp/site JUPYTER_PATH=/tmp/site/share/jupyter  # nbconvert's templates
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 PY=${PYTHON:-python3}
@@ -55,8 +55,9 @@ PY
       ;;
     series-*)
       nb=${s#series-}
-      step "notebook $nb, full profile, on cuda"
-      timeout 560 $PY -m mpslab run --profile full --device cuda --only "$nb" --out "$W/report" 2>&1 \
+      var="P_$nb"; extra=(); for kv in ${!var:-}; do extra+=(-p "$kv"); done  # e.g. P_04="trials=10"
+      step "notebook $nb, full profile ${extra[*]:-}, on cuda"
+      timeout ${LIMIT:-560} $PY -m mpslab run --profile full --device cuda --only "$nb" --out "$W/report" "${extra[@]}" 2>&1 \
         | grep -v "Kernel is running over TCP" | tee "$W/report_$nb.txt"
       ;;
     *) echo "unknown step $s"; exit 2 ;;
