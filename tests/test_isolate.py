@@ -200,8 +200,7 @@ def test_keyboard_interrupt_kills_the_trial_and_propagates(mode):
         return any(running(c) and c not in before for p in parents for c in kids.get(p, []))
 
     def interrupt() -> None:
-        end = time.monotonic() + 120
-        while time.monotonic() < end and not done.is_set():
+        while not done.is_set():  # no deadline: however slow the start, it presses Ctrl-C once a child runs
             new = descendants(os.getpid()) - before
             if in_call.is_set() and trial_child(new):
                 time.sleep(0.5)  # let it get into its hang, then press Ctrl-C
@@ -213,15 +212,13 @@ def test_keyboard_interrupt_kills_the_trial_and_propagates(mode):
 
     watcher = threading.Thread(target=interrupt, daemon=True)
     watcher.start()
-    start = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt):  # interrupted: a timed-out trial would not raise it
         in_call.set()
         try:
             run_trials(_cfg("fault-hang", size=1), trials=3, timeout_s=120, mode=mode, progress=False)
         finally:
             done.set()
     watcher.join(5)
-    assert time.monotonic() - start < 100  # interrupted, not timed out
     assert seen, "no child process was seen"
     assert _wait_gone(seen) == []
     assert _wait_gone(descendants(os.getpid()) - before) == []  # the fork server went too
@@ -234,10 +231,11 @@ def test_keyboard_interrupt_while_the_fork_server_starts_takes_it_down():
     done = threading.Event()
 
     def interrupt() -> None:
-        end = time.monotonic() + 60
-        while time.monotonic() < end and not done.is_set():
+        while not done.is_set():
             if descendants(os.getpid()) - before:
-                time.sleep(0.3)  # importing torch takes longer than this
+                # usually still importing torch; if the server were up already, the Ctrl-C lands in the
+                # trial instead, and everything must be gone all the same
+                time.sleep(0.3)
                 if not done.is_set():
                     os.kill(os.getpid(), signal.SIGINT)
                 return
