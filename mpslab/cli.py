@@ -161,10 +161,53 @@ def _how_it_ended(row: Any) -> str:
     return "-"
 
 
+def _cmd_until_bound(args: argparse.Namespace) -> int:
+    import os
+    import tempfile
+
+    from mpslab.trials.sequential import (ZeroFailurePlan, parse_duration, parse_target, run_until_bound,
+                                          trials_chunk_runner)
+
+    try:
+        target = parse_target(args.until_bound)
+        max_time = parse_duration(args.max_time) if args.max_time is not None else None
+    except ValueError as exc:
+        raise BadInput(f"mpslab trials: error: {exc}") from None
+    if args.max_trials is not None and args.max_trials < 1:
+        raise BadInput(f"mpslab trials: error: --max-trials {args.max_trials}: must be >= 1")
+    config = config_from_args(args)
+    tmp = None
+    store = args.store
+    if store is None:
+        fd, tmp = tempfile.mkstemp(prefix="mpslab-until-bound-", suffix=".jsonl")
+        os.close(fd)
+        store = tmp
+    try:
+        run_chunk, frames = trials_chunk_runner(config, store, timeout_s=args.timeout, python=args.python,
+                                                mode=args.mode, batch=args.batch, progress=False)
+        result = run_until_bound(run_chunk, ZeroFailurePlan(target), max_trials=args.max_trials,
+                                 max_time_s=max_time, stop_on_failure=args.stop_on_failure,
+                                 announce=lambda line: print(line, flush=True))
+    finally:
+        if tmp is not None:
+            os.unlink(tmp)
+    df = frames[-1] if frames else None
+    if df is not None:
+        failed = df[df["outcome"] != "ok"]
+        for _, r in failed.head(10).iterrows():
+            print(f"  trial {int(r['trial']):>4}  {r['outcome']:<8}  {_how_it_ended(r):<8}  {r['first_error'] or ''}")
+    print(f"until-bound: {result.trials} trials in {result.elapsed_s:.1f} s, stopped by {result.stopped_by}"
+          + (f"; store: {args.store}" if args.store else ""))
+    print(result.verdict())
+    return EXIT_OK if result.met else EXIT_FAILED
+
+
 def _cmd_trials(args: argparse.Namespace) -> int:
     from mpslab.trials.isolate import run_trials
     from mpslab.trials.stats import failure_rate
 
+    if args.until_bound is not None:
+        return _cmd_until_bound(args)
     config = config_from_args(args)
     df = run_trials(config, trials=args.trials, timeout_s=args.timeout, python=args.python,
                     store=args.store, mode=args.mode, batch=args.batch,
@@ -233,6 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch", default=None, metavar="LABEL",
                    help="label a new batch of an otherwise identical run in the same store")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    u = p.add_argument_group("run until the claim is supported (planned zero-failure test)")
+    u.add_argument("--until-bound", default=None, metavar="RATE",
+                   help="run until 'failure rate below RATE' (e.g. 1%%) is shown at 95%%, or a limit; "
+                        "replaces --trials")
+    u.add_argument("--max-trials", type=int, default=None, metavar="N", help="stop after N trials at most")
+    u.add_argument("--max-time", default=None, metavar="DURATION", help="stop after this long, e.g. 10m, 90s")
+    u.add_argument("--stop-on-failure", action="store_true", help="stop at the first failed trial")
     p.add_argument("--json", action="store_true", help="print the failure rate and every trial as JSON")
     p.set_defaults(func=_cmd_trials)
 
