@@ -6,7 +6,7 @@ PROFILE ?= quick
 DEVICE  ?= cpu
 OUT     ?= reports
 
-.PHONY: venv test report stress lab clean
+.PHONY: venv test lint report stress lab clean
 
 venv: $(VENV)/.installed
 
@@ -17,9 +17,14 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mpslab)" >/dev/null
 	touch $@
 
-## the tests (what CI runs)
-test: venv
+## lint (ruff check + ruff format --check), then the tests: what CI runs
+test: lint
 	$(PY) -m pytest
+
+## ruff: lint and formatting check over the whole tree (notebooks through their jupytext .py pairs)
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 ## the main job: the seed's 64x200 stress (in process, oracle on), then the notebook series
 ## executed headlessly with papermill; exits non-zero if either found a failure

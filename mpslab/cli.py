@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Sequence
 
@@ -49,7 +50,11 @@ def add_stress_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--streams", default=d["streams"].default, help="shared | per-thread (default %(default)s)")
     g.add_argument("--throttle", type=_optional_int, default=None, help="at most k threads in device work at once (default: no limit)")
     g.add_argument("--seed", type=int, default=d["seed"].default, help="base random seed (default %(default)s)")
-    g.add_argument("--no-verify", dest="verify", action="store_false", help="skip the serial-replay oracle")
+    g.add_argument("--verify", dest="verify", default=d["verify"].default, metavar="MODE",
+                   help="serial-replay oracle: fingerprint | full | off (default %(default)s)")
+    g.add_argument("--no-verify", dest="verify", action="store_const", const="off", help="the same as --verify off")
+    g.add_argument("--full-cap-mb", type=float, default=d["full_cap_mb"].default, metavar="MIB",
+                   help="--verify full is refused above this many MiB of kept outputs (default %(default)g)")
     g.add_argument("--warmup", type=int, default=d["warmup"].default, help="untimed warm-up iterations per thread (default %(default)s)")
     g.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE",
                    help="import a module or .py file that registers workloads (repeatable)")
@@ -62,7 +67,7 @@ def config_from_args(args: argparse.Namespace) -> StressConfig:
         threads=args.threads, iterations=args.iterations, sync_every=args.sync_every,
         workload=args.workload, size=args.size, dtype=args.dtype, device=args.device,
         streams=args.streams, throttle=args.throttle, seed=args.seed, verify=args.verify,
-        warmup=args.warmup, plugins=tuple(args.plugins),
+        warmup=args.warmup, plugins=tuple(args.plugins), full_cap_mb=args.full_cap_mb,
         params=dict(_parse_param(p, "mpslab") for p in args.params),
     )
 
@@ -204,29 +209,45 @@ def _cmd_until_bound(args: argparse.Namespace) -> int:
 
 def _cmd_trials(args: argparse.Namespace) -> int:
     from mpslab.trials.isolate import run_trials
-    from mpslab.trials.stats import failure_rate
+    from mpslab.trials.stats import failure_rate, failure_rates
 
     if args.until_bound is not None:
         return _cmd_until_bound(args)
-    config = config_from_args(args)
-    df = run_trials(config, trials=args.trials, timeout_s=args.timeout, python=args.python,
-                    store=args.store, mode=args.mode, batch=args.batch,
-                    progress=False if args.no_progress else None)
-    rate = failure_rate(df)
+    client = None
+    if args.scheduler:
+        if args.python:
+            raise ConfigError("--python: not with --scheduler (each worker uses its own interpreter)")
+        from mpslab.trials.executors import connect
+
+        config = _config_dict_from_args(args)  # validated by the workers (their devices, not ours)
+        client = connect(args.scheduler)
+    else:
+        config = config_from_args(args)
+    try:
+        df = run_trials(config, trials=args.trials, timeout_s=args.timeout, python=args.python,
+                        store=args.store, mode=args.mode, batch=args.batch,
+                        progress=False if args.no_progress else None, client=client)
+    finally:
+        if client is not None:
+            client.close()
+    per_env = failure_rates(df, pool=args.pool)
+    rate = failure_rate(df, pool=True) if len(per_env) != 1 else per_env["result"].iloc[0]
     if args.json:
         _print_json({"failure_rate": {k: getattr(rate, k) for k in
                                       ("failures", "trials", "rate", "low", "high", "confidence",
                                        "method", "sided", "outcomes", "verdict")},
+                     "per_environment": per_env.drop(columns=["result"]).to_dict(orient="records"),
                      "trials": df.astype(object).where(df.notna(), None).to_dict(orient="records")})
         return EXIT_OK if rate.failures == 0 else EXIT_FAILED
-    c = config
-    mode = df["launch"].iloc[0] if len(df) else args.mode
+    c = config if isinstance(config, StressConfig) else argparse.Namespace(**config)
+    mode = df["launch"].dropna().iloc[0] if df["launch"].notna().any() else args.mode
+    where = f"on {args.scheduler} ({df['worker'].nunique()} workers)" if args.scheduler else "here"
     print(f"mpslab trials: {args.trials} isolated trials of {c.workload!r} ({c.threads} threads x "
-          f"{c.iterations} iterations, size {c.size}, {c.dtype}) on {c.device}; "
+          f"{c.iterations} iterations, size {c.size}, {c.dtype}) on {c.device}, {where}; "
           f"{mode} mode, timeout {args.timeout:g} s")
     counts = df["outcome"].value_counts()
     print("outcome   trials")
-    for outcome in ("ok", "error", "mismatch", "crash", "hang"):
+    for outcome in ("ok", "error", "mismatch", "crash", "hang", "lost"):
         if counts.get(outcome, 0):
             print(f"{outcome:<9} {int(counts[outcome]):>6}")
     failed = df[df["outcome"] != "ok"]
@@ -237,8 +258,42 @@ def _cmd_trials(args: argparse.Namespace) -> int:
     if args.store:
         print(f"store: {args.store} (batch {df.attrs.get('batch')}: {df.attrs.get('ran')} trials run now, "
               f"{df.attrs.get('resumed')} read back)")
+    if len(per_env) > 1 or args.scheduler:
+        print("per environment (host, torch, build, device):" if not args.pool else "pooled (--pool):")
+        for _, r in per_env.iterrows():
+            env = ", ".join(str(r[col]) for col in per_env.columns if col.startswith("env_"))
+            print(f"  {env}: {r['verdict']}")
+    if len(per_env) > 1:
+        print(f"not pooled: {len(per_env)} environments differ (--pool pools them)")
+        return EXIT_OK if rate.failures == 0 else EXIT_FAILED
     print(rate.verdict)
     return EXIT_OK if rate.failures == 0 else EXIT_FAILED
+
+
+def _cmd_advise(args: argparse.Namespace) -> int:
+    from mpslab.studies.advisor import advise
+
+    params = dict(_parse_param(p, "mpslab advise") for p in args.params)
+    result = advise(args.workload, args.device, args.budget, args.max_failure, threads=args.threads,
+                    throttle=args.throttle, sync=args.sync, streams=args.streams, batch_sizes=args.batch_sizes,
+                    size=args.size, dtype=args.dtype, repeats=args.repeats, out=args.out,
+                    progress=not args.no_progress, params=params or None, plugins=tuple(args.plugins))
+    from mpslab.studies.advisor.decide import format_table
+
+    print()
+    print(format_table(result.table))
+    print()
+    print(result.text)
+    if args.out:
+        print(f"records: {args.out} (the same command again resumes)")
+    return EXIT_OK if result.recommended else EXIT_FAILED
+
+
+def _config_dict_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(threads=args.threads, iterations=args.iterations, sync_every=args.sync_every,
+                workload=args.workload, size=args.size, dtype=args.dtype, device=args.device,
+                streams=args.streams, throttle=args.throttle, seed=args.seed, verify=args.verify,
+                warmup=args.warmup, plugins=[os.path.abspath(p) if p.endswith(".py") else p for p in args.plugins])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -275,6 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how children start: auto = forkserver on Linux, else spawn (default %(default)s)")
     t.add_argument("--batch", default=None, metavar="LABEL",
                    help="label a new batch of an otherwise identical run in the same store")
+    t.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
+                   help="run the trials on this Dask scheduler's workers (each trial still in its own child process)")
+    t.add_argument("--pool", action="store_true",
+                   help="pool trials of different environments (host, torch build, device) into one rate")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     u = p.add_argument_group("run until the claim is supported (planned zero-failure test)")
     u.add_argument("--until-bound", default=None, metavar="RATE",
@@ -290,6 +349,28 @@ def build_parser() -> argparse.ArgumentParser:
                        "applies, whether it needs a cold process")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_scenarios)
+
+    p = sub.add_parser("advise", help="which way of running a workload concurrently is safe and fastest here: "
+                       "a budgeted grid, throughput in process, failure bounds in isolated trials")
+    p.add_argument("--workload", default="mlp", help="registered workload (default %(default)s)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default %(default)s)")
+    p.add_argument("--budget", default="10m", help="time budget, e.g. 90s, 10m, 1h (default %(default)s)")
+    p.add_argument("--max-failure", default="5%", help="the failure-rate bound a recommendation must show, "
+                   "e.g. 5%% or 0.05 (default %(default)s)")
+    p.add_argument("--threads", default=None, help="threads axis, e.g. 1,2,4,8 (default: per backend)")
+    p.add_argument("--throttle", default=None, help="controls: none (no limit), 1 (global lock), k (semaphore of k)")
+    p.add_argument("--sync", default=None, help="sync patterns: every, K (every K iterations), end")
+    p.add_argument("--streams", default=None, help="shared, per-thread (where the backend has streams)")
+    p.add_argument("--batch-sizes", default=None, help="batched baseline sizes, e.g. 8,32 (workloads with a batched form)")
+    p.add_argument("--size", type=int, default=256, help="problem size (default %(default)s)")
+    p.add_argument("--dtype", default="float32", help="float32 | float16 | bfloat16 | float64 (default %(default)s)")
+    p.add_argument("--repeats", type=int, default=3, help="in-process throughput repeats (default %(default)s)")
+    p.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
+                   help="workload parameter (repeatable)")
+    p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE")
+    p.add_argument("--out", default=None, metavar="FOLDER", help="store every record here; the same command resumes")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_advise)
 
     p = sub.add_parser("workloads", help="list the registered workloads")
     p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE")

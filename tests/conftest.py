@@ -1,5 +1,7 @@
 """Fixtures shared by several test modules."""
 
+import os
+
 import pytest
 
 from mpslab import register_workload
@@ -19,3 +21,12 @@ def workload():
     yield add
     for n in names:
         unregister_workload(n)
+
+
+# Property tests (hypothesis) run a fixed, derandomised set of examples: the same every run, so CI
+# cannot flake on a rare draw; `HYPOTHESIS_PROFILE=explore` draws fresh examples for a local hunt.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, max_examples=60, deadline=None, print_blob=True)
+settings.register_profile("explore", max_examples=500, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

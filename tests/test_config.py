@@ -41,7 +41,7 @@ def test_auto_resolves_to_best_available_device():
         ("warmup", -1, "warmup=-1"),
         ("throttle", 0, "throttle=0"),
         ("throttle", 65, "throttle=65: must be None or between 1 and threads (64)"),
-        ("verify", "yes", "verify='yes': must be True or False"),
+        ("verify", "yes", "verify='yes': must be one of fingerprint, full, off"),
         ("workload", "nope", "workload='nope': unknown; registered:"),
         ("streams", "many", "streams='many': must be one of shared, per-thread"),
         ("dtype", "int8", "dtype='int8': must be one of float32, float16, bfloat16, float64"),

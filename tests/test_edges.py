@@ -14,10 +14,11 @@ import torch
 from mpslab.run.backends import CpuBackend, get_backend
 from mpslab.run.config import ConfigError
 from mpslab.studies.edges import (
-    CASES, FAIL, NOT_APPLICABLE, NOT_RUN, PASS, EdgeCase, _Background, completes, edge_catalogue, edge_failures,
+    CASES, FAIL, NOT_APPLICABLE, NOT_RUN, PASS, EdgeCase, completes, edge_catalogue, edge_failures,
     get_case, raises, run_case, run_edges,
 )
 from mpslab.run.workloads import list_workloads
+from mpslab.studies.edges.health import Background
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -195,7 +196,7 @@ def test_background_threads_that_cannot_compute_are_not_isolated():
 
 
 def test_background_detects_nothing_wrong_on_a_healthy_cpu():
-    with _Background(CpuBackend(), 2, 16, 30.0) as bg:
+    with Background(CpuBackend(), 2, 16, 30.0) as bg:
         pass
     assert bg.ok and all(i > 0 for i in bg.iterations)
 
@@ -230,3 +231,39 @@ def test_config_refusals_name_their_parameter():
     assert df["observed"].str.startswith("raised ConfigError: ").all()
     with pytest.raises(ConfigError):  # the same refusal, straight
         get_case("config size=0").action(type("C", (), {"device": torch.device("cpu")})())
+
+
+def test_edge_cases_on_the_cpu_write_nothing_to_stderr():
+    """What a child prints to its stderr is captured by its case, never passed on."""
+    import subprocess
+    import sys
+
+    code = ("from mpslab.studies.edges import CASES, run_edges\n"
+            "names = [c.name for c in CASES if c.group in ('process', 'memory', 'threads')]\n"
+            "df = run_edges('cpu', threads=2, size=32, timeout=60.0, pause=0.002, cases=names)\n"
+            "print(len(df), sorted(set(df['status'])))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False,
+                         env={**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("8 ")  # 4 process, 2 memory, 2 threads cases
+    assert out.stderr == ""
+
+
+def test_empty_cache_race_body_is_the_scenario_release_loop_and_reports_problems():
+    # the case body runs on any backend object; on CPU empty_cache is a no-op, so the buffers must hold
+    from mpslab.run.backends import get_backend
+    from mpslab.studies.edges.cases import empty_cache_race
+    from mpslab.studies.edges.expect import WrongResult
+
+    cpu = get_backend("cpu")
+    text = empty_cache_race(cpu, threads=2, timeout=60, rounds=3, elems=1024)
+    assert text.startswith("2 thread(s) x 3 fresh") and "empty_cache() ran" in text
+
+    class Broken:
+        device = cpu.device
+
+        def empty_cache(self):
+            raise RuntimeError("release failed")
+
+    with pytest.raises(WrongResult, match="empty_cache: RuntimeError: release failed"):
+        empty_cache_race(Broken(), threads=2, timeout=60, rounds=1, elems=16)

@@ -336,3 +336,27 @@ def test_no_warnings_leak_from_a_clean_store(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", TornRecordWarning)
         assert len(load_records(store)) == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork server is Linux only")
+def test_one_fork_server_per_interpreter_stays_up_side_by_side(tmp_path):
+    from mpslab.trials.forkserver import running_servers
+
+    other = tmp_path / "python-b"  # a second interpreter path (a wrapper around this one)
+    other.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    other.chmod(0o755)
+    a, b = os.path.abspath(sys.executable), str(other)
+    cfg = _cfg(threads=1, iterations=2, size=8)
+    try:
+        for python in (None, b):
+            df = run_trials(cfg, trials=1, timeout_s=120, python=python, mode="forkserver", progress=False)
+            assert df["outcome"].tolist() == ["ok"]
+        first = running_servers()
+        assert {a, b} <= set(first)
+        for python in (None, b):  # interleaved again: the same two servers serve it, none restarted
+            run_trials(cfg, trials=1, timeout_s=120, python=python, mode="forkserver", progress=False)
+        again = running_servers()
+        assert again[a] == first[a] and again[b] == first[b]
+    finally:
+        shutdown_server()
+    assert running_servers() == {}

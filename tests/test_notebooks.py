@@ -39,7 +39,9 @@ def test_title_then_one_typed_and_documented_parameters_cell(path):
         names.append(node.target.id)
     for line in tagged[0].source.splitlines():
         assert "  # " in line, f"parameter without a help comment: {line!r}"
-    assert {"device", "data_dir", "figures_dir"} <= set(names)  # the pipeline always passes these
+    assert {"device", "data_dir", "figures_dir", "progress"} <= set(names)  # the pipeline always passes these
+    progress = next(n for n in tree.body if n.target.id == "progress")
+    assert ast.unparse(progress.annotation) == "bool", "progress: bool (the pipeline passes False)"
     # papermill must parse every line, or the pipeline would refuse the parameter as unknown
     import papermill
 
@@ -51,3 +53,34 @@ def test_title_then_one_typed_and_documented_parameters_cell(path):
 def test_reports_its_environment(path):
     nb = nbformat.read(path, as_version=4)
     assert any("environment(" in c.source for c in nb.cells if c.cell_type == "code")
+
+
+# --------------------------------------------------------------------------- jupytext pairs
+
+
+def _cells(nb):
+    return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+def test_jupytext_pairs_every_notebook_with_a_percent_script():
+    import tomllib
+
+    with open(os.path.join(ROOT, "notebooks", "jupytext.toml"), "rb") as f:
+        config = tomllib.load(f)
+    assert config["formats"] == "ipynb,py:percent"
+    ipynb = {os.path.splitext(os.path.basename(p))[0] for p in NOTEBOOKS}
+    scripts = {os.path.splitext(os.path.basename(p))[0]
+               for p in glob.glob(os.path.join(ROOT, "notebooks", "[0-9][0-9]_*.py"))}
+    assert ipynb == scripts, f"unpaired: {sorted(ipynb ^ scripts)}; run jupytext --sync notebooks/NN_topic.ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
+def test_jupytext_pair_is_in_sync(path):
+    import jupytext
+    script = os.path.splitext(path)[0] + ".py"
+    if not os.path.exists(script):
+        pytest.fail(f"{script} missing: run jupytext --sync {os.path.relpath(path, ROOT)}")
+    with open(script, encoding="utf-8") as f:
+        paired = jupytext.reads(f.read(), fmt="py:percent")
+    nb = nbformat.read(path, as_version=4)
+    assert _cells(paired) == _cells(nb), f"{os.path.basename(script)} and its .ipynb differ: jupytext --sync {path}"

@@ -2,20 +2,26 @@
 
 import json
 import os
+import re
 import shutil
 
 import nbformat
 import pytest
 
 from mpslab.cli import main
-from mpslab.report.pipeline import NOTEBOOKS_DIR, PipelineError, plan_series, run_series
+from mpslab.report.pipeline import NOTEBOOKS_DIR, PipelineError, discover, plan_series, run_series
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     lines = []
-    result = run_series(profile="quick", device="cpu", out=str(out), log=lines.append)
+    with pytest.MonkeyPatch.context() as mp:
+        # ipykernel stops forwarding what native code writes to fd 1/2 when it sees this variable
+        # (pytest's own capture); without it the kernels behave as under `mpslab run`, and the
+        # no-stderr test below sees what a reader of the executed copies sees.
+        mp.delenv("PYTEST_CURRENT_TEST", raising=False)
+        result = run_series(profile="quick", device="cpu", out=str(out), log=lines.append)
     return result, out, lines
 
 
@@ -104,9 +110,77 @@ def test_every_committed_profile_plans_cleanly(tmp_path):
     for profile in ("quick", "seed", "full"):
         plan = plan_series(profile, "cpu", str(tmp_path))
         assert [r.name for r in plan.runs][:3] == ["01_coverage_walkthrough", "02_edge_cases", "03_ultimate_stress"]
+        assert all(r.parameters["progress"] is False for r in plan.runs)  # headless: no progress bars
+
+
+def test_progress_is_passed_only_to_notebooks_that_declare_it(tmp_path):
+    nbdir = _copy_series(tmp_path, extra_source="pass")
+    runs = plan_series("quick", "cpu", str(tmp_path / "o"), notebooks_dir=str(nbdir)).runs
+    plan = {r.name: r.parameters for r in runs}
+    assert plan["03_ultimate_stress"]["progress"] is False
+    assert "progress" not in plan["00_broken"]  # declares no progress parameter: nothing forced on it
+    interactive = plan_series("quick", "cpu", str(tmp_path / "o"), only=["03"], params={"progress": True},
+                              notebooks_dir=str(nbdir))
+    assert interactive.runs[0].parameters["progress"] is True  # -p progress=true still wins
 
 
 def test_cli_run_refuses_bad_param_in_one_line(capsys):
     assert main(["run", "--param", "threads"]) == 2
     assert capsys.readouterr().err.strip() == "mpslab run: error: --param 'threads': expected NAME=VALUE"
     assert main(["run", "--only", "03", "--param", "threads=[1"]) == 2
+
+
+# --------------------------------------------------------------------------- clean review copies
+
+_WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+_WARNING = re.compile(r"\b\w*Warning\b:")  # "TqdmWarning: ...", "UserWarning: ..." as Python prints them
+
+
+def _noise(nb) -> list[str]:
+    """Outputs a reader has no use for: stderr streams, printed warnings, errors, widget views."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for o in cell.get("outputs", []):
+            where = f"cell {i} ({cell.source.splitlines()[0][:40] if cell.source else ''!r})"
+            if o.output_type == "stream" and o.name == "stderr":
+                found.append(f"{where}: stderr {o.text[:160]!r}")
+                continue
+            if o.output_type == "error":
+                found.append(f"{where}: error {o.get('ename')}")
+                continue
+            data = o.get("data", {})
+            if _WIDGET_MIME in data or str(data.get("text/plain", "")).startswith(("HBox(", "FloatProgress(")):
+                found.append(f"{where}: a widget ({str(data.get('text/plain', ''))[:60]!r})")
+            texts = [o.get("text", "")] + [v for v in data.values() if isinstance(v, str)]
+            hit = next((m.group(0) for t in texts for m in [_WARNING.search(t)] if m), None)
+            if hit:
+                found.append(f"{where}: a warning in the output ({hit})")
+    return found
+
+
+def test_the_noise_check_sees_stderr_warnings_and_widgets():
+    nb = nbformat.v4.new_notebook()
+    out = nbformat.v4.new_output
+    cells = {
+        "stderr": out("stream", name="stderr", text="USDT: profiler_start\n"),
+        "warning": out("stream", name="stdout", text="x.py:3: TqdmWarning: IProgress not found\n"),
+        "widget": out("display_data", data={"text/plain": "HBox(children=(FloatProgress(value=0.0),))",
+                                            _WIDGET_MIME: {"model_id": "abc"}}),
+        "clean": out("stream", name="stdout", text="0 of 4 trials failed\n"),
+    }
+    for name, o in cells.items():
+        cell = nbformat.v4.new_code_cell(f"# {name}")
+        cell.outputs = [o]
+        nb.cells.append(cell)
+    found = _noise(nb)
+    assert [f.split("'# ")[1].split("'")[0] for f in found] == ["stderr", "warning", "widget"], found
+
+
+@pytest.mark.parametrize("name", [os.path.splitext(os.path.basename(p))[0] for p in discover()])
+def test_executed_notebooks_carry_no_stderr_warnings_or_widgets(quick, name):
+    """What a reviewer opens (the executed copy and its HTML) shows no library noise."""
+    _, out, _ = quick
+    nb = nbformat.read(out / "notebooks" / f"{name}.ipynb", as_version=4)
+    noise = _noise(nb)
+    assert not noise, f"{name}: " + "; ".join(noise)
+    assert nb.metadata["papermill"]["parameters"].get("progress") is False

@@ -1,7 +1,6 @@
 """The sweep figures, drawn from small synthetic frames (nothing runs a workload here)."""
 
 import matplotlib
-import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.colors import to_hex

@@ -16,7 +16,7 @@ from mpslab.run.backends import CpuBackend, MpsBackend, get_backend
 from mpslab.studies.probes import (
     COVERED, EXERCISED, FAILED, NOT_APPLICABLE, NOT_RUN, PROBES, SHUTDOWN_SCRIPT, STATUSES,
     Evidence, Need, Plan, Probe, ProbeFailure, ProbeOutcome, coverage_matrix, coverage_table, get_probe,
-    probe_catalogue, run_child, run_probe, run_probes,
+    probe_catalogue, run_child, run_probe, run_probes, run_script,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -141,7 +141,9 @@ class HostedMps(MpsBackend):
 
 
 def hosted(api: FakeMps) -> HostedMps:
-    return HostedMps(api=api, backends_api=types.SimpleNamespace(is_available=lambda: True))
+    # the behavioural fake stands for torch.mps and, for synchronize, for torch.accelerator too
+    # (which names are real is checked with autospecs in test_backends.py)
+    return HostedMps(api=api, backends_api=types.SimpleNamespace(is_available=lambda: True), accel=api)
 
 
 # --------------------------------------------------------------------------- CPU, for real
@@ -354,7 +356,7 @@ def test_run_child_reports_exit_codes_signals_and_timeouts():
 
 
 def test_shutdown_script_exits_cleanly_on_the_cpu():
-    res = run_child(SHUTDOWN_SCRIPT, ["cpu", 2, 32, 3], timeout=120.0)
+    res = run_script(SHUTDOWN_SCRIPT, ["cpu", 2, 32, 3], timeout=120.0)
     assert res.returncode == 0 and not res.crash_text(), res.stderr
     assert "exiting" in res.stdout and "pending_at_exit" not in res.stdout  # no device events on the CPU
 
@@ -393,3 +395,58 @@ def test_coverage_figure_draws_one_cell_per_row(cpu_matrix):
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert len(texts) == len(cpu_matrix)
     assert texts.count(COVERED) == 2 and texts.count(NOT_RUN) == (cpu_matrix["status"] == NOT_RUN).sum()
+
+
+# --------------------------------------------------------------------------- child scripts and stderr
+
+
+def test_run_script_runs_a_script_module_by_path_and_refuses_unknown_names():
+    res = run_script("queued_work_exit", ["cpu", 1, 8, 1], timeout=120.0)
+    assert res.returncode == 0 and res.stdout.strip() == "exiting", res.describe()
+    with pytest.raises(ValueError, match=r"script='no_such_script': unknown; known: .*queued_work_exit"):
+        run_script("no_such_script", [])
+
+
+def test_child_scripts_import_torch_and_the_standard_library_only():
+    import ast
+    import sys
+
+    from mpslab.studies.child import SCRIPTS_DIR
+
+    scripts = sorted(f for f in os.listdir(SCRIPTS_DIR) if f.endswith(".py") and f != "__init__.py")
+    assert len(scripts) == 5
+    for name in scripts:
+        with open(os.path.join(SCRIPTS_DIR, name)) as fh:
+            tree = ast.parse(fh.read())
+        tops = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        tops |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert tops - {"torch"} <= set(sys.stdlib_module_names), (name, tops)
+
+
+def test_kineto_quiet_drops_kineto_start_stop_lines_and_keeps_the_rest(capfd):
+    from mpslab.studies.probes.quiet import kineto_quiet
+
+    with kineto_quiet():
+        os.write(2, b"USDT:2026-11-24 19:18:11 11333:11336 SyncActivityProfilerHandler.cpp:52] profiler_start\n"
+                    b"a real warning\n"
+                    b"STAGE:2026-11-24 19:18:21 11379:11379 SyncActivityProfilerHandler.cpp:51] Completed Stage\n"
+                    b"ERROR:2026-11-24 19:18:21 11379:11379 CuptiActivityProfiler.cpp:1] kineto's own error\n")
+    os.write(2, b"after\n")
+    err = capfd.readouterr().err
+    assert err == "a real warning\nERROR:2026-11-24 19:18:21 11379:11379 CuptiActivityProfiler.cpp:1] " \
+                  "kineto's own error\nafter\n"
+
+
+def test_probes_on_the_cpu_write_nothing_to_stderr():
+    """The profiler the collector starts must not leave kineto's start/stop lines (or anything) on stderr."""
+    import subprocess
+    import sys
+
+    code = ("from mpslab.studies.probes import coverage_matrix\n"
+            "df = coverage_matrix(['cpu'], threads=2, size=16, chunk_mb=1, timeout=60.0)\n"
+            "print(sorted(set(df['status'])))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False,
+                         env={**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    assert out.returncode == 0, out.stderr
+    assert "covered" in out.stdout
+    assert out.stderr == ""

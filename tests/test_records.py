@@ -18,7 +18,9 @@ import pytest
 from mpslab import StressConfig
 from mpslab.run.config import ConfigError
 from mpslab.trials.isolate import run_trials
-from mpslab.trials.records import (SCHEMA_VERSION, TornRecordWarning, TrialStore, environment_id, load_records,
+from mpslab.trials.store import TrialStore
+from mpslab.trials.records import (MIGRATIONS, SCHEMA_VERSION, StoreSchemaError, TornRecordWarning,
+                                   environment_id, load_records,
                             make_record, read_records, record_to_row)
 from proc_helpers import descendants, running
 
@@ -40,6 +42,11 @@ _CONFIG = {"threads": 2, "iterations": 3, "workload": "seed", "plugins": []}
 
 def _record(trial: int, batch: str = "b1", **kw) -> dict:
     return make_record(_row(trial, **kw), batch=batch, config=dict(_CONFIG))
+
+
+def _record_lines(path) -> list[bytes]:
+    """The trial-record lines of a store (claim lines left out)."""
+    return [line for line in path.read_bytes().split(b"\n") if b'"kind":"mpslab.trial"' in line]
 
 
 def _strict_json(line: bytes) -> dict:
@@ -173,7 +180,7 @@ def test_kill_9_mid_batch_leaves_a_loadable_file_and_resume_completes_it_without
         family: set[int] = set()
         while time.monotonic() < deadline:
             family |= descendants(proc.pid)
-            if store.exists() and store.read_bytes().count(b"\n") >= 3:
+            if store.exists() and store.read_bytes().count(b'"kind":"mpslab.trial"') >= 3:
                 break
             assert proc.poll() is None, "the batch ended before it could be killed"
             time.sleep(0.01)
@@ -199,7 +206,7 @@ def test_kill_9_mid_batch_leaves_a_loadable_file_and_resume_completes_it_without
     k = len(before)
     assert 3 <= k < n
     assert sorted(before["trial"]) == list(range(k))  # trials run in order, each stored once
-    first_lines = [line for line in store.read_bytes().split(b"\n") if line.strip()][:k]
+    first_lines = _record_lines(store)[:k]
     # a parent killed with -9 cannot clean up after itself (unless another run_trials swept them meanwhile)
     leftovers = [n for n in os.listdir(tempfile.gettempdir()) if n.startswith(f"mpslab-{proc.pid}-")]
 
@@ -212,7 +219,96 @@ def test_kill_9_mid_batch_leaves_a_loadable_file_and_resume_completes_it_without
     assert df["trial"].tolist() == list(range(n)) and (df["outcome"] == "ok").all()
     assert len(after) == n and sorted(after["trial"]) == list(range(n))  # no duplicates, none missing
     assert after["batch"].nunique() == 1
-    kept = [line for line in store.read_bytes().split(b"\n") if line.strip()][:k]
+    kept = _record_lines(store)[:k]
     assert kept == first_lines  # finished trials were not rewritten
     # the killed parent's temporary files were swept by the next run_trials
     assert leftovers is not None and not [n for n in os.listdir(tempfile.gettempdir()) if n.startswith(f"mpslab-{proc.pid}-")]
+
+
+# --------------------------------------------------------------------------- many writers, schemas
+
+
+def test_appending_to_a_store_of_another_schema_is_refused_in_one_line_naming_both(tmp_path):
+    path = tmp_path / "t.jsonl"
+    other = _record(0)
+    other["schema"] = SCHEMA_VERSION + 1
+    path.write_text(json.dumps(other) + "\n")
+    with pytest.warns(TornRecordWarning):
+        with pytest.raises(StoreSchemaError) as info:
+            TrialStore(path)
+    msg = str(info.value)
+    assert "\n" not in msg and str(path) in msg
+    assert f"schema {SCHEMA_VERSION + 1}" in msg and f"schema {SCHEMA_VERSION}" in msg
+    assert isinstance(info.value, ConfigError)
+
+
+def test_older_schemas_load_through_the_migration_hook(tmp_path, monkeypatch):
+    path = tmp_path / "t.jsonl"
+    old = _record(0)
+    old["schema"] = SCHEMA_VERSION - 1
+    old["result"].pop("ops_per_s")
+    path.write_text(json.dumps(old) + "\n")
+    monkeypatch.setitem(MIGRATIONS, SCHEMA_VERSION - 1,
+                        lambda r: {**r, "schema": r["schema"] + 1, "result": {**r["result"], "ops_per_s": 1.0}})
+    [rec] = read_records(path)
+    assert rec["schema"] == SCHEMA_VERSION and rec["result"]["ops_per_s"] == 1.0
+    assert load_records(path)["ops_per_s"].tolist() == [1.0]
+
+
+def test_committed_schema_1_data_still_loads():
+    data = os.path.join(ROOT, "data")
+    files = [os.path.join(d, f) for d, _, fs in os.walk(data) for f in fs if f.endswith(".jsonl")]
+    if not files:
+        pytest.skip("not applicable: no committed records under data/")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TornRecordWarning)
+        for f in files:
+            assert len(load_records(f)) > 0
+
+
+def test_a_corrupt_line_in_the_middle_is_named_and_the_rest_loads(tmp_path):
+    path = tmp_path / "t.jsonl"
+    store = TrialStore(path)
+    store.append(_record(0))
+    with open(path, "ab") as fh:
+        fh.write(b"{not json\n")
+    store.append(_record(1))
+    with pytest.warns(TornRecordWarning, match="line 2 "):
+        assert [r["trial"] for r in read_records(path)] == [0, 1]
+
+
+def test_two_claimants_in_one_store_never_take_the_same_trial(tmp_path):
+    store_a, store_b = TrialStore(tmp_path / "t.jsonl"), TrialStore(tmp_path / "t.jsonl")
+    with store_a.claimant("b1", 6) as a, store_b.claimant("b1", 6) as b:
+        got_a, got_b = a.take(4), b.take(4)
+        assert sorted(got_a + got_b) == list(range(6)) and not set(got_a) & set(got_b)
+        assert b.held_by_others() == got_a
+    with store_b.claimant("b1", 6) as c:  # a and b have ended without records: their trials are free again
+        assert c.take(10) == list(range(6))
+
+
+@linux_only
+def test_two_concurrent_run_trials_processes_on_one_store_neither_duplicate_nor_lose_a_trial(tmp_path):
+    store = tmp_path / "trials.jsonl"
+    n = 12
+    cfg = dict(threads=1, iterations=2, workload="seed", size=4, device="cpu", warmup=0, verify=False)
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {ROOT!r})
+        from mpslab import StressConfig, run_trials
+        df = run_trials(StressConfig(**{cfg!r}), trials={n}, timeout_s=120, store={str(store)!r},
+                        mode="forkserver", progress=False)
+        print(sorted(df["trial"].tolist()), df.attrs["ran"])
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=str(tmp_path), stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    df = load_records(store)
+    assert len(df) == n and sorted(df["trial"]) == list(range(n))  # no duplicate, none missing
+    ran = []
+    for out in outs:  # each process returns the whole batch, its own share run by itself
+        trials_text, ran_text = out.strip().rsplit(" ", 1)
+        assert trials_text == str(list(range(n)))
+        ran.append(int(ran_text))
+    assert sum(ran) == n

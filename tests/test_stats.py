@@ -131,3 +131,24 @@ def test_no_verdict_ever_says_proven():
 ])
 def test_percentages_are_rounded_in_the_safe_direction(x, up, down, nearest):
     assert (format_percent(x, "up"), format_percent(x, "down"), format_percent(x)) == (up, down, nearest)
+
+
+def test_failure_rate_keeps_environments_apart_unless_pooling_is_asked_for():
+    import pandas as pd
+
+    from mpslab.trials.stats import MixedEnvironmentsError, failure_rates
+
+    df = pd.DataFrame({
+        "outcome": ["ok"] * 10 + ["crash"] * 2 + ["ok"] * 8 + ["lost"],
+        "env_host": ["mac1"] * 12 + ["mac2"] * 8 + [None],
+        "env_torch": ["2.5"] * 12 + ["2.6"] * 8 + [None],
+        "env_device": ["mps"] * 21,
+    })
+    with pytest.raises(MixedEnvironmentsError, match="2 environments"):
+        failure_rate(df)
+    per = failure_rates(df)
+    assert per[["env_host", "failures", "trials"]].values.tolist() == [["mac1", 2, 12], ["mac2", 0, 8]]
+    pooled = failure_rate(df, pool=True)
+    assert (pooled.failures, pooled.trials) == (2, 20)  # the lost trial is no evidence
+    assert failure_rate(df[df["env_host"] == "mac1"]).trials == 12
+    assert failure_rates(df, pool=True)["trials"].tolist() == [20]

@@ -19,11 +19,11 @@ def test_builtins_listed_with_descriptions():
     assert "racy" not in {w.name for w in list_workloads(kind="workload")}
 
 
-def test_seed_workload_is_randn_matmul_sum():
+def test_seed_workload_is_randn_matmul():
     wl = get_workload("seed")
     got = wl(_ctx(seed=3, size=5), 0)
     a = torch.randn(5, 5, generator=torch.Generator().manual_seed(3))
-    assert torch.equal(got, (a @ a).sum())
+    assert torch.equal(got, a @ a)  # the output itself: the runner fingerprints it
 
 
 def test_same_generator_seed_same_answers_different_seed_different():

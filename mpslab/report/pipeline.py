@@ -14,8 +14,11 @@
 
 Every parameter is checked against the notebook's ``parameters`` cell before
 anything runs: an unknown name or a value of the wrong type is refused with one
-line. A failing notebook is saved with papermill's error marker, the batch goes
-on, and the result says ``N/M notebooks succeeded``.
+line. Series notebooks declare ``progress: bool`` (progress bars: widgets in
+JupyterLab); the pipeline passes ``progress=False`` wherever it is declared, so
+executed copies and their HTML carry no bars. A failing notebook is saved with
+papermill's error marker, the batch goes on, and the result says ``N/M notebooks
+succeeded``.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from mpslab.run.config import ConfigError, StressConfig
 __all__ = ["run_series", "SeriesResult", "NotebookRun", "load_profiles", "plan_series", "NOTEBOOKS_DIR", "PipelineError"]
 
 NOTEBOOKS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "notebooks")
-PIPELINE_PARAMETERS = ("device", "data_dir", "figures_dir")
+PIPELINE_PARAMETERS = ("device", "data_dir", "figures_dir", "progress")  # progress: where declared
 
 
 class PipelineError(ValueError):
@@ -171,6 +174,8 @@ def plan_series(
             "data_dir": os.path.join(out, "data"),
             "figures_dir": os.path.join(out, "figures"),
         }
+        if "progress" in declared:
+            values["progress"] = False  # headless: no bars (a widget's text would land in the copies)
         values.update(table.get("_all", {}))
         values.update(table.get(stem, {}))
         for name, value in extra.items():

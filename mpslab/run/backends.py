@@ -1,11 +1,18 @@
 """One adapter per device backend (cpu, cuda, mps) behind one interface.
 
-The adapters are thin on purpose: each forwards to torch's public API for its
-backend (``torch.cuda``, ``torch.mps``) and says plainly what the backend lacks
-(``has_streams``, ``has_events``, memory counters that return ``None``).
+The adapters are thin on purpose. What torch offers device-generically goes through
+``torch.accelerator`` (``synchronize``; on CUDA also the allocator's counters and
+``empty_cache``); what really differs per backend goes through that backend's module
+(``torch.cuda`` streams and events, the MPS allocator's own counters, per-process memory
+fractions, device names). Each adapter says plainly what its backend lacks (``has_streams``,
+memory counters that return ``None``); capabilities are detected by feature (a build that
+exposes ``torch.mps.Stream``), never by version number.
 
-The backend module is injected (``CudaBackend(api=...)``, ``MpsBackend(api=...)``),
-which is how the MPS adapter's logic is tested on machines without Apple hardware.
+The modules are injected (``api=``, ``accel=``), which is how the MPS adapter is tested on
+machines without Apple hardware: with ``unittest.mock.create_autospec`` of the real
+``torch.mps`` / ``torch.accelerator`` modules, so a misspelt function or a wrong signature
+fails a test (``tests/test_backends.py``). Not here: what runs on the device (workloads) or
+timing (``timing``).
 """
 
 from __future__ import annotations
@@ -175,9 +182,10 @@ class CudaBackend(Backend):
     has_streams = True
     is_async = True
 
-    def __init__(self, index: int = 0, api: Any = None) -> None:
+    def __init__(self, index: int = 0, api: Any = None, accel: Any = "torch") -> None:
         super().__init__(index)
         self.api = api if api is not None else torch.cuda
+        self.accel = _accelerator() if isinstance(accel, str) else accel  # None: use the backend module only
 
     def is_available(self) -> bool:
         return bool(self.api.is_available())
@@ -190,7 +198,10 @@ class CudaBackend(Backend):
         return torch.device("cuda", self.index)
 
     def synchronize(self) -> None:
-        self.api.synchronize(self.index)
+        if self.accel is not None:
+            self.accel.synchronize(self.index)
+        else:
+            self.api.synchronize(self.index)
 
     def new_event(self, enable_timing: bool = True) -> Any:
         return self.api.Event(enable_timing=enable_timing)
@@ -210,12 +221,11 @@ class CudaBackend(Backend):
             yield
 
     def memory(self) -> MemoryCounters:
-        return MemoryCounters(
-            int(self.api.memory_allocated(self.index)), int(self.api.memory_reserved(self.index))
-        )
+        src = self.accel if self.accel is not None and hasattr(self.accel, "memory_allocated") else self.api
+        return MemoryCounters(int(src.memory_allocated(self.index)), int(src.memory_reserved(self.index)))
 
     def empty_cache(self) -> bool:
-        self.api.empty_cache()
+        (self.accel if self.accel is not None and hasattr(self.accel, "empty_cache") else self.api).empty_cache()
         return True
 
     def set_memory_fraction(self, fraction: float) -> bool:
@@ -245,10 +255,11 @@ class MpsBackend(Backend):
     is_async = True
     dtypes = ("float32", "float16", "bfloat16")  # MPS has no float64
 
-    def __init__(self, index: int = 0, api: Any = None, backends_api: Any = None) -> None:
+    def __init__(self, index: int = 0, api: Any = None, backends_api: Any = None, accel: Any = "torch") -> None:
         super().__init__(index)
         self.api = api if api is not None else torch.mps
         self.backends_api = backends_api if backends_api is not None else torch.backends.mps
+        self.accel = _accelerator() if isinstance(accel, str) else accel  # None: use the backend module only
 
     @property
     def has_streams(self) -> bool:  # type: ignore[override]
@@ -258,7 +269,10 @@ class MpsBackend(Backend):
         return bool(self.backends_api.is_available())
 
     def synchronize(self) -> None:
-        self.api.synchronize()
+        if self.accel is not None:
+            self.accel.synchronize()
+        else:
+            self.api.synchronize()
 
     def new_event(self, enable_timing: bool = True) -> Any:
         return self.api.event.Event(enable_timing=enable_timing)
@@ -301,6 +315,11 @@ class MpsBackend(Backend):
 
     def versions(self) -> dict[str, str | None]:
         return {"torch": torch.__version__, "macos": platform.mac_ver()[0] or None}
+
+
+def _accelerator() -> Any:
+    """``torch.accelerator`` where this torch has it (2.6 and later), else ``None``."""
+    return getattr(torch, "accelerator", None)
 
 
 _KINDS = {"cpu": CpuBackend, "cuda": CudaBackend, "mps": MpsBackend}

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from mpslab.run.backends import DTYPES, get_backend, resolve_device
+from mpslab.run.oracle import VERIFY_MODES, full_refusal, output_nbytes, verify_mode
 from mpslab.run.params import ParamError, Params, resolve
 from mpslab.run.workloads import get_workload, list_workloads
 
@@ -77,7 +78,10 @@ class StressConfig:
     streams     shared (every thread on the current stream) | per-thread (own stream each)
     throttle    None, or k: at most k threads inside device work at once
     seed        base of every thread's generator seed (>= 0)
-    verify      replay each thread serially afterwards and compare checksums (the oracle)
+    verify      the serial-replay oracle: fingerprint (each output's position-sensitive fingerprint,
+                the default) | full (every output kept and compared element by element) | off;
+                True/False are aliases of fingerprint/off
+    full_cap_mb verify="full" is refused when threads x iterations x output bytes exceed this (MiB)
     warmup      untimed, unchecked iterations per thread before the barrier (>= 0)
     plugins     modules or .py files to import first (they register workloads)
     params      workload parameters, a mapping (e.g. {"batch": 8}); checked against what the
@@ -94,10 +98,11 @@ class StressConfig:
     streams: str = "shared"
     throttle: int | None = None
     seed: int = 0
-    verify: bool = True
+    verify: str = "fingerprint"
     warmup: int = 1
     plugins: tuple[str, ...] = field(default=())
     params: Params = field(default=Params())
+    full_cap_mb: float = 256.0
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -122,8 +127,14 @@ class StressConfig:
                 raise ConfigError(
                     f"throttle={self.throttle!r}: must be None or between 1 and threads ({self.threads})"
                 )
-        if not isinstance(self.verify, bool):
-            raise ConfigError(f"verify={self.verify!r}: must be True or False")
+        mode = verify_mode(self.verify)
+        if mode is None:
+            raise ConfigError(f"verify={self.verify!r}: must be one of {', '.join(VERIFY_MODES)} "
+                              "(or True/False, aliases of fingerprint/off)")
+        set_("verify", mode)
+        if isinstance(self.full_cap_mb, bool) or not isinstance(self.full_cap_mb, (int, float)) \
+                or not self.full_cap_mb > 0 or self.full_cap_mb == float("inf"):
+            raise ConfigError(f"full_cap_mb={self.full_cap_mb!r}: must be a positive number of MiB")
 
         names = [w.name for w in list_workloads()]
         if self.workload not in names:
@@ -156,6 +167,11 @@ class StressConfig:
             raise ConfigError(
                 f"streams='per-thread': the {backend.kind} backend has no streams in this torch build; use 'shared'"
             )
+        if self.verify == "full":  # sized on the meta device; the runner re-checks what it cannot size
+            nbytes = output_nbytes(get_workload(self.workload), self)
+            refusal = full_refusal(self, nbytes) if nbytes is not None else None
+            if refusal:
+                raise ConfigError(refusal)
 
     @staticmethod
     def _check_device(device: Any) -> str:

@@ -1,19 +1,24 @@
-"""The in-process stress runner and its serial-replay oracle.
+"""The in-process stress runner.
 
 ``run_stress(config)`` starts ``config.threads`` workers together at a barrier;
 each runs ``config.iterations`` steps of the workload, synchronising every
 ``sync_every`` steps. Every exception in any worker is captured (thread,
 iteration, type, message, traceback) while the others carry on. Afterwards the
-oracle replays each thread's work serially with the same generator seeds and
-compares per-iteration checksums: a silently wrong answer is a ``mismatch``.
+serial-replay oracle (``mpslab.run.oracle``) replays each thread's work with the
+same generator seeds and compares every step's output (by its fingerprint, or in
+full): a silently wrong answer is a ``mismatch``.
 
 The per-iteration loop is the hot path: it stores one clock reading in a
 per-thread ring of end-of-iteration time stamps (latencies are their
-differences, computed afterwards) and appends the step's output tensor to a
-list that is flushed to a preallocated device buffer every ``_CHUNK`` steps (no
-host-device sync). The clock stops when every thread has reached the finish
-barrier and the device is synchronised; the checksums still pending are
-gathered after that, like the oracle's replay, outside the timed region.
+differences, computed afterwards) and hands the step's output to the thread's
+``OutputLog`` (its fingerprint is computed on the device and flushed to a
+preallocated device buffer every 256 steps: no host-device sync). The clock
+stops when every thread has reached the finish barrier and the device is
+synchronised; the fingerprints still pending are gathered after that, like the
+oracle's replay, outside the timed region.
+
+This module is not the oracle: what a fingerprint is and what counts as a
+mismatch live in ``mpslab.run.oracle``.
 """
 
 from __future__ import annotations
@@ -28,24 +33,16 @@ import numpy as np
 import torch
 
 from mpslab.run.backends import Backend, get_backend
-from mpslab.run.config import StressConfig
+from mpslab.run.config import ConfigError, StressConfig
 from mpslab.run.environment import environment
+from mpslab.run.oracle import (TOLERANCE, Fingerprinter, FingerprintLog, FullLog, Mismatch, check_thread,
+                               full_refusal, output_nbytes, replay, thread_seed)
 from mpslab.run.workloads import Workload, WorkerContext, get_workload
 
 __all__ = ["run_stress", "StressResult", "ThreadError", "Mismatch", "thread_seed", "replay", "latency_summary", "TOLERANCE"]
 
-_CHUNK = 256  # checksums held per thread before a device-side flush inside the timed loop
 LATENCY_CAPACITY = 1 << 16  # latency samples kept per thread (a ring: the last ones)
-MAX_REPORTED = 50  # errors / mismatches kept in full; all are counted
-
-# Relative tolerance of the oracle per dtype, applied to max(|expected|, workload scale).
-# Same device, same kernels: differences come only from reduction order, far below these.
-TOLERANCE = {"float64": 1e-9, "float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2}
-
-
-def thread_seed(seed: int, thread: int) -> int:
-    """The generator seed of ``thread`` in a run with base ``seed`` (stable across processes)."""
-    return (seed * 1_000_003 + thread * 7_919 + 1) % (2**63 - 1)
+MAX_REPORTED = 50  # errors kept in full; all are counted
 
 
 @dataclass
@@ -64,14 +61,6 @@ class ThreadError:
 
 
 @dataclass
-class Mismatch:
-    thread: int
-    iteration: int
-    expected: float
-    got: float
-
-
-@dataclass
 class StressResult:
     config: StressConfig
     seconds: float
@@ -81,7 +70,7 @@ class StressResult:
     error_count: int = 0
     mismatches: list[Mismatch] = field(default_factory=list)
     mismatch_count: int = 0
-    verified: int = 0  # checksums the oracle compared
+    verified: int = 0  # outputs the oracle compared
     environment: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -105,6 +94,14 @@ class StressResult:
     def failed_threads(self) -> list[int]:
         return sorted({e.thread for e in self.errors})
 
+    def _oracle_line(self) -> str:
+        c = self.config
+        if c.verify == "off":
+            return "Mismatches: not checked (verify='off')"
+        if not get_workload(c.workload).final_sync:
+            return "Mismatches: not checked (no final synchronisation: the process's exit is the measurement)"
+        return f"Mismatches (serial-replay oracle): {self.mismatch_count} of {self.verified} outputs, verify={c.verify!r}"
+
     def summary(self) -> str:
         c = self.config
         lat = self.latency_ms
@@ -118,14 +115,14 @@ class StressResult:
             f"Throughput: {self.ops_per_s:.1f} ops/sec",
             f"Total errors: {self.error_count}"
             + (f" in threads {self.failed_threads[:10]}" if self.error_count else ""),
-            (f"Mismatches (serial-replay oracle): {self.mismatch_count} of {self.verified} checksums"
-             if c.verify else "Mismatches: not checked (verify=False)"),
+            self._oracle_line(),
             "Latency per iteration: " + ", ".join(f"{k} {v:.3f} ms" for k, v in lat.items()),
         ]
         for e in self.errors[:3]:
             lines.append(f"  error: thread {e.thread} iteration {e.iteration} ({e.phase}): {e.type}: {e.message}")
         for m in self.mismatches[:3]:
-            lines.append(f"  mismatch: thread {m.thread} iteration {m.iteration}: expected {m.expected!r}, got {m.got!r}")
+            lines.append(f"  mismatch: thread {m.thread} iteration {m.iteration} ({m.what}): {m.detail}; "
+                         f"sum expected {m.expected!r}, got {m.got!r}")
         lines.append(f"Outcome: {self.outcome} (one run; for a failure rate with its interval run isolated trials)")
         return "\n".join(lines)
 
@@ -178,65 +175,6 @@ def _generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def _checksum_dtype(config: StressConfig) -> torch.dtype:
-    return torch.float64 if config.dtype == "float64" else torch.float32
-
-
-class _Checksums:
-    """Per-iteration checksums kept on the device, flushed in chunks (no host sync)."""
-
-    __slots__ = ("buf", "pending", "start")
-
-    def __init__(self, n: int, device: torch.device, dtype: torch.dtype) -> None:
-        self.buf = torch.empty(n, device=device, dtype=dtype)
-        self.pending: list[torch.Tensor] = []
-        self.start = 0
-
-    def flush(self) -> None:
-        if self.pending:
-            k = len(self.pending)
-            self.buf[self.start:self.start + k].copy_(torch.stack(self.pending))
-            self.start += k
-            self.pending.clear()
-
-    def host(self) -> np.ndarray:
-        return self.buf[: self.start].detach().to("cpu", torch.float64).numpy()
-
-
-def _as_scalar(out: Any) -> torch.Tensor:
-    if not isinstance(out, torch.Tensor):
-        raise TypeError(f"workload step must return a tensor, got {type(out).__name__}")
-    return out if out.dim() == 0 else out.sum()
-
-
-def replay(workload: Workload, state: Any, config: StressConfig, thread: int, iterations: int) -> np.ndarray:
-    """Thread ``thread``'s checksums recomputed serially, on the default stream."""
-    device = torch.device(config.device)
-    ctx = WorkerContext(thread, device, config.torch_dtype, config.size,
-                        _generator(device, thread_seed(config.seed, thread)), state, config.params)
-    sums = _Checksums(iterations, device, _checksum_dtype(config))
-    step = workload.step
-    for i in range(iterations):
-        sums.pending.append(_as_scalar(step(ctx, i)))
-        if len(sums.pending) == _CHUNK:
-            sums.flush()
-    sums.flush()
-    return sums.host()
-
-
-def _compare(expected: np.ndarray, got: np.ndarray, rtol: float, scale: float, thread: int,
-             out: list[Mismatch]) -> int:
-    n = min(len(expected), len(got))
-    e, g = expected[:n], got[:n]
-    both_nan = np.isnan(e) & np.isnan(g)
-    with np.errstate(invalid="ignore"):
-        tol = rtol * np.maximum(np.abs(e), scale)
-        bad = ~both_nan & ~(np.abs(g - e) <= tol)
-    idx = np.flatnonzero(bad)
-    for i in idx[: max(0, MAX_REPORTED - len(out))]:
-        out.append(Mismatch(thread, int(i), float(e[i]), float(g[i])))
-    return int(idx.size)
-
 
 # --------------------------------------------------------------------------- the runner
 
@@ -250,7 +188,7 @@ class _Worker:
         self.done = 0
         self.t0 = 0
         self.latency = [0] * min(run.config.iterations, LATENCY_CAPACITY)  # end-of-iteration clock (ns), a ring
-        self.sums: _Checksums | None = None
+        self.log: FingerprintLog | FullLog | None = None
         self.errors: list[ThreadError] = []
 
     def latencies(self) -> np.ndarray:
@@ -282,14 +220,14 @@ class _Worker:
                                 run.workload.step(ctx, i)
                     backend.synchronize_stream(stream)
                 ctx.generator = _generator(device, thread_seed(cfg.seed, t))
-                if cfg.verify and run.workload.final_sync:
-                    self.sums = _Checksums(cfg.iterations, device, _checksum_dtype(cfg))
+                if cfg.verify != "off" and run.workload.final_sync:
+                    self.log = run.new_log(stream)
                 arrived = True
                 run.barrier.wait()
                 self._loop(ctx, stream)
                 finished = True
                 run.finish.wait()  # the clock stops when every thread is here
-                self._flush(stream)  # checksums gathered outside the timed region
+                self._flush(stream)  # fingerprints gathered outside the timed region
         except Exception as exc:  # warm-up, set-up or stream failures
             self.errors.append(ThreadError.capture(t, -1, "warmup", exc))
         finally:
@@ -299,14 +237,14 @@ class _Worker:
                 run.finish.wait()
 
     def _flush(self, stream: Any) -> None:
-        if self.sums is None:
+        if self.log is None:
             return
         try:
-            self.sums.flush()
+            self.log.flush()
             self.run.backend.synchronize_stream(stream)
         except Exception as exc:
             self.errors.append(ThreadError.capture(self.t, self.done, "flush", exc))
-            self.sums = None
+            self.log = None
 
     def _loop(self, ctx: WorkerContext, stream: Any) -> None:
         cfg, run = self.run.config, self.run
@@ -316,9 +254,8 @@ class _Worker:
         sync_every = cfg.sync_every
         stamps = self.latency  # a list: storing a Python int there is ~1 us cheaper than into numpy
         cap = len(stamps)
-        sums = self.sums
-        pending = sums.pending if sums is not None else None
-        chunk = _CHUNK
+        log = self.log
+        add = log.add if log is not None else None
         clock = time.perf_counter_ns
         i = 0
         try:
@@ -329,10 +266,8 @@ class _Worker:
                 else:
                     with sem:
                         out = step(ctx, i)
-                if pending is not None:
-                    pending.append(out if out.dim() == 0 else out.sum())
-                    if len(pending) == chunk:
-                        sums.flush()
+                if add is not None:
+                    add(out)
                 if sync_every and (i + 1) % sync_every == 0:
                     sync(stream)
                 stamps[i % cap] = clock()
@@ -342,8 +277,8 @@ class _Worker:
         except Exception as exc:
             self.done = i
             self.errors.append(ThreadError.capture(self.t, i, "run", exc))
-            if sums is not None:  # keep the checksums of the iterations that finished
-                del sums.pending[self.done - sums.start:]
+            if log is not None:  # keep the outputs of the iterations that finished
+                log.truncate(self.done)
 
 
 @dataclass
@@ -355,6 +290,13 @@ class _Run:
     barrier: threading.Barrier
     finish: threading.Barrier
     semaphore: threading.BoundedSemaphore | None
+    fp: Fingerprinter  # shared by the threads on the shared stream; a per-thread stream gets its own
+
+    def new_log(self, stream: Any) -> FingerprintLog | FullLog:
+        if self.config.verify == "full":
+            return FullLog()
+        fp = self.fp if stream is None else Fingerprinter(self.backend.device)
+        return FingerprintLog(self.config.iterations, fp)
 
 
 def run_stress(config: StressConfig) -> StressResult:
@@ -375,10 +317,12 @@ def run_stress(config: StressConfig) -> StressResult:
         except Exception as exc:
             err = ThreadError.capture(-1, -1, "setup", exc)
             return StressResult(config, 0.0, 0, latency_summary([]), [err], 1, environment=env)
+    if config.verify == "full":
+        _refuse_full_above_cap(config, workload, state, device)
 
     run = _Run(config, backend, workload, state, threading.Barrier(config.threads + 1),
                threading.Barrier(config.threads + 1),
-               threading.BoundedSemaphore(config.throttle) if config.throttle else None)
+               threading.BoundedSemaphore(config.throttle) if config.throttle else None, Fingerprinter(device))
     workers = [_Worker(t, run) for t in range(config.threads)]
     threads = [threading.Thread(target=w, name=f"mpslab-worker-{w.t}", daemon=True) for w in workers]
     for th in threads:
@@ -399,20 +343,17 @@ def run_stress(config: StressConfig) -> StressResult:
 
     mismatches: list[Mismatch] = []
     mismatch_count = verified = 0
-    if config.verify and workload.final_sync:
-        rtol = TOLERANCE[config.dtype]
-        scale = float(workload.scale(config.size))
-        for w in workers:
-            if w.sums is None or w.sums.start == 0:
-                continue
-            got = w.sums.host()
-            try:
-                expected = replay(workload, state, config, w.t, len(got))
-            except Exception as exc:
-                errors.append(ThreadError.capture(w.t, -1, "replay", exc))
-                continue
-            verified += len(got)
-            mismatch_count += _compare(expected, got, rtol, scale, w.t, mismatches)
+    for w in workers:
+        if w.log is None or w.log.count == 0:
+            continue
+        try:
+            n, bad = check_thread(workload, state, config, w.t, w.log, mismatches)
+        except Exception as exc:
+            errors.append(ThreadError.capture(w.t, -1, "replay", exc))
+            continue
+        verified += n
+        mismatch_count += bad
+        w.log = None  # free the kept outputs
 
     samples = [w.latencies() for w in workers]
     return StressResult(
@@ -427,6 +368,23 @@ def run_stress(config: StressConfig) -> StressResult:
         verified=verified,
         environment=env,
     )
+
+
+def _refuse_full_above_cap(config: StressConfig, workload: Workload, state: Any, device: torch.device) -> None:
+    """``verify="full"``: one ConfigError line, before any timed work, when the kept outputs exceed the cap."""
+    nbytes = output_nbytes(workload, config)
+    if nbytes is None:  # the meta device could not run the step: one untimed step here tells its size
+        try:
+            ctx = WorkerContext(0, device, config.torch_dtype, config.size,
+                                torch.Generator(device=device).manual_seed(thread_seed(config.seed, 0) ^ 0x5EED), state,
+                                config.params)
+            out = workload.step(ctx, 0)
+            nbytes = out.numel() * out.element_size() if isinstance(out, torch.Tensor) else 0
+        except Exception:
+            return  # the workers will meet (and report) the same failure
+    refusal = full_refusal(config, nbytes)
+    if refusal:
+        raise ConfigError(refusal)
 
 
 def latency_summary(samples: list[np.ndarray]) -> dict[str, float]:

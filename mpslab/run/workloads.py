@@ -2,10 +2,12 @@
 
 A workload is a per-iteration ``step(ctx, i) -> Tensor`` and, optionally, a
 ``setup(ctx) -> state`` run once per run (build a model every thread then shares).
-``step`` returns its output tensor (the runner checks it); it must draw
-all randomness from ``ctx.generator``, the per-thread generator the runner
-hands it. That is what lets the serial-replay oracle recompute every
-thread's expected answers.
+``step`` returns its output tensor (not its ``.sum()``): the runner fingerprints
+it (``mpslab.run.oracle``), position by position. A step that returns a 0-d
+scalar still works, but then a race that only moves values around inside the
+output cannot be seen. It must draw all randomness from ``ctx.generator``, the
+per-thread generator the runner hands it. That is what lets the serial-replay
+oracle recompute every thread's expected answers.
 
 Register your own from a notebook cell or a module::
 
@@ -15,7 +17,7 @@ Register your own from a notebook cell or a module::
     def mlp(ctx, i):
         x = torch.randn(ctx.size, ctx.size, generator=ctx.generator,
                         device=ctx.device, dtype=ctx.dtype)
-        return ctx.state(x).sum()
+        return ctx.state(x)
 
     @mlp.setup
     def build(ctx):
@@ -74,9 +76,9 @@ class Workload:
     step: StepFn
     description: str
     setup_fn: SetupFn | None = None
-    # Typical magnitude of one checksum at a given size: the oracle's tolerance is
-    # relative to max(|expected|, scale), so a checksum that happens to land near
-    # zero does not turn rounding noise into a false mismatch.
+    # Typical L2 norm of one step's output at a given size (for a 0-d output: its typical
+    # magnitude): the oracle's tolerance is relative to max(||expected||_2, scale), so an
+    # output that happens to land near zero does not turn rounding noise into a false mismatch.
     scale: Callable[[int], float] = field(default=lambda size: 1.0)
     kind: str = "workload"  # "workload" or "fault" (instrument self-test)
     # The batched baseline's form: ``batched(ctx, i, batch)`` does ``batch`` steps' work as one
@@ -176,14 +178,14 @@ def _seed_batched(ctx: WorkerContext, i: int, batch: int) -> torch.Tensor:
 
 @register_workload(
     "seed",
-    description="randn(size, size) -> matmul -> sum: the seed round's ultimate stress",
-    # sum(A @ B) for standard-normal A, B has a standard deviation of size**1.5
+    description="randn(size, size) -> matmul: the seed round's ultimate stress (its .sum() is the oracle's now)",
+    # ||A @ A||_2 for a standard-normal size x size A is about size**1.5
     scale=lambda size: float(size) ** 1.5,
     batched=_seed_batched,
 )
 def _seed(ctx: WorkerContext, i: int) -> torch.Tensor:
     a = _randn(ctx, ctx.size, ctx.size)
-    return torch.matmul(a, a).sum()
+    return torch.matmul(a, a)
 
 
 def _mlp_setup(ctx: WorkerContext) -> torch.nn.Module:
@@ -210,7 +212,7 @@ def _mlp_batched(ctx: WorkerContext, i: int, batch: int) -> torch.Tensor:
 )
 def _mlp(ctx: WorkerContext, i: int) -> torch.Tensor:
     with torch.no_grad():
-        return ctx.state(_randn(ctx, 8, ctx.size)).sum()
+        return ctx.state(_randn(ctx, 8, ctx.size))
 
 
 def _shared_buffer(ctx: WorkerContext) -> torch.Tensor:
@@ -228,4 +230,4 @@ def _racy(ctx: WorkerContext, i: int) -> torch.Tensor:
     buf = ctx.state
     buf.copy_(_randn(ctx, ctx.size, ctx.size))
     time.sleep(0)  # let another thread in between the write and the read
-    return buf.sum()
+    return buf.clone()  # the read

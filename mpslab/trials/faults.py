@@ -12,7 +12,7 @@ abort        ``os.abort()`` (SIGABRT, as a failed Metal assertion)  ``crash``
 exit         ``os._exit(3)``: the process ends, no result          ``crash``
 exception    raises ``RuntimeError`` (the other threads go on)     ``error``
 hang         takes a lock and waits for it again, forever          ``hang``
-wrong        returns checksum + 1000 from then on (silently)       ``mismatch``
+wrong        adds 1000 to one output element from then on (silent) ``mismatch``
 oom          allocates 2**60 bytes on the device                   ``error``
 ===========  ===================================================  ==================
 
@@ -30,7 +30,7 @@ tensor work does not need it:
 
 A fault fires only in worker threads: the oracle's serial replay (which runs in
 the thread that called ``run_stress``) recomputes the true answers, which is how
-``wrong`` shows up as a mismatch. ``wrong`` needs ``verify=True`` to be seen.
+``wrong`` shows up as a mismatch. ``wrong`` needs the oracle (``verify`` not ``"off"``) to be seen.
 Warm-up iterations are worker iterations too (numbered from 0), so with
 ``size <= warmup`` the fault fires during warm-up. ``exception``, ``wrong`` and
 ``oom`` give the same outcome in process (``run_stress``).
@@ -56,7 +56,7 @@ from mpslab.run.workloads import WorkerContext, register_workload
 __all__ = ["FAULT_KINDS", "fault_names"]
 
 _WORK_SIDE = 8  # side of the small matmul every fault does before it fires
-_WRONG_OFFSET = 1000.0  # what the ``wrong`` fault adds to thread 0's checksums
+_WRONG_OFFSET = 1000.0  # what the ``wrong`` fault adds to element [0, 0] of thread 0's outputs
 _OOM_BYTES = 2**60  # beyond any device and any address space: refused at once
 
 
@@ -103,7 +103,7 @@ _ACTIONS: dict[str, tuple[Callable[[WorkerContext, int], None] | None, str]] = {
     "exit": (_exit, "os._exit(3), no result -> crash"),
     "exception": (_exception, "RuntimeError in thread 0, the others go on -> error"),
     "hang": (_hang, "thread 0 waits forever for a lock it holds -> hang"),
-    "wrong": (None, "thread 0's checksums silently +1000 from then on (needs verify) -> mismatch"),
+    "wrong": (None, "thread 0's outputs silently +1000 in one element from then on (needs verify) -> mismatch"),
     "oom": (_oom, "allocates 2**60 bytes on the device: out of memory -> error"),
 }
 
@@ -120,12 +120,14 @@ def _make_step(kind: str) -> Callable[[WorkerContext, int], torch.Tensor]:
 
     def step(ctx: WorkerContext, i: int) -> torch.Tensor:
         a = torch.randn(_WORK_SIDE, _WORK_SIDE, generator=ctx.generator, device=ctx.device, dtype=ctx.dtype)
-        out = torch.matmul(a, a).sum()
+        out = torch.matmul(a, a)
         st: _FaultState = ctx.state
         if ctx.thread != 0 or not st.armed or threading.get_ident() == st.caller:
             return out
         if action is None:  # wrong: every iteration from the trigger on
-            return out + _WRONG_OFFSET if i >= st.at else out
+            if i >= st.at:
+                out[0, 0] += _WRONG_OFFSET
+            return out
         if i == st.at:
             action(ctx, i)
         return out

@@ -17,6 +17,27 @@ A *batch* is one config run under one interpreter and environment with one
 timeout (``run_trials`` computes its key): re-running the same batch against the
 same store skips the trials already recorded.
 
+Many writers, one store. Before a writer runs trial *k* of a batch it *claims*
+it: under an exclusive ``lockf`` lock on the sidecar file ``<store>.lock`` it
+reads what the store holds for the batch (records and claims, incrementally from
+where it last read), picks trial numbers that have neither a record nor a live
+claim, and appends one claim line per number (``"kind": "mpslab.claim"``, owner
+= host, pid, run id). A claim is live while its owner lives: each owner holds a
+``lockf`` lock on one byte of the lock file (offset ``OWNER_BASE + pid``) for as
+long as its process runs, and the kernel drops it when the process dies, even
+on ``kill -9``; so a test lock on that byte tells a dead owner from a live one,
+and the trials of a dead owner are claimed again. Two processes started together
+on one store therefore split the trials between them, and each waits for the
+other's claims before it returns the whole batch. Records are never rewritten.
+This needs the writers on one machine (one kernel sees the locks); a fleet of
+machines writes through its one submitting process (``mpslab.trials.executors``).
+
+Schema versions: records of an older schema are upgraded on read (``_migrate``,
+one step per version in ``MIGRATIONS``); a newer one is skipped with a warning.
+A store whose records are of another schema than this mpslab writes is refused
+for appending (``StoreSchemaError``, one line naming the file and both versions),
+so one file never mixes schemas.
+
 ``load_records`` reads any number of such files (from several machines) into one
 DataFrame. Rows keep their own environment in ``env_*`` columns and an
 ``env_id`` (a hash of the environment block without its time stamp), so records
@@ -30,15 +51,17 @@ import hashlib
 import json
 import math
 import os
-import stat
 import warnings
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
+
+from mpslab.run.config import ConfigError
 
 __all__ = [
     "SCHEMA_VERSION",
     "RECORD_KIND",
     "TornRecordWarning",
-    "TrialStore",
+    "StoreSchemaError",
+    "MIGRATIONS",
     "make_record",
     "record_to_row",
     "records_frame",
@@ -50,6 +73,8 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 RECORD_KIND = "mpslab.trial"
+CLAIM_KIND = "mpslab.claim"
+OWNER_BASE = 1 << 20  # lock-file byte of the owner with pid p: OWNER_BASE + p (byte 0 is the claim mutex)
 
 # Columns first in every frame, in this order; the rest follow as they come.
 LEADING_COLUMNS = [
@@ -63,6 +88,28 @@ _FLOAT = ["seconds", "wall_s", "ops_per_s"]
 
 class TornRecordWarning(UserWarning):
     """A line of a records file could not be read (a torn write) and was skipped."""
+
+
+class StoreSchemaError(ConfigError):
+    """A store holds records of another schema version than this mpslab writes."""
+
+
+# --------------------------------------------------------------------------- schema migration
+
+# MIGRATIONS[v] takes a record of schema v and returns it as schema v + 1.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def _migrate(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` upgraded, one schema step at a time, to ``SCHEMA_VERSION``."""
+    while record["schema"] < SCHEMA_VERSION:
+        step = MIGRATIONS.get(record["schema"])
+        if step is None:
+            raise ValueError(f"no migration from schema {record['schema']}")
+        version = record["schema"]
+        record = dict(step(dict(record)))
+        record["schema"] = version + 1
+    return record
 
 
 # --------------------------------------------------------------------------- identity
@@ -189,28 +236,48 @@ def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     path = os.fspath(path)
     with open(path, "rb") as fh:
         data = fh.read()
-    out: list[dict[str, Any]] = []
+    return [rec for kind, rec in _parse_lines(path, data, 1, final=True) if kind == RECORD_KIND]
+
+
+def _parse_lines(path: str, data: bytes, first_lineno: int, *, final: bool, migrate: bool = True,
+                 schemas: set[int] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(kind, object) for each valid record or claim in ``data`` (whole lines), warning about the rest.
+
+    ``final``: ``data`` runs to the end of the file, so a bad last line is named "last line".
+    Records of an older schema are migrated when ``migrate``; ``schemas`` collects every
+    record's schema version, a skipped newer one included.
+    """
     lines = data.split(b"\n")
-    for lineno, line in enumerate(lines, 1):
+    for index, line in enumerate(lines):
+        lineno = first_lineno + index
         if not line.strip():
             continue
         try:
             obj = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            where = "last line" if lineno == len(lines) else f"line {lineno}"
+            where = "last line" if final and index == len(lines) - 1 else f"line {lineno}"
             warnings.warn(f"{path}: {where} is not a complete record (a torn write?); skipped",
-                          TornRecordWarning, stacklevel=2)
+                          TornRecordWarning, stacklevel=3)
+            continue
+        if _valid_claim(obj):
+            yield CLAIM_KIND, obj
             continue
         if not _valid(obj):
             warnings.warn(f"{path}: line {lineno} is not an mpslab trial record; skipped",
-                          TornRecordWarning, stacklevel=2)
+                          TornRecordWarning, stacklevel=3)
             continue
+        if schemas is not None:
+            schemas.add(obj["schema"])
         if obj["schema"] > SCHEMA_VERSION:
             warnings.warn(f"{path}: line {lineno} has schema {obj['schema']}, newer than this mpslab "
-                          f"reads ({SCHEMA_VERSION}); skipped", TornRecordWarning, stacklevel=2)
+                          f"reads ({SCHEMA_VERSION}); skipped", TornRecordWarning, stacklevel=3)
             continue
-        out.append(obj)
-    return out
+        yield RECORD_KIND, (_migrate(obj) if migrate else obj)
+
+
+def _valid_claim(obj: Any) -> bool:
+    return (isinstance(obj, dict) and obj.get("kind") == CLAIM_KIND and isinstance(obj.get("batch"), str)
+            and isinstance(obj.get("trial"), int) and isinstance(obj.get("owner"), dict))
 
 
 def _expand(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
@@ -244,76 +311,5 @@ def load_records(*paths: str | os.PathLike[str]):
 
 # --------------------------------------------------------------------------- the store
 
-
-class TrialStore:
-    """An append-only JSON-lines file of trial records.
-
-    The path is checked at construction (its directory must exist, it must not
-    be a directory, it must be writable); a missing file is created empty.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        from mpslab.run.config import ConfigError
-
-        self.path = os.path.abspath(os.fspath(path))
-        parent = os.path.dirname(self.path)
-        if not os.path.isdir(parent):
-            raise ConfigError(f"store={os.fspath(path)!r}: directory {parent!r} does not exist")
-        if os.path.isdir(self.path):
-            raise ConfigError(f"store={os.fspath(path)!r}: is a directory, not a file")
-        try:
-            existed = os.path.exists(self.path)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            os.close(fd)
-        except OSError as exc:
-            raise ConfigError(f"store={os.fspath(path)!r}: cannot be written: {exc.strerror}") from None
-        if not stat.S_ISREG(os.stat(self.path).st_mode):
-            raise ConfigError(f"store={os.fspath(path)!r}: not a regular file")
-        if not existed:
-            _fsync_dir(parent)
-
-    def records(self) -> list[dict[str, Any]]:
-        return read_records(self.path)
-
-    def finished(self, batch: str) -> dict[int, dict[str, Any]]:
-        """Trial number -> record, for the trials of ``batch`` already stored (first record wins)."""
-        done: dict[int, dict[str, Any]] = {}
-        for rec in self.records():
-            if rec["batch"] == batch and rec["trial"] not in done:
-                done[rec["trial"]] = rec
-        return done
-
-    def append(self, record: dict[str, Any]) -> None:
-        """Append one record as one line: a single ``write`` on an ``O_APPEND`` fd, then ``fsync``."""
-        if not _valid(record):
-            raise ValueError("TrialStore.append: not an mpslab trial record")
-        line = json.dumps(_jsonable(record), allow_nan=False, ensure_ascii=False,
-                          separators=(",", ":")).encode("utf-8") + b"\n"
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                line = b"\n" + line  # a torn line before us: start on a fresh line
-            view = memoryview(line)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def __repr__(self) -> str:
-        return f"TrialStore({self.path!r})"
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+# Lock files are opened once per process and never closed: closing any descriptor of a file
+# drops every lockf lock this process holds on it (POSIX), the owner byte included.

@@ -18,7 +18,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-__all__ = ["FailureRate", "RateComparison", "failure_rate", "compare_rates", "format_percent"]
+__all__ = ["FailureRate", "RateComparison", "failure_rate", "failure_rates", "compare_rates", "format_percent",
+           "ENVIRONMENT_COLUMNS", "MixedEnvironmentsError"]
+
+# What makes two sets of trials comparable: the same host, torch build and device.
+ENVIRONMENT_COLUMNS = ("env_host", "env_torch", "env_torch_build", "env_device")
+NOT_EVIDENCE = ("lost",)  # trials that ran nowhere to the end: no outcome of the code under test
+
+
+class MixedEnvironmentsError(ValueError):
+    """A frame holds trials of several environments and pooling them was not asked for."""
 
 METHODS = {"exact": "Clopper-Pearson", "wilson": "Wilson"}
 
@@ -115,7 +124,7 @@ def _counts(data: Any) -> tuple[int, int, dict[str, int]]:
     if hasattr(data, "columns"):  # a DataFrame
         if "outcome" not in data.columns:
             raise ValueError("failure_rate: the frame has no 'outcome' column")
-        outcomes = data["outcome"].tolist()
+        outcomes = [o for o in data["outcome"].tolist() if o not in NOT_EVIDENCE]
     elif isinstance(data, (str, bytes)):
         raise TypeError("failure_rate needs a DataFrame, a sequence of outcomes or (failures, trials)")
     else:
@@ -127,15 +136,58 @@ def _counts(data: Any) -> tuple[int, int, dict[str, int]]:
     return failures, trials, {k: counts[k] for k in sorted(counts)}
 
 
-def failure_rate(data: Any, *, confidence: float = 0.95, method: str = "exact") -> FailureRate:
+def _env_columns(frame: Any) -> list[str]:
+    return [c for c in ENVIRONMENT_COLUMNS if c in frame.columns]
+
+
+def failure_rates(data: Any, *, confidence: float = 0.95, method: str = "exact", pool: bool = False):
+    """One ``FailureRate`` per environment (host, torch build, device) of a trials frame.
+
+    Returns a DataFrame: the environment columns, ``failures``, ``trials``,
+    ``rate``, ``low``, ``high``, ``verdict`` and the ``FailureRate`` itself
+    (``result``); ``pool=True`` gives one row for all trials (environment cells ``*``).
+    """
+    import pandas as pd
+
+    cols = _env_columns(data)
+    rows = []
+    if pool or not cols:
+        groups = [(("*",) * len(cols), data)]
+    else:
+        groups = list(data.fillna({c: "?" for c in cols}).groupby(cols, sort=True, dropna=False))
+    for key, part in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        if not len(part[~part["outcome"].isin(NOT_EVIDENCE)]):
+            continue
+        r = failure_rate(part, confidence=confidence, method=method, pool=True)
+        rows.append({**dict(zip(cols, key)), "failures": r.failures, "trials": r.trials, "rate": r.rate,
+                     "low": r.low, "high": r.high, "verdict": r.verdict, "result": r})
+    return pd.DataFrame(rows, columns=cols + ["failures", "trials", "rate", "low", "high", "verdict", "result"])
+
+
+def failure_rate(data: Any, *, confidence: float = 0.95, method: str = "exact", pool: bool = False) -> FailureRate:
     """The failure rate of a set of trials and its interval at ``confidence``.
 
     ``data`` is a DataFrame with an ``outcome`` column (``run_trials``,
     ``load_records`` or ``StressResult.to_row()`` rows), a sequence of outcome
     strings, or a ``(failures, trials)`` pair. Every outcome other than ``ok``
-    is a failure. ``method`` is ``exact`` (Clopper-Pearson) or ``wilson``.
+    is a failure; ``lost`` trials (their worker died) are no evidence and left out.
+    ``method`` is ``exact`` (Clopper-Pearson) or ``wilson``.
+
+    A frame whose trials come from several environments (host, torch build,
+    device: ``ENVIRONMENT_COLUMNS``) is refused with ``MixedEnvironmentsError``
+    unless ``pool=True``: use ``failure_rates`` for one rate per environment.
     """
     from scipy.stats import binomtest
+
+    if not pool and hasattr(data, "columns"):
+        cols = _env_columns(data)
+        envs = len(data.loc[~data["outcome"].isin(NOT_EVIDENCE), cols].astype(str).drop_duplicates()) if (
+            cols and "outcome" in data.columns) else 0
+        if envs > 1:
+            raise MixedEnvironmentsError(
+                f"failure_rate: the trials come from {envs} environments "
+                f"({', '.join(cols)}); use failure_rates() for one each, or pool=True to pool them")
 
     if method not in METHODS:
         raise ValueError(f"method={method!r}: must be one of {', '.join(METHODS)}")

@@ -1,0 +1,395 @@
+"""The serial-replay oracle: each step's output fingerprinted on the device, replayed, compared.
+
+A step returns its output tensor; the runner hands it to an ``OutputLog``. In
+``verify="fingerprint"`` mode (the default) the log keeps, per iteration, a
+fingerprint computed on the device with no host synchronisation: the output is
+flattened (logical row-major order) and cast to the accumulation dtype (float64;
+float32 on MPS, which has no float64); its non-finite entries are split off into
+a code vector (0 finite, 1 NaN, 2 +Inf, 3 -Inf) and zeroed in the value vector;
+both vectors are multiplied by a weight matrix ``W`` of ``K + 1`` rows: ``K``
+rows of fixed pseudo-random weights (magnitude uniform in [0.5, 1.5), random
+sign, generated on the device from a seed that depends only on the numel, cached
+per numel) and one row of ones (the plain sum of the finite values, the old
+checksum). The shape and dtype of each output are recorded on the host (one
+entry per change, so nothing per iteration). In ``verify="full"`` mode the log
+keeps a device copy of every output instead (bounded by ``full_cap_mb``).
+
+After the timed region the thread's work is replayed serially with the same
+generator seed and compared (``check_thread``):
+
+* shape or dtype differ: mismatch;
+* any code row differs by more than 0.25 (a single moved, added or removed NaN or
+  Inf changes every code row by at least 0.5): mismatch — so NaN or Inf is
+  accepted only at the same positions as in the replay;
+* a value row differs by more than ``rtol * max(||expected||_2, scale)``
+  (``rtol`` from ``TOLERANCE`` for the output's and the config's dtype, the
+  looser; integer and bool outputs: exact up to the accumulation's rounding;
+  ``scale`` the workload's typical output norm; the plain-sum row also allows
+  ``rtol * |expected sum|``): mismatch.
+
+``full`` compares element by element: ``|got - expected| <= rtol * (|expected| +
+ref)`` with ``ref`` the expected output's RMS (or ``scale / sqrt(numel)``,
+the larger), NaN only where the replay has NaN, Inf only where it has the same Inf.
+
+This module is not the runner (``mpslab.run.runner`` owns threads, timing and
+errors); it only defines what an output's fingerprint is and what a mismatch is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from mpslab.run.workloads import Workload, WorkerContext
+
+__all__ = [
+    "VERIFY_MODES", "TOLERANCE", "K", "Mismatch", "Fingerprinter", "FingerprintLog", "FullLog",
+    "verify_mode", "thread_seed", "replay", "check_thread", "compare", "detects", "output_nbytes", "full_refusal",
+    "rtol_for",
+]
+
+VERIFY_MODES = ("fingerprint", "full", "off")
+K = 4  # pseudo-random weight rows; row K is all ones (the plain sum)
+CODE_TOL = 0.25  # every code row moves by >= 0.5 when one NaN/Inf appears, vanishes or changes kind
+_WEIGHT_SEED = 0x0F1A6E5
+_WEIGHT_CACHE_BYTES = 256 << 20  # a fingerprinter drops its cached weights beyond this
+_CHUNK = 256  # fingerprints held per thread before a device-side flush into the preallocated buffer
+MAX_REPORTED = 50  # mismatches kept in full; all are counted
+
+# Relative tolerance per dtype, applied to max(||expected||_2, workload scale).
+# Same device, same kernels: differences come only from reduction order, far below these.
+TOLERANCE = {"float64": 1e-9, "float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2}
+_EXACT = {torch.float64: 1e-12, torch.float32: 1e-6}  # integer/bool outputs: the accumulation's rounding only
+
+
+def verify_mode(value: Any) -> str | None:
+    """``"fingerprint"``, ``"full"`` or ``"off"`` for a valid ``verify`` value (True/False are aliases), else None."""
+    if value is True:
+        return "fingerprint"
+    if value is False:
+        return "off"
+    return value if isinstance(value, str) and value in VERIFY_MODES else None
+
+
+def thread_seed(seed: int, thread: int) -> int:
+    """The generator seed of ``thread`` in a run with base ``seed`` (stable across processes)."""
+    return (seed * 1_000_003 + thread * 7_919 + 1) % (2**63 - 1)
+
+
+@dataclass
+class Mismatch:
+    thread: int
+    iteration: int
+    expected: float  # plain sum of the finite values of the replay's output
+    got: float  # the same of the concurrent run's output
+    what: str = "values"  # values | non-finite | shape | dtype
+    detail: str = ""
+
+
+def accumulation_dtype(device: torch.device) -> torch.dtype:
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+def rtol_for(out_dtype: torch.dtype, config_dtype: str, acc: torch.dtype) -> float:
+    if not (out_dtype.is_floating_point or out_dtype.is_complex):
+        return _EXACT[acc]
+    return max(TOLERANCE.get(str(out_dtype).removeprefix("torch."), 0.0), TOLERANCE[config_dtype])
+
+
+# --------------------------------------------------------------------------- the fingerprint
+
+
+class Fingerprinter:
+    """Fingerprints outputs on one device; caches its weight matrices per numel.
+
+    Not shared across streams: the runner gives each per-thread stream its own
+    (weights made on one stream and read on another would race). The weights are
+    a pure function of (device type, accumulation dtype, numel), so every
+    fingerprinter of a run computes the same fingerprint of the same output.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.acc = accumulation_dtype(device)
+        self._weights: dict[int, torch.Tensor] = {}
+        self._bytes = 0
+
+    def weights(self, n: int) -> torch.Tensor:
+        w = self._weights.get(n)
+        if w is None:
+            g = torch.Generator(device=self.device).manual_seed(_WEIGHT_SEED + n)
+            u = torch.rand(2 * K, n, generator=g, device=self.device, dtype=self.acc)
+            signed = torch.where(u[K:] < 0.5, -1.0, 1.0).to(self.acc) * (u[:K] + 0.5)
+            w = torch.cat((signed, torch.ones(1, n, device=self.device, dtype=self.acc)))
+            if self._bytes + w.numel() * w.element_size() > _WEIGHT_CACHE_BYTES:
+                self._weights.clear()
+                self._bytes = 0
+            self._weights[n] = w
+            self._bytes += w.numel() * w.element_size()
+        return w
+
+    def __call__(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two vectors of ``K + 1`` on the device: the weighted sums of the finite values, of the codes.
+
+        Two matrix-vector products rather than one matrix product: on the CPU a small
+        ``mm`` called from a worker thread costs ~10x a ``mv`` (thread-pool set-up).
+        """
+        x = out.reshape(-1)
+        if x.dtype != self.acc:
+            x = x.to(self.acc)
+        z = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        code = torch.nan_to_num(x - z, nan=1.0, posinf=2.0, neginf=3.0)
+        w = self.weights(x.numel())
+        return torch.mv(w, z), torch.mv(w, code)
+
+    def row(self, out: torch.Tensor) -> torch.Tensor:
+        """The fingerprint as one row of ``2 (K + 1)``: values then codes."""
+        return torch.cat(self(out))
+
+    def norm(self, out: torch.Tensor) -> torch.Tensor:
+        """L2 norm of the finite values (the replay's scale for the tolerance)."""
+        x = out.reshape(-1).to(self.acc)
+        return torch.linalg.vector_norm(torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0))
+
+
+def _check_output(out: Any) -> torch.Tensor:
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"workload step must return a tensor for verify, got {type(out).__name__} "
+                        "(return the output tensor, or use verify='off')")
+    return out
+
+
+class FingerprintLog:
+    """One thread's fingerprints, on the device: a list flushed to a preallocated buffer every ``_CHUNK``."""
+
+    __slots__ = ("fp", "buf", "pending", "start", "sigs", "_last")
+
+    def __init__(self, n: int, fp: Fingerprinter) -> None:
+        self.fp = fp
+        self.buf = torch.empty(n, 2 * (K + 1), device=fp.device, dtype=fp.acc)
+        self.pending: list[torch.Tensor] = []
+        self.start = 0
+        self.sigs: list[tuple[int, tuple[int, ...], torch.dtype]] = []  # (first iteration, shape, dtype)
+        self._last: tuple[Any, Any] = (None, None)
+
+    def add(self, out: Any) -> None:
+        if not isinstance(out, torch.Tensor):
+            _check_output(out)
+        shape, dtype = out.shape, out.dtype
+        if shape != self._last[0] or dtype != self._last[1]:
+            self._last = (shape, dtype)
+            self.sigs.append((self.count, tuple(shape), dtype))
+        self.pending.extend(self.fp(out))
+        if len(self.pending) == 2 * _CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            k = len(self.pending) // 2
+            self.buf[self.start:self.start + k].copy_(torch.stack(self.pending).reshape(k, 2 * (K + 1)))
+            self.start += k
+            self.pending.clear()
+
+    def truncate(self, n: int) -> None:
+        """Keep the first ``n`` iterations (those that finished)."""
+        del self.pending[2 * max(0, n - self.start):]
+        self.sigs = [s for s in self.sigs if s[0] < n]
+
+    @property
+    def count(self) -> int:
+        return self.start + len(self.pending) // 2
+
+    def host(self) -> np.ndarray:
+        return self.buf[: self.start].detach().to("cpu", torch.float64).numpy()
+
+
+class FullLog:
+    """One thread's complete outputs, copied on the device (``verify="full"``)."""
+
+    __slots__ = ("outs",)
+
+    def __init__(self) -> None:
+        self.outs: list[torch.Tensor] = []
+
+    def add(self, out: Any) -> None:
+        self.outs.append(_check_output(out).detach().clone())
+
+    def flush(self) -> None:
+        pass
+
+    def truncate(self, n: int) -> None:
+        del self.outs[n:]
+
+    @property
+    def count(self) -> int:
+        return len(self.outs)
+
+
+# --------------------------------------------------------------------------- replay and comparison
+
+
+def replay(workload: Workload, state: Any, config: Any, thread: int, iterations: int,
+           each: Callable[[int, torch.Tensor], None]) -> None:
+    """Thread ``thread``'s steps recomputed serially on the default stream; ``each(i, output)`` per step."""
+    device = torch.device(config.device)
+    ctx = WorkerContext(thread, device, config.torch_dtype, config.size,
+                        torch.Generator(device=device).manual_seed(thread_seed(config.seed, thread)), state,
+                        config.params)
+    for i in range(iterations):
+        each(i, _check_output(workload.step(ctx, i)))
+
+
+def _sig_table(sigs: list[tuple[int, tuple[int, ...], torch.dtype]], n: int) -> list[tuple[int, int, tuple, Any]]:
+    """Runs ``(first, end, shape, dtype)`` covering iterations ``0..n-1``."""
+    ends = [s[0] for s in sigs[1:]] + [n]
+    return [(a, min(b, n), shape, dtype) for (a, shape, dtype), b in zip(sigs, ends) if a < n]
+
+
+def _per_iteration(table: list[tuple[int, int, tuple, Any]], n: int) -> list[tuple[tuple, Any]]:
+    out: list[tuple[tuple, Any]] = [((), None)] * n
+    for a, b, shape, dtype in table:
+        out[a:b] = [(shape, dtype)] * (b - a)
+    return out
+
+
+def check_thread(workload: Workload, state: Any, config: Any, thread: int, log: Any,
+                 out: list[Mismatch]) -> tuple[int, int]:
+    """Replay ``thread`` and compare with its log; append mismatches to ``out``. Returns (verified, mismatched)."""
+    if isinstance(log, FullLog):
+        return _check_full(workload, state, config, thread, log, out)
+    n = log.count
+    if n == 0:
+        return 0, 0
+    fp = log.fp  # the run is over and synchronised: its weights are safe to read on the default stream
+    exp_fp = torch.empty(n, 2 * (K + 1), device=fp.device, dtype=fp.acc)
+    exp_norm = torch.empty(n, device=fp.device, dtype=fp.acc)
+    exp_sig: list[tuple[tuple, Any]] = []
+
+    def each(i: int, o: torch.Tensor) -> None:
+        exp_fp[i] = fp.row(o)
+        exp_norm[i] = fp.norm(o)
+        exp_sig.append((tuple(o.shape), o.dtype))
+
+    replay(workload, state, config, thread, n, each)
+    e = exp_fp.to("cpu", torch.float64).numpy()
+    en = exp_norm.to("cpu", torch.float64).numpy()
+    rtol = np.array([rtol_for(d, config.dtype, fp.acc) for _, d in exp_sig])
+    g = log.host()
+    found = compare(e, en, exp_sig, g, _per_iteration(_sig_table(log.sigs, n), n), rtol,
+                    float(workload.scale(config.size)))
+    for i, what, detail in found[: max(0, MAX_REPORTED - len(out))]:
+        out.append(Mismatch(thread, i, float(e[i, K]), float(g[i, K]), what, detail))
+    return n, len(found)
+
+
+def compare(e: np.ndarray, en: np.ndarray, exp_sig: list[tuple[tuple, Any]], g: np.ndarray,
+            got_sig: list[tuple[tuple, Any]], rtol: np.ndarray, scale: float) -> list[tuple[int, str, str]]:
+    """Expected fingerprints ``e`` (with norms ``en``) against observed ``g``: ``(iteration, what, detail)`` each."""
+    ev, ec, gv, gc = e[:, :K + 1], e[:, K + 1:], g[:, :K + 1], g[:, K + 1:]
+    ref = np.maximum(en, scale)
+    tol = (rtol * ref)[:, None] * np.ones((1, K + 1))
+    tol[:, K] = rtol * np.maximum(ref, np.abs(ev[:, K]))  # the plain sum: also relative to itself
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dev_v = np.abs(gv - ev)
+        bad_v = ~((dev_v <= tol) | (gv == ev))  # equal infinities (an overflowed sum) are equal
+        bad_c = ~(np.abs(gc - ec) <= CODE_TOL)
+        ratio = np.where(np.isfinite(dev_v), dev_v / tol, np.inf)
+    found = []
+    for i in range(len(e)):
+        (es, ed), (gs, gd) = exp_sig[i], got_sig[i]
+        if es != gs:
+            found.append((i, "shape", f"shape {gs} where the replay gave {es}"))
+        elif ed != gd:
+            found.append((i, "dtype", f"dtype {gd} where the replay gave {ed}"))
+        elif bad_c[i].any():
+            found.append((i, "non-finite", f"NaN/Inf at other positions than the replay (code sum {gc[i, K]:g} "
+                                           f"vs {ec[i, K]:g}; NaN=1, +Inf=2, -Inf=3 each)"))
+        elif bad_v[i].any():
+            found.append((i, "values", f"fingerprint off by {float(np.nanmax(ratio[i])):.3g}x its tolerance "
+                                       f"(rtol {rtol[i]:g})"))
+    return found
+
+
+def detects(expected: torch.Tensor, got: torch.Tensor, config_dtype: str = "float32",
+            scale: float = 0.0) -> tuple[str, str] | None:
+    """Whether the fingerprint tells ``got`` from ``expected``: ``(what, detail)``, or None when it cannot."""
+    fp = Fingerprinter(expected.device)
+    e = fp.row(expected).to("cpu", torch.float64).numpy()[None]
+    g = fp.row(got).to("cpu", torch.float64).numpy()[None]
+    en = np.array([float(fp.norm(expected))])
+    rtol = np.array([rtol_for(expected.dtype, config_dtype, fp.acc)])
+    found = compare(e, en, [(tuple(expected.shape), expected.dtype)], g, [(tuple(got.shape), got.dtype)], rtol, scale)
+    return found[0][1:] if found else None
+
+
+def _check_full(workload: Workload, state: Any, config: Any, thread: int, log: FullLog,
+                out: list[Mismatch]) -> tuple[int, int]:
+    n = log.count
+    if n == 0:
+        return 0, 0
+    acc = accumulation_dtype(log.outs[0].device)
+    scale = float(workload.scale(config.size))
+    bad: list[int] = []
+
+    def each(i: int, e: torch.Tensor) -> None:
+        g = log.outs[i]
+        what = detail = ""
+        if tuple(e.shape) != tuple(g.shape):
+            what, detail = "shape", f"shape {tuple(g.shape)} where the replay gave {tuple(e.shape)}"
+        elif e.dtype != g.dtype:
+            what, detail = "dtype", f"dtype {g.dtype} where the replay gave {e.dtype}"
+        else:
+            ea, ga = e.to(acc), g.to(acc)
+            rtol = rtol_for(e.dtype, config.dtype, acc)
+            fin = torch.nan_to_num(ea, nan=0.0, posinf=0.0, neginf=0.0)
+            rms = float(torch.linalg.vector_norm(fin)) / math.sqrt(max(1, fin.numel()))
+            ref = max(rms, scale / math.sqrt(max(1, fin.numel())))
+            close = torch.isclose(ga, ea, rtol=rtol, atol=rtol * ref, equal_nan=True)
+            wrong = int((~close).sum())
+            if wrong:
+                k = int((~close).reshape(-1).nonzero()[0])
+                idx = tuple(int(v) for v in np.unravel_index(k, tuple(e.shape))) if e.dim() else ()
+                nonfinite = ~close & ~(torch.isfinite(ga) & torch.isfinite(ea))
+                what = "non-finite" if bool(nonfinite.any()) else "values"
+                detail = (f"{wrong} of {e.numel()} elements differ; first at {idx}: expected "
+                          f"{float(ea.reshape(-1)[k])!r}, got {float(ga.reshape(-1)[k])!r}")
+        if what:
+            bad.append(i)
+            if len(out) < MAX_REPORTED:
+                ef = float(torch.nan_to_num(e.to(acc), nan=0.0, posinf=0.0, neginf=0.0).sum())
+                gf = float(torch.nan_to_num(g.to(acc), nan=0.0, posinf=0.0, neginf=0.0).sum())
+                out.append(Mismatch(thread, i, ef, gf, what, detail))
+
+    replay(workload, state, config, thread, n, each)
+    return n, len(bad)
+
+
+def full_refusal(config: Any, nbytes: int) -> str | None:
+    """The one-line refusal of ``verify="full"`` when threads x iterations x output bytes exceed ``full_cap_mb``."""
+    kept = config.threads * config.iterations * nbytes
+    if kept <= config.full_cap_mb * 2**20:
+        return None
+    return (f"verify='full': would keep {kept / 2**20:.1f} MiB of outputs ({config.threads} threads x "
+            f"{config.iterations} iterations x {nbytes} bytes), above full_cap_mb={config.full_cap_mb:g}; "
+            "use verify='fingerprint' or raise full_cap_mb")
+
+
+def output_nbytes(workload: Workload, config: Any) -> int | None:
+    """Bytes of one step's output, found by running set-up and one step on the ``meta`` device.
+
+    None when the workload cannot run there (data-dependent shapes, host reads...).
+    """
+    meta = torch.device("meta")
+    try:
+        state = None
+        if workload.setup_fn is not None:
+            state = workload.setup_fn(WorkerContext(-1, meta, config.torch_dtype, config.size, None, None,
+                                                           config.params))
+        o = workload.step(WorkerContext(0, meta, config.torch_dtype, config.size, None, state, config.params), 0)
+        return int(o.numel()) * int(o.element_size()) if isinstance(o, torch.Tensor) else None
+    except Exception:
+        return None

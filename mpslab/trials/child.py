@@ -1,0 +1,130 @@
+"""What runs inside a trial child: watch the parent, run the request, write the answer.
+
+A request (JSON) names a config and the files to write; the child runs
+``run_stress`` (or, for a probe, only validates the config and reports its
+environment) and writes its result atomically. Entry points: ``spawned_child_main``
+(a fresh interpreter started through ``boot.py``) and ``forked_child_main`` (a child
+of the fork server). Not here: deciding what the exit means (``outcomes``) or
+supervising the child from the parent (``supervise``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import faulthandler
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from mpslab.run.config import StressConfig
+
+
+_EXIT_HARNESS = 70  # a child whose own harness failed (no result)
+
+_EXIT_ORPHAN = 71  # a child whose parent was gone before it could watch it
+
+def _die_with_parent(parent_pid: int) -> None:
+    """End this process when ``parent_pid`` ends (Linux: PR_SET_PDEATHSIG; elsewhere a watcher thread)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0:  # PR_SET_PDEATHSIG = 1
+                if os.getppid() != parent_pid:
+                    os._exit(_EXIT_ORPHAN)
+                return
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(_EXIT_ORPHAN)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(_EXIT_ORPHAN)
+
+    threading.Thread(target=watch, name="mpslab-parent-watch", daemon=True).start()
+
+def _prefer_as_oom_victim() -> None:
+    """Linux: make this trial child, not the parent or the server, the OOM killer's first choice."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as fh:
+            fh.write("1000")
+    except OSError:
+        pass
+
+def _write_json_atomic(path: str, obj: Any) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh)
+    os.replace(tmp, path)
+
+def _blank_row(config: StressConfig, env: dict[str, Any]) -> dict[str, Any]:
+    """``to_row()``'s columns for a trial that left no result: config and env filled, measurements NaN."""
+    from mpslab.run.runner import StressResult, latency_summary
+
+    row = StressResult(config=config, seconds=math.nan, completed=0,
+                       latency_ms=latency_summary([]), environment=env).to_row()
+    keep = set(config.to_dict()) | {"outcome", "ops"}
+    for key in row:
+        if key not in keep and not key.startswith("env_"):
+            row[key] = math.nan
+    row["first_error"] = None
+    return row
+
+def _environment_block(device: str) -> dict[str, Any]:
+    from mpslab.run.environment import environment
+
+    return environment(device)
+
+def _handle_request(req: dict[str, Any]) -> int:
+    """Run one request in this (child) process and write its answer to ``req["result"]``."""
+    config = StressConfig.from_dict(req["config"])
+    if req.get("probe"):
+        env = _environment_block(config.device)
+        payload = {"config": config.to_dict(), "environment": env, "template": _blank_row(config, env)}
+    else:
+        from mpslab.run.runner import run_stress
+
+        result = run_stress(config)
+        payload = {"row": result.to_row()}
+    _write_json_atomic(req["result"], payload)
+    return 0
+
+def _spawned_child_main(request: str) -> int:
+    """Entry point of a spawned child (started through ``boot.py child``)."""
+    req = json.loads(request)
+    _die_with_parent(int(req["parent"]))
+    _prefer_as_oom_victim()
+    return _handle_request(req)
+
+def _forked_child_main(req: dict[str, Any], server_pid: int) -> int:
+    """Entry point of a child forked by the fork server; the caller ``os._exit``s with its value."""
+    os.setsid()
+    _die_with_parent(server_pid)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    err = os.open(req["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.dup2(err, 2)
+    os.close(devnull)
+    os.close(err)
+    faulthandler.enable(file=sys.stderr, all_threads=False)  # the crashing thread: keeps the tail short
+    stacks = open(req["stacks"], "w")
+    faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
+    _prefer_as_oom_victim()
+    os.chdir(req["cwd"])
+    os.environ.clear()
+    os.environ.update(req["env"])
+    try:
+        return _handle_request(req)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
