@@ -296,6 +296,23 @@ def _config_dict_from_args(args: argparse.Namespace) -> dict[str, Any]:
                 warmup=args.warmup, plugins=[os.path.abspath(p) if p.endswith(".py") else p for p in args.plugins])
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from mpslab.studies.compare import compare_builds
+
+    result = compare_builds(args.a, args.b, args.scenarios or None, trials=args.trials, block=args.block,
+                            timeout_s=args.timeout, device=args.device, store=args.store,
+                            same_build_ok=args.same_build_ok, threads=args.threads, iterations=args.iterations,
+                            progress=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)))
+    if args.json:
+        _print_json({"a": result.a.info, "b": result.b.info, "device": result.device,
+                     "scenarios": result.table.to_dict(orient="records"), "not_applicable": result.skipped})
+    else:
+        print(result.report())
+    if args.csv:
+        result.table.to_csv(args.csv, index=False)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mpslab", description="Thread-stress and honest statistics for concurrent PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -344,6 +361,26 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--stop-on-failure", action="store_true", help="stop at the first failed trial")
     p.add_argument("--json", action="store_true", help="print the failure rate and every trial as JSON")
     p.set_defaults(func=_cmd_trials)
+
+    p = sub.add_parser("compare", help="two torch builds (interpreters) on the same scenarios: failure "
+                       "rates with Barnard's exact test, throughput ratio with a bootstrap interval")
+    p.add_argument("--a", required=True, metavar="PYTHON", help="interpreter a (e.g. the release's venv python)")
+    p.add_argument("--b", required=True, metavar="PYTHON", help="interpreter b (e.g. the patched build's)")
+    p.add_argument("--scenarios", nargs="+", default=[], metavar="NAME",
+                   help="scenario names (default: the whole library that applies to the device)")
+    p.add_argument("--trials", type=int, default=20, help="trials per scenario and side (default %(default)s)")
+    p.add_argument("--block", type=int, default=5, help="trials per interleaved block (default %(default)s)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds before a trial is a hang (default %(default)s)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default %(default)s)")
+    p.add_argument("--threads", type=int, default=None, help="override every scenario's thread count")
+    p.add_argument("--iterations", type=int, default=None, help="override every scenario's iterations")
+    p.add_argument("--store", default=None, metavar="FILE", help="JSON-lines store; a re-run resumes it")
+    p.add_argument("--same-build-ok", action="store_true",
+                   help="allow two interpreters reporting the same torch build (an A/A check of the method)")
+    p.add_argument("--csv", default=None, metavar="FILE", help="also write the per-scenario table as CSV")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("scenarios", help="list the scenario library: what each does, its source, where it "
                        "applies, whether it needs a cold process")
