@@ -313,6 +313,28 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_shrink(args: argparse.Namespace) -> int:
+    from mpslab.studies.shrink import Unsupported, shrink
+
+    config = config_from_args(args)
+    try:
+        result = shrink(config, trials=args.trials, timeout_s=args.timeout, python=args.python, out_dir=args.out,
+                        name=args.name, keep_fraction=args.keep_fraction, repro_runs=args.repro_runs,
+                        log=lambda line: print(line, flush=True))
+    except Unsupported as exc:
+        raise BadInput(f"mpslab shrink: error: {exc}") from None
+    s = result.search
+    if not result.failed:
+        print(f"mpslab shrink: the configuration did not fail in {s.original.trials} isolated trials "
+              f"({s.original.outcomes}): nothing to shrink")
+        return EXIT_FAILED
+    print("path taken:")
+    for line in s.path:
+        print(f"  {line}")
+    print(f"wrote {result.script}\nwrote {result.report}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mpslab", description="Thread-stress and honest statistics for concurrent PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -381,6 +403,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("shrink", help="shrink a failing configuration to a minimal standalone reproducer "
+                       "(repro_<name>.py) and a bug report (report_<name>.md)")
+    add_stress_arguments(p)
+    p.add_argument("--trials", type=int, default=10, help="isolated trials per candidate (default %(default)s)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds before a trial is a hang (default %(default)s)")
+    p.add_argument("--python", default=None, metavar="PATH", help="run the trials under this interpreter")
+    p.add_argument("--keep-fraction", type=float, default=0.5,
+                   help="keep a candidate if it fails at least this fraction of the original's rate (default %(default)s)")
+    p.add_argument("--repro-runs", type=int, default=10, help="runs the written script does by default (default %(default)s)")
+    p.add_argument("--out", default=".", help="folder for repro_<name>.py and report_<name>.md (default %(default)s)")
+    p.add_argument("--name", default=None, help="<name> in the file names (default: the workload's)")
+    p.set_defaults(func=_cmd_shrink)
 
     p = sub.add_parser("scenarios", help="list the scenario library: what each does, its source, where it "
                        "applies, whether it needs a cold process")
