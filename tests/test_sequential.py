@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 from mpslab.cli import main
-from mpslab.trials.sequential import (ZeroFailurePlan, naive_peeking_claims, parse_target, planned_trials,
-                                      run_until_bound)
+from mpslab.trials.sequential import (
+    ZeroFailurePlan,
+    naive_peeking_claims,
+    parse_target,
+    planned_trials,
+    run_until_bound,
+)
 
 
 def test_planned_trials_matches_the_textbook_rule_of_three():

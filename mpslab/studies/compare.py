@@ -31,8 +31,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,7 +77,8 @@ print(json.dumps({
     "mps_built": bool(mps is not None and mps.is_built()), "build_flags": flags,
     "config_sha": hashlib.sha256(show.encode()).hexdigest()[:16],
     "auto_device": "mps" if mps_ok else ("cuda" if cuda_ok else "cpu"),
-    "device_name": torch.cuda.get_device_name(0) if cuda_ok else ("Apple MPS" if mps_ok else platform.processor() or platform.machine()),
+    "device_name": (torch.cuda.get_device_name(0) if cuda_ok
+                    else "Apple MPS" if mps_ok else platform.processor() or platform.machine()),
 }))
 """
 

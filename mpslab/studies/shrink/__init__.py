@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from mpslab.studies.shrink.search import ShrinkSearch, shrink_config
 from mpslab.studies.shrink.source import Unsupported, standalone_source
@@ -42,13 +43,12 @@ def shrink(
     repro_runs: int = 10,
     log: Callable[[str], None] | None = None,
 ) -> ShrinkResult:
+    import mpslab.studies.scenarios  # noqa: F401  (registers the scenario workloads)
     from mpslab.run.backends import resolve_device
     from mpslab.run.config import ConfigError, load_plugin
     from mpslab.run.workloads import get_workload
     from mpslab.studies.shrink.report import collect_env, report_text
     from mpslab.studies.shrink.script import script_text, write_script
-
-    import mpslab.studies.scenarios  # noqa: F401  (registers the scenario workloads)
 
     for spec in config.plugins:
         load_plugin(spec)

@@ -25,8 +25,9 @@ the writers (``script``, ``report``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["Judgement", "ShrinkSearch", "shrink_config", "judge"]
 
