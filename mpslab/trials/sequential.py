@@ -146,7 +146,7 @@ def run_until_bound(
     Stops when the planned ``n`` trials are done (met if all clean), at the
     first failure with ``stop_on_failure``, or at ``max_trials`` / ``max_time_s``.
     A chunk that has begun is always finished and counted. ``announce`` gets the
-    plan line (trials needed) and, after a ``pilot`` chunk, the ETA line.
+    plan line (trials needed) and, after one start-up trial and a ``pilot`` chunk, the ETA line.
     """
     say = announce or (lambda line: None)
     n = plan.n
@@ -157,7 +157,7 @@ def run_until_bound(
            and max_trials < n else ""))
     run = BoundRun(plan)
     start = clock()
-    first = True
+    stage = 0  # 0: one warm-up trial (start-up costs), 1: the pilot that measures the rate, 2: chunks
     while True:
         elapsed = clock() - start
         if run.failures and stop_on_failure:
@@ -169,20 +169,21 @@ def run_until_bound(
         if max_time_s is not None and elapsed >= max_time_s:
             run.stopped_by = "max-time"
             break
-        k = min(pilot if first else chunk, goal - run.trials)
-        if not first and max_time_s is not None and run.trials:
+        k = min((1, pilot, chunk)[stage], goal - run.trials)
+        if stage == 2 and max_time_s is not None and run.trials:
             per = elapsed / run.trials  # keep the last chunk within the time left
             k = max(1, min(k, int((max_time_s - elapsed) / per) if per > 0 else k))
+        t0 = clock()
         outcomes = list(run_chunk(k))
         if len(outcomes) != k:
             raise RuntimeError(f"run_chunk({k}) returned {len(outcomes)} outcomes")
         run.outcomes.extend(outcomes)
-        if first:
-            first = False
-            per = (clock() - start) / max(1, run.trials)
+        if stage == 1 or (stage == 0 and run.trials >= goal):
+            per = (clock() - t0) / k
             left = max(0, goal - run.trials)
-            say(f"until-bound: {per:.2f} s per trial measured over {run.trials}; ETA for the remaining "
-                f"{left}: {_duration(per * left)}")
+            say(f"until-bound: {per:.2f} s per trial measured over {k} (after a first, start-up trial); "
+                f"ETA for the remaining {left}: {_duration(per * left)}")
+        stage = min(stage + 1, 2)
     run.elapsed_s = clock() - start
     return run
 
