@@ -166,10 +166,53 @@ def _how_it_ended(row: Any) -> str:
     return "-"
 
 
+def _cmd_until_bound(args: argparse.Namespace) -> int:
+    import os
+    import tempfile
+
+    from mpslab.trials.sequential import (ZeroFailurePlan, parse_duration, parse_target, run_until_bound,
+                                          trials_chunk_runner)
+
+    try:
+        target = parse_target(args.until_bound)
+        max_time = parse_duration(args.max_time) if args.max_time is not None else None
+    except ValueError as exc:
+        raise BadInput(f"mpslab trials: error: {exc}") from None
+    if args.max_trials is not None and args.max_trials < 1:
+        raise BadInput(f"mpslab trials: error: --max-trials {args.max_trials}: must be >= 1")
+    config = config_from_args(args)
+    tmp = None
+    store = args.store
+    if store is None:
+        fd, tmp = tempfile.mkstemp(prefix="mpslab-until-bound-", suffix=".jsonl")
+        os.close(fd)
+        store = tmp
+    try:
+        run_chunk, frames = trials_chunk_runner(config, store, timeout_s=args.timeout, python=args.python,
+                                                mode=args.mode, batch=args.batch, progress=False)
+        result = run_until_bound(run_chunk, ZeroFailurePlan(target), max_trials=args.max_trials,
+                                 max_time_s=max_time, stop_on_failure=args.stop_on_failure,
+                                 announce=lambda line: print(line, flush=True))
+    finally:
+        if tmp is not None:
+            os.unlink(tmp)
+    df = frames[-1] if frames else None
+    if df is not None:
+        failed = df[df["outcome"] != "ok"]
+        for _, r in failed.head(10).iterrows():
+            print(f"  trial {int(r['trial']):>4}  {r['outcome']:<8}  {_how_it_ended(r):<8}  {r['first_error'] or ''}")
+    print(f"until-bound: {result.trials} trials in {result.elapsed_s:.1f} s, stopped by {result.stopped_by}"
+          + (f"; store: {args.store}" if args.store else ""))
+    print(result.verdict())
+    return EXIT_OK if result.met else EXIT_FAILED
+
+
 def _cmd_trials(args: argparse.Namespace) -> int:
     from mpslab.trials.isolate import run_trials
     from mpslab.trials.stats import failure_rate, failure_rates
 
+    if args.until_bound is not None:
+        return _cmd_until_bound(args)
     client = None
     if args.scheduler:
         if args.python:
@@ -253,6 +296,45 @@ def _config_dict_from_args(args: argparse.Namespace) -> dict[str, Any]:
                 warmup=args.warmup, plugins=[os.path.abspath(p) if p.endswith(".py") else p for p in args.plugins])
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from mpslab.studies.compare import compare_builds
+
+    result = compare_builds(args.a, args.b, args.scenarios or None, trials=args.trials, block=args.block,
+                            timeout_s=args.timeout, device=args.device, store=args.store,
+                            same_build_ok=args.same_build_ok, threads=args.threads, iterations=args.iterations,
+                            progress=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)))
+    if args.json:
+        _print_json({"a": result.a.info, "b": result.b.info, "device": result.device,
+                     "scenarios": result.table.to_dict(orient="records"), "not_applicable": result.skipped})
+    else:
+        print(result.report())
+    if args.csv:
+        result.table.to_csv(args.csv, index=False)
+    return EXIT_OK
+
+
+def _cmd_shrink(args: argparse.Namespace) -> int:
+    from mpslab.studies.shrink import Unsupported, shrink
+
+    config = config_from_args(args)
+    try:
+        result = shrink(config, trials=args.trials, timeout_s=args.timeout, python=args.python, out_dir=args.out,
+                        name=args.name, keep_fraction=args.keep_fraction, repro_runs=args.repro_runs,
+                        log=lambda line: print(line, flush=True))
+    except Unsupported as exc:
+        raise BadInput(f"mpslab shrink: error: {exc}") from None
+    s = result.search
+    if not result.failed:
+        print(f"mpslab shrink: the configuration did not fail in {s.original.trials} isolated trials "
+              f"({s.original.outcomes}): nothing to shrink")
+        return EXIT_FAILED
+    print("path taken:")
+    for line in s.path:
+        print(f"  {line}")
+    print(f"wrote {result.script}\nwrote {result.report}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mpslab", description="Thread-stress and honest statistics for concurrent PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -292,8 +374,48 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--pool", action="store_true",
                    help="pool trials of different environments (host, torch build, device) into one rate")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    u = p.add_argument_group("run until the claim is supported (planned zero-failure test)")
+    u.add_argument("--until-bound", default=None, metavar="RATE",
+                   help="run until 'failure rate below RATE' (e.g. 1%%) is shown at 95%%, or a limit; "
+                        "replaces --trials")
+    u.add_argument("--max-trials", type=int, default=None, metavar="N", help="stop after N trials at most")
+    u.add_argument("--max-time", default=None, metavar="DURATION", help="stop after this long, e.g. 10m, 90s")
+    u.add_argument("--stop-on-failure", action="store_true", help="stop at the first failed trial")
     p.add_argument("--json", action="store_true", help="print the failure rate and every trial as JSON")
     p.set_defaults(func=_cmd_trials)
+
+    p = sub.add_parser("compare", help="two torch builds (interpreters) on the same scenarios: failure "
+                       "rates with Barnard's exact test, throughput ratio with a bootstrap interval")
+    p.add_argument("--a", required=True, metavar="PYTHON", help="interpreter a (e.g. the release's venv python)")
+    p.add_argument("--b", required=True, metavar="PYTHON", help="interpreter b (e.g. the patched build's)")
+    p.add_argument("--scenarios", nargs="+", default=[], metavar="NAME",
+                   help="scenario names (default: the whole library that applies to the device)")
+    p.add_argument("--trials", type=int, default=20, help="trials per scenario and side (default %(default)s)")
+    p.add_argument("--block", type=int, default=5, help="trials per interleaved block (default %(default)s)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds before a trial is a hang (default %(default)s)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default %(default)s)")
+    p.add_argument("--threads", type=int, default=None, help="override every scenario's thread count")
+    p.add_argument("--iterations", type=int, default=None, help="override every scenario's iterations")
+    p.add_argument("--store", default=None, metavar="FILE", help="JSON-lines store; a re-run resumes it")
+    p.add_argument("--same-build-ok", action="store_true",
+                   help="allow two interpreters reporting the same torch build (an A/A check of the method)")
+    p.add_argument("--csv", default=None, metavar="FILE", help="also write the per-scenario table as CSV")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("shrink", help="shrink a failing configuration to a minimal standalone reproducer "
+                       "(repro_<name>.py) and a bug report (report_<name>.md)")
+    add_stress_arguments(p)
+    p.add_argument("--trials", type=int, default=10, help="isolated trials per candidate (default %(default)s)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds before a trial is a hang (default %(default)s)")
+    p.add_argument("--python", default=None, metavar="PATH", help="run the trials under this interpreter")
+    p.add_argument("--keep-fraction", type=float, default=0.5,
+                   help="keep a candidate if it fails at least this fraction of the original's rate (default %(default)s)")
+    p.add_argument("--repro-runs", type=int, default=10, help="runs the written script does by default (default %(default)s)")
+    p.add_argument("--out", default=".", help="folder for repro_<name>.py and report_<name>.md (default %(default)s)")
+    p.add_argument("--name", default=None, help="<name> in the file names (default: the workload's)")
+    p.set_defaults(func=_cmd_shrink)
 
     p = sub.add_parser("scenarios", help="list the scenario library: what each does, its source, where it "
                        "applies, whether it needs a cold process")

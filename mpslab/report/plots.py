@@ -338,3 +338,54 @@ __all__ += ["plot_coverage_matrix", "plot_edge_matrix"]
 from mpslab.report.catalogue_plots import (  # noqa: E402
     plot_coverage_matrix, plot_edge_matrix, plot_scenario_rates, plot_status_matrix,
 )
+
+
+# --------------------------------------------------------------------------- two builds side by side
+
+
+def plot_compare(table: pd.DataFrame, *, label_a: str = "a", label_b: str = "b",
+                 title: str = "Two torch builds on the same scenarios") -> "plt.Figure":
+    """Left: failure rate (%) of a and b per scenario with 95% whiskers; right: throughput b / a.
+
+    ``table`` is ``mpslab.studies.compare.compare_table``'s. The right panel's
+    whisker is the percentile-bootstrap 95% interval of the median ops/s ratio; a
+    whisker that crosses 1 (the dashed line) is "not significant".
+    """
+    if table.empty:
+        raise ValueError("plot_compare: no scenarios to plot")
+    n = len(table)
+    y = np.arange(n)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 1.6 + 0.45 * n), sharey=True,
+                                      gridspec_kw={"width_ratios": [3, 2]})
+    for side, off, color, label in (("a", -0.18, "#7f7f7f", label_a), ("b", 0.18, "#1f77b4", label_b)):
+        rate = table[f"{side}_rate"].to_numpy(float) * 100
+        low = table[f"{side}_low"].to_numpy(float) * 100
+        high = table[f"{side}_high"].to_numpy(float) * 100
+        left.barh(y + off, rate, height=0.34, color=color, alpha=0.85, label=label, gid=f"rate-{side}")
+        left.errorbar(rate, y + off, xerr=[rate - low, high - rate], fmt="none", ecolor="black", capsize=2)
+    names = [f"{r.scenario}{' *' if r.significant else ''}" for r in table.itertuples()]
+    left.set_yticks(y, names, fontsize=8)
+    left.set_ylim(n - 0.5, -0.5)
+    left.set_xlim(0, 100)
+    left.set_xlabel("failure rate (% of isolated trials)")
+    left.legend(fontsize=7, loc="lower right")
+    left.grid(axis="x", alpha=0.3)
+    ratio = table["speed_ratio"].to_numpy(float)
+    lo, hi = table["speed_low"].to_numpy(float), table["speed_high"].to_numpy(float)
+    ok = np.isfinite(ratio)
+    right.errorbar(ratio[ok], y[ok], xerr=[ratio[ok] - lo[ok], hi[ok] - ratio[ok]], fmt="o", color="black",
+                   capsize=3, markersize=4, gid="speed-ratio")
+    right.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+    right.set_xscale("log")
+    right.set_xlabel("throughput ratio b / a (median ops/s, log scale)")
+    right.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"{title}\na = {label_a}   b = {label_b}", fontsize=10)
+    fig.text(0.01, -0.02, "Left: bars are observed failure rates, whiskers exact (Clopper-Pearson) 95% intervals; "
+             "* = Barnard's exact test p < 0.05. Right: median throughput of b over a with a percentile-bootstrap "
+             "95% interval; > 1 means b is faster, a whisker across 1 is not significant.",
+             fontsize=7, ha="left", va="top", wrap=True)
+    fig.tight_layout()
+    return fig
+
+
+__all__ += ["plot_compare"]

@@ -1,0 +1,338 @@
+"""Compare two torch builds: the same scenarios as isolated trials under interpreter a and b.
+
+``compare_builds(python_a, python_b, scenarios=..., trials=N)`` checks both
+interpreters first (each must exist and import torch; two that report the same
+torch build are refused unless ``same_build_ok``), then runs every chosen scenario
+under both, interleaved in blocks (a, b, then b, a, ...) so drift in the machine
+falls on both sides, into one JSON-lines store (a re-run resumes it: each side is
+its own batch, extended block by block). Each interpreter keeps its own fork server
+(``mpslab.trials.forkserver`` serves one per interpreter, side by side).
+
+Per scenario it reports failures of a and b with their rates and intervals
+(``mpslab.trials.stats.failure_rate``) and **Barnard's exact test** of the
+difference (``scipy.stats.barnard_exact``, two-sided). Barnard's, not Fisher's:
+the design fixes the number of trials per side (two independent binomials, only
+the row totals are fixed), which is Barnard's unconditional model; Fisher's test
+conditions also on the column totals (the total number of failures) and is
+conservative, so it misses real differences more often at the same level. The
+throughput ratio is median ops/s of b over a, with a percentile-bootstrap 95%
+interval (``scipy.stats.bootstrap``), worded like pyperf: "b is 1.18x faster
+[1.10x, 1.25x]", or "not significant" when the interval contains 1.
+
+What it is not: a trial runner (``mpslab.trials.isolate.run_trials`` runs the
+trials) nor a plot (``mpslab.report.plots.plot_compare``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mpslab.run.config import ConfigError
+from mpslab.trials.stats import failure_rate, format_percent
+
+__all__ = ["Interpreter", "CompareResult", "probe_interpreter", "check_interpreters", "compare_builds",
+           "failure_test", "throughput_ratio", "compare_table", "compare_report", "environment_lines"]
+
+PROBE_TIMEOUT_S = 180.0
+ALPHA = 0.05
+
+# Runs under the interpreter being checked: what torch it has, how it was built, what "auto" means.
+_PROBE = r"""
+import hashlib, json, platform, sys
+try:
+    import torch
+except Exception as exc:
+    print(json.dumps({"error": f"cannot import torch: {type(exc).__name__}: {exc}"}))
+    sys.exit(0)
+show = torch.__config__.show()
+flags = {}
+for line in show.splitlines():
+    line = line.strip().lstrip("- ")
+    if line.startswith("Build settings:"):
+        for part in line[len("Build settings:"):].split(", "):
+            k, _, v = part.partition("=")
+            if k.strip() in ("BUILD_TYPE", "CUDA_VERSION", "CUDNN_VERSION", "USE_CUDA", "USE_MPS", "USE_ROCM",
+                             "USE_MKLDNN", "USE_OPENMP", "BLAS_INFO", "LAPACK_INFO", "CXX_COMPILER"):
+                flags[k.strip()] = v.strip()
+    elif line.startswith("CPU capability usage:"):
+        flags["CPU_CAPABILITY"] = line.split(":", 1)[1].strip()
+mps = getattr(torch.backends, "mps", None)
+mps_ok = bool(mps is not None and mps.is_available())
+cuda_ok = bool(torch.cuda.is_available())
+print(json.dumps({
+    "python": sys.executable, "python_version": platform.python_version(),
+    "torch": torch.__version__, "torch_git": getattr(torch.version, "git_version", None),
+    "torch_cuda": torch.version.cuda, "torch_hip": getattr(torch.version, "hip", None),
+    "mps_built": bool(mps is not None and mps.is_built()), "build_flags": flags,
+    "config_sha": hashlib.sha256(show.encode()).hexdigest()[:16],
+    "auto_device": "mps" if mps_ok else ("cuda" if cuda_ok else "cpu"),
+    "device_name": (torch.cuda.get_device_name(0) if cuda_ok
+                    else "Apple MPS" if mps_ok else platform.processor() or platform.machine()),
+}))
+"""
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """One side of the comparison: its label, interpreter path and what it reported."""
+
+    label: str
+    python: str
+    info: dict[str, Any]
+
+    @property
+    def build(self) -> tuple[Any, ...]:
+        """What identifies a torch build: version, source commit, CUDA, the full config text's hash."""
+        i = self.info
+        return (i.get("torch"), i.get("torch_git"), i.get("torch_cuda"), i.get("torch_hip"), i.get("config_sha"))
+
+
+def probe_interpreter(python: str, label: str = "a") -> Interpreter:
+    """Check that ``python`` exists and imports torch; ``ConfigError`` (one line) if not."""
+    text = os.fspath(python) if python else ""
+    found = text if os.sep in text else shutil.which(text or "")
+    if not text or not found or not os.path.isfile(found):
+        raise ConfigError(f"--{label} {text!r}: no such interpreter")
+    if not os.access(found, os.X_OK):
+        raise ConfigError(f"--{label} {text!r}: not executable")
+    path = os.path.abspath(found)
+    try:
+        out = subprocess.run([path, "-c", _PROBE], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
+                             stdin=subprocess.DEVNULL, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ConfigError(f"--{label} {text!r}: cannot run it: {exc}") from None
+    last = (out.stdout.strip().splitlines() or [""])[-1]
+    try:
+        info = json.loads(last)
+    except ValueError:
+        err = (out.stderr.strip().splitlines() or [f"exit code {out.returncode}"])[-1]
+        raise ConfigError(f"--{label} {text!r}: not a working Python interpreter ({err})") from None
+    if "error" in info:
+        raise ConfigError(f"--{label} {text!r}: {info['error']}")
+    return Interpreter(label, path, info)
+
+
+def check_interpreters(python_a: str, python_b: str, *, same_build_ok: bool = False,
+                       device: str = "auto") -> tuple[Interpreter, Interpreter, str]:
+    """Both interpreters probed, the same-build refusal, and the device both will use."""
+    a, b = probe_interpreter(python_a, "a"), probe_interpreter(python_b, "b")
+    if a.build == b.build and not same_build_ok:
+        raise ConfigError(f"--a and --b report the same torch build ({a.info['torch']}, "
+                          f"git {str(a.info.get('torch_git'))[:12]}): pass --same-build-ok for an A/A check")
+    if device == "auto":
+        if a.info["auto_device"] != b.info["auto_device"]:
+            raise ConfigError(f"--device auto means {a.info['auto_device']} under a but {b.info['auto_device']} "
+                              f"under b: name one with --device")
+        device = a.info["auto_device"]
+    return a, b, device
+
+
+def environment_lines(side: Interpreter) -> list[str]:
+    """The environment block of one side, as report lines."""
+    i, f = side.info, side.info.get("build_flags", {})
+    build = ", ".join(f"{k}={v}" for k, v in f.items() if k in ("BUILD_TYPE", "USE_CUDA", "USE_MPS",
+                                                                 "BLAS_INFO", "CPU_CAPABILITY", "CUDA_VERSION"))
+    return [f"{side.label}: {side.python}",
+            f"   torch {i['torch']} (git {str(i.get('torch_git'))[:12]}), cuda {i.get('torch_cuda')}, "
+            f"mps built {i.get('mps_built')}, python {i.get('python_version')}",
+            f"   build: {build or 'n/a'} (config sha {i.get('config_sha')})",
+            f"   device: {i.get('auto_device')} ({i.get('device_name')})"]
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def failure_test(fa: int, na: int, fb: int, nb: int) -> float:
+    """Two-sided p-value of Barnard's exact test that a and b fail at the same rate."""
+    from scipy.stats import barnard_exact
+
+    if fa + fb == 0 or fa + fb == na + nb:
+        return 1.0  # no failure (or nothing but failures) on either side: no evidence of a difference
+    return float(barnard_exact([[fa, na - fa], [fb, nb - fb]], alternative="two-sided").pvalue)
+
+
+def _p_text(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+
+
+def failure_verdict(fa: int, na: int, fb: int, nb: int, p: float, alpha: float = ALPHA) -> str:
+    if p >= alpha:
+        return f"no significant difference ({_p_text(p)})"
+    if fb / nb < fa / na:
+        return f"b fails less: {fb}/{nb} vs {fa}/{na}, {_p_text(p)}"
+    return f"b fails more: {fb}/{nb} vs {fa}/{na}, {_p_text(p)}"
+
+
+def throughput_ratio(ops_a: Sequence[float], ops_b: Sequence[float], *, confidence: float = 0.95,
+                     seed: int = 0) -> tuple[float, float, float, str]:
+    """Median ops/s of b over a, its percentile-bootstrap interval, and pyperf-style words."""
+    from scipy.stats import bootstrap
+
+    xa = np.asarray([v for v in ops_a if v is not None and math.isfinite(v) and v > 0], dtype=float)
+    xb = np.asarray([v for v in ops_b if v is not None and math.isfinite(v) and v > 0], dtype=float)
+    if len(xa) < 2 or len(xb) < 2:
+        return math.nan, math.nan, math.nan, "n/a (fewer than 2 clean trials on a side)"
+    ratio = float(np.median(xb) / np.median(xa))
+    res = bootstrap((xa, xb), lambda x, y, axis=-1: np.median(y, axis=axis) / np.median(x, axis=axis),
+                    method="percentile", confidence_level=confidence, n_resamples=2000,
+                    rng=np.random.default_rng(seed), vectorized=True)
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if lo <= 1.0 <= hi:
+        return ratio, lo, hi, f"not significant ({ratio:.2f}x [{lo:.2f}x, {hi:.2f}x])"
+    if ratio >= 1.0:
+        return ratio, lo, hi, f"b is {ratio:.2f}x faster [{lo:.2f}x, {hi:.2f}x]"
+    return ratio, lo, hi, f"b is {1 / ratio:.2f}x slower [{1 / hi:.2f}x, {1 / lo:.2f}x]"
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class CompareResult:
+    a: Interpreter
+    b: Interpreter
+    device: str
+    rows: pd.DataFrame  # every trial: scenario, side, outcome, ops_per_s, ...
+    table: pd.DataFrame  # one row per scenario
+    store: str | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def report(self) -> str:
+        return compare_report(self)
+
+
+def compare_table(rows: pd.DataFrame, alpha: float = ALPHA, order: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per scenario: each side's failures, rate and interval; the test; the throughput ratio."""
+    out = []
+    names = list(order) if order is not None else list(dict.fromkeys(rows["scenario"]))
+    for name in names:
+        g = rows[rows["scenario"] == name]
+        ga, gb = g[g["side"] == "a"], g[g["side"] == "b"]
+        if ga.empty or gb.empty:
+            continue
+        ra, rb = failure_rate(ga, pool=True), failure_rate(gb, pool=True)
+        p = failure_test(ra.failures, ra.trials, rb.failures, rb.trials)
+        ok_a = ga.loc[ga["outcome"] == "ok", "ops_per_s"]
+        ok_b = gb.loc[gb["outcome"] == "ok", "ops_per_s"]
+        ratio, lo, hi, speed = throughput_ratio(pd.to_numeric(ok_a, errors="coerce").tolist(),
+                                                pd.to_numeric(ok_b, errors="coerce").tolist())
+        out.append({
+            "scenario": name,
+            "a_failures": ra.failures, "a_trials": ra.trials, "a_rate": ra.rate, "a_low": ra.low, "a_high": ra.high,
+            "a_interval": ra.interval_text(), "a_outcomes": _kinds(ra.outcomes),
+            "b_failures": rb.failures, "b_trials": rb.trials, "b_rate": rb.rate, "b_low": rb.low, "b_high": rb.high,
+            "b_interval": rb.interval_text(), "b_outcomes": _kinds(rb.outcomes),
+            "p_value": p, "test": "Barnard exact, two-sided", "significant": p < alpha,
+            "verdict": failure_verdict(ra.failures, ra.trials, rb.failures, rb.trials, p, alpha),
+            "speed_ratio": ratio, "speed_low": lo, "speed_high": hi, "throughput": speed,
+        })
+    return pd.DataFrame(out)
+
+
+def _kinds(outcomes: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in outcomes.items() if k != "ok") or "-"
+
+
+def compare_report(result: CompareResult) -> str:
+    """The text report: both environment blocks, then one block per scenario."""
+    lines = [f"mpslab compare: {result.device}, interleaved a/b in blocks"
+             + (f"; store {result.store}" if result.store else ""), ""]
+    lines += environment_lines(result.a) + environment_lines(result.b) + [""]
+    t = result.table
+    if t.empty:
+        lines.append("no scenario ran")
+    width = max([len(s) for s in t["scenario"]] + [8]) if not t.empty else 8
+    for r in t.itertuples():
+        lines.append(f"{r.scenario:<{width}}  a {r.a_failures}/{r.a_trials} failed ({format_percent(r.a_rate)}, "
+                     f"{r.a_interval})  b {r.b_failures}/{r.b_trials} failed ({format_percent(r.b_rate)}, "
+                     f"{r.b_interval})")
+        lines.append(f"{'':<{width}}  failures: {r.verdict} [Barnard exact, two-sided]")
+        lines.append(f"{'':<{width}}  throughput: {r.throughput}")
+    for name, why in result.skipped.items():
+        lines.append(f"{name:<{width}}  not applicable: {why}")
+    return "\n".join(lines)
+
+
+def _launch(name: str, get_scenario: Callable[[str], Any]) -> str:
+    try:
+        return get_scenario(name).launch
+    except KeyError:
+        return "auto"
+
+
+def compare_builds(
+    python_a: str,
+    python_b: str,
+    scenarios: Sequence[str] | str | None = None,
+    *,
+    trials: int = 20,
+    block: int = 5,
+    timeout_s: float = 60.0,
+    device: str = "auto",
+    store: str | None = None,
+    same_build_ok: bool = False,
+    threads: int | None = None,
+    iterations: int | None = None,
+    configs: dict[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> CompareResult:
+    """Run ``scenarios`` (default: the whole library that applies) ``trials`` times under each interpreter.
+
+    All checks (interpreters, same build, scenario names) come before any trial.
+    Trials run interleaved in blocks of ``block``: per round, every scenario gets
+    a block under a and one under b (the order swaps each round). ``store``: a
+    JSON-lines file that a re-run resumes (a temporary one if ``None``).
+    ``configs`` (name -> ``StressConfig``) compares those instead of scenarios
+    (any registered workload, e.g. a planted fault).
+    """
+    from mpslab.studies.scenarios import get_scenario
+    from mpslab.studies.scenarios.run import _plan
+    from mpslab.trials.isolate import run_trials
+
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise ConfigError(f"trials={trials!r}: must be an integer >= 1")
+    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+        raise ConfigError(f"block={block!r}: must be an integer >= 1")
+    a, b, dev = check_interpreters(python_a, python_b, same_build_ok=same_build_ok, device=device)
+    if configs is not None:
+        plan = [(n, c, "") for n, c in configs.items()]
+    else:
+        plan = _plan(scenarios, dev, "float32", threads, iterations)
+    skipped = {n: why for n, c, why in plan if c is None}
+    todo = [(n, c) for n, c, _ in plan if c is not None]
+    tmp = None
+    if store is None:
+        fd, tmp = tempfile.mkstemp(prefix="mpslab-compare-", suffix=".jsonl")
+        os.close(fd)
+    path = store or tmp
+    frames: dict[tuple[str, str], pd.DataFrame] = {}
+    try:
+        rounds = math.ceil(trials / block)
+        for r in range(rounds):
+            upto = min(trials, (r + 1) * block)
+            sides = (a, b) if r % 2 == 0 else (b, a)
+            for name, config in todo:
+                for side in sides:
+                    if progress is not None:
+                        progress(f"round {r + 1}/{rounds}: {name} under {side.label} (trials up to {upto})")
+                    df = run_trials(config, trials=upto, timeout_s=timeout_s, python=side.python, store=path,
+                                    mode=_launch(name, get_scenario), batch=f"compare-{side.label}", progress=False)
+                    frames[(name, side.label)] = df.assign(scenario=name, side=side.label)
+    finally:
+        if tmp is not None:
+            os.unlink(tmp)
+    rows = (pd.concat(list(frames.values()), ignore_index=True) if frames
+            else pd.DataFrame(columns=["scenario", "side", "outcome", "ops_per_s"]))
+    table = compare_table(rows, order=[n for n, _ in todo]) if frames else pd.DataFrame()
+    return CompareResult(a, b, dev, rows, table, store, skipped)
