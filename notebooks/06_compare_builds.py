@@ -122,3 +122,13 @@ for r in t.itertuples():
 for name, why in result.skipped.items():
     lines.append(f"- {name}: not applicable ({why})")
 display(Markdown("\n".join(lines)))
+
+# %% [markdown]
+# ## The kernel's own environment
+#
+# The notebook ran the comparison from this interpreter (the two builds ran in their own child processes).
+
+# %%
+from mpslab.run.environment import environment
+
+pd.Series(environment("cpu"))
