@@ -38,7 +38,11 @@ MAX_RUN_S = 1.0  # one throughput measurement serves at most about this much ser
 
 
 class BudgetError(ConfigError):
-    """The budget cannot fit even one candidate (one line)."""
+    """The budget cannot fit even one candidate (one line); ``need_s`` is what one would take, if known."""
+
+    def __init__(self, message: str, need_s: float | None = None) -> None:
+        super().__init__(message)
+        self.need_s = need_s
 
 
 def parse_budget(text: Any) -> float:
@@ -194,7 +198,8 @@ def make_plan(grid: Sequence[Candidate], unit: int, calibration: Calibration, *,
         first = priority(grid)[0]
         need = cal.elapsed_s + tp_cost([first], unit) + cal.trial_cost_s(unit)
         raise BudgetError(f"--budget={budget_s:g}s: too small for even one configuration here "
-                          f"(calibration took {cal.elapsed_s:.1f} s; one configuration needs ~{need:.0f} s)")
+                          f"(calibration took {cal.elapsed_s:.1f} s; one configuration needs ~{need:.0f} s)",
+                          need_s=need)
     # the largest request count (a multiple of the unit) whose measurements fit, within MAX_RUN_S
     steps = max(1, int(MAX_RUN_S / max(cal.per_request_s * unit, 1e-9)))
     j = 1
