@@ -15,9 +15,10 @@ machine falls on both halves of a pair alike and cancels in the pair's
 difference. Every run does the same total work, ``--ops`` steps split over the
 threads. Per pair: overhead = (runner seconds - bare seconds) / ops, in
 microseconds per step, and ratio = bare seconds / runner seconds (= runner
-ops/s / bare ops/s). The statistics are the mean overhead over the pairs and
-sum(bare)/sum(runner); their 95% intervals come from scipy.stats.bootstrap
-(paired resampling of whole pairs, percentile method, 9,999 resamples).
+ops/s / bare ops/s). The statistics are the MEDIANS over the pairs (a pair that
+another process on the machine hit does not carry the figure); their 95%
+intervals come from scipy.stats.bootstrap (paired resampling of whole pairs,
+percentile method, 9,999 resamples).
 
 Decision rule (oracle off): the target is KEPT when the ratio interval's lower
 end is >= 0.97, MISSED when its upper end is < 0.97, and NOT RESOLVED otherwise
@@ -145,10 +146,10 @@ def summarise(s: dict[str, np.ndarray], ops: int) -> dict[str, float]:
     bare, run = s["bare"], s["runner"]
 
     def ratio(b, r):
-        return float(np.sum(b) / np.sum(r))
+        return float(np.median(np.asarray(b) / np.asarray(r)))
 
     def overhead_us(b, r):
-        return float(np.mean(np.asarray(r) - np.asarray(b)) / ops * 1e6)
+        return float(np.median(np.asarray(r) - np.asarray(b)) / ops * 1e6)
 
     lo, hi = _interval((bare, run), ratio)
     olo, ohi = _interval((bare, run), overhead_us)
@@ -204,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"runner overhead, paired: {machine_line(device)}")
     print(f"workload {args.workload!r} size {args.size}, {args.ops} steps per run (threads x iterations), sync every "
           f"{args.sync_every}; {args.pairs} pairs per row, bare before runner in even pairs and after it in odd ones")
-    print(f"ratio = sum(bare s)/sum(runner s) = runner ops/s over bare ops/s; overhead = mean(runner s - bare s)/steps; "
+    print(f"ratio = median over pairs of bare s/runner s (= runner ops/s over bare ops/s); overhead = median of "
+          f"(runner s - bare s)/steps; "
           f"{CONFIDENCE:.0%} paired bootstrap intervals ({RESAMPLES} resamples, percentile)")
     print(f"decision (oracle off): KEPT if ratio interval low >= {TARGET}, MISSED if high < {TARGET}, else not resolved")
     print(f"{'thr':>4} {'oracle':>6} {'iter':>6} {'bare ops/s':>11} {'runner ops/s':>12} {'ratio':>6} "
