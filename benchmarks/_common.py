@@ -26,9 +26,11 @@ def machine_line(device: str = "cpu") -> str:
     name = platform.processor() or platform.machine()
     if device.startswith("cuda") and torch.cuda.is_available():
         name = f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
-    return (f"machine: {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, device {device} = {name}, "
-            f"python {platform.python_version()}, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} intra-op threads, load average {load_average()}")
+    return (
+        f"machine: {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, device {device} = {name}, "
+        f"python {platform.python_version()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} intra-op threads, load average {load_average()}"
+    )
 
 
 def rss_bytes() -> int:
@@ -54,11 +56,17 @@ def device_memory(device: str) -> dict[str, int]:
     """Device memory in bytes: allocated and reserved by torch's caching allocator, and in use on the card."""
     if device.startswith("cuda") and torch.cuda.is_available():
         free, total = torch.cuda.mem_get_info()
-        return {"allocated": torch.cuda.memory_allocated(), "reserved": torch.cuda.memory_reserved(),
-                "card_used": total - free}
+        return {
+            "allocated": torch.cuda.memory_allocated(),
+            "reserved": torch.cuda.memory_reserved(),
+            "card_used": total - free,
+        }
     if device.startswith("mps") and torch.backends.mps.is_available():
-        return {"allocated": torch.mps.current_allocated_memory(), "reserved": torch.mps.driver_allocated_memory(),
-                "card_used": torch.mps.driver_allocated_memory()}
+        return {
+            "allocated": torch.mps.current_allocated_memory(),
+            "reserved": torch.mps.driver_allocated_memory(),
+            "card_used": torch.mps.driver_allocated_memory(),
+        }
     return {}
 
 

@@ -27,8 +27,8 @@ import traceback
 import pandas as pd
 
 from mpslab.run.backends import available_backends, get_backend
-from mpslab.studies.edges import CASES, FAIL, edge_failures, run_edges
 from mpslab.run.environment import environment
+from mpslab.studies.edges import CASES, FAIL, edge_failures, run_edges
 from mpslab.studies.probes import BACKEND_KINDS, FAILED, PROBES, coverage_matrix, coverage_table
 
 
@@ -41,14 +41,37 @@ def _coverage(devices: list[str], args: argparse.Namespace) -> pd.DataFrame:
     for probe in PROBES:
         t0 = time.perf_counter()
         try:
-            df = coverage_matrix(devices, threads=args.threads, size=args.size, chunk_mb=args.chunk_mb,
-                                 timeout=args.timeout, probes=[probe.path], profile=not args.no_profile)
+            df = coverage_matrix(
+                devices,
+                threads=args.threads,
+                size=args.size,
+                chunk_mb=args.chunk_mb,
+                timeout=args.timeout,
+                probes=[probe.path],
+                profile=not args.no_profile,
+            )
         except Exception as exc:  # the runner itself broke: record it, carry on
             tb = traceback.format_exc()
-            df = pd.DataFrame([{"path": probe.path, "title": probe.title, "seed": probe.seed, "backend": kind,
-                                "device": None, "status": FAILED, "evidence": "", "check": "",
-                                "explanation": f"runner raised {type(exc).__name__}: {exc}", "targets": "",
-                                "threads": args.threads, "seconds": 0.0, "error": tb} for kind in BACKEND_KINDS])
+            df = pd.DataFrame(
+                [
+                    {
+                        "path": probe.path,
+                        "title": probe.title,
+                        "seed": probe.seed,
+                        "backend": kind,
+                        "device": None,
+                        "status": FAILED,
+                        "evidence": "",
+                        "check": "",
+                        "explanation": f"runner raised {type(exc).__name__}: {exc}",
+                        "targets": "",
+                        "threads": args.threads,
+                        "seconds": 0.0,
+                        "error": tb,
+                    }
+                    for kind in BACKEND_KINDS
+                ]
+            )
         frames.append(df)
         cells = ", ".join(f"{r.backend}={r.status}" for r in df.itertuples())
         _log(f"  probe {probe.path:<28} {cells}  ({time.perf_counter() - t0:.1f} s)")
@@ -61,17 +84,36 @@ def _edges(devices: list[str], args: argparse.Namespace) -> pd.DataFrame:
         for case in CASES:
             t0 = time.perf_counter()
             try:
-                df = run_edges(device, threads=args.edge_threads, size=args.size, timeout=args.timeout,
-                               pause=args.pause, cases=[case.name])
+                df = run_edges(
+                    device,
+                    threads=args.edge_threads,
+                    size=args.size,
+                    timeout=args.timeout,
+                    pause=args.pause,
+                    cases=[case.name],
+                )
             except Exception as exc:
-                df = pd.DataFrame([{"case": case.name, "group": case.group, "backend": get_backend(device).kind,
-                                    "device": device, "does": case.does, "expected": "",
-                                    "observed": f"runner raised {type(exc).__name__}: {exc}", "status": FAIL,
-                                    "traceback": traceback.format_exc()}])
+                df = pd.DataFrame(
+                    [
+                        {
+                            "case": case.name,
+                            "group": case.group,
+                            "backend": get_backend(device).kind,
+                            "device": device,
+                            "does": case.does,
+                            "expected": "",
+                            "observed": f"runner raised {type(exc).__name__}: {exc}",
+                            "status": FAIL,
+                            "traceback": traceback.format_exc(),
+                        }
+                    ]
+                )
             frames.append(df)
             r = df.iloc[0]
-            _log(f"  [{device}] case {case.name:<45} {r['status']:<15} {str(r.get('observed') or '')[:90]}"
-                 f"  ({time.perf_counter() - t0:.1f} s)")
+            _log(
+                f"  [{device}] case {case.name:<45} {r['status']:<15} {str(r.get('observed') or '')[:90]}"
+                f"  ({time.perf_counter() - t0:.1f} s)"
+            )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -95,15 +137,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk-mb", type=int, default=64, help="buffer size of the memory probes, MiB (default 64)")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds before a probe or case counts as hung")
     p.add_argument("--pause", type=float, default=0.0, help="rest between background matmuls, s (default 0)")
-    p.add_argument("--no-profile", action="store_true",
-                   help="no torch.profiler around the probes (rows that need its records become 'exercised')")
+    p.add_argument(
+        "--no-profile",
+        action="store_true",
+        help="no torch.profiler around the probes (rows that need its records become 'exercised')",
+    )
     p.add_argument("--skip-probes", action="store_true", help="edge cases only")
     p.add_argument("--skip-edges", action="store_true", help="coverage probes only")
-    p.add_argument("--known-failures", default="exit_while_threads_in_ops",
-                   help="comma-separated edge cases whose failure is documented (reported, exit status 0)")
+    p.add_argument(
+        "--known-failures",
+        default="exit_while_threads_in_ops",
+        help="comma-separated edge cases whose failure is documented (reported, exit status 0)",
+    )
     args = p.parse_args(argv)
-    devices = [d.strip() for d in args.devices.split(",")] if args.devices else \
-        [("cuda:0" if k == "cuda" else k) for k in available_backends()]
+    devices = (
+        [d.strip() for d in args.devices.split(",")]
+        if args.devices
+        else [("cuda:0" if k == "cuda" else k) for k in available_backends()]
+    )
     os.makedirs(args.out, exist_ok=True)
 
     env = {d: environment(d) for d in devices}
@@ -111,16 +162,29 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(env, fh, indent=2, default=str)
     _log(f"mpslab device validation on {', '.join(devices)}")
     for d, e in env.items():
-        _log(f"  {d}: {e.get('device_name')} | torch {e.get('torch')} ({e.get('torch_build')}) | "
-             f"python {e.get('python')} | {e.get('platform')}")
+        _log(
+            f"  {d}: {e.get('device_name')} | torch {e.get('torch')} ({e.get('torch_build')}) | "
+            f"python {e.get('python')} | {e.get('platform')}"
+        )
 
     cov = pd.DataFrame(columns=["path", "backend", "status", "error"])
     if not args.skip_probes:
         _log("\ncoverage walkthrough (alone, then from threads at once):")
         cov = _coverage(devices, args)
         cov.to_csv(os.path.join(args.out, "coverage.csv"), index=False)
-    edges = pd.DataFrame(columns=["case", "backend", "status", "observed", "expected", "observed_with_others",
-                                  "isolated", "healthy", "traceback"])
+    edges = pd.DataFrame(
+        columns=[
+            "case",
+            "backend",
+            "status",
+            "observed",
+            "expected",
+            "observed_with_others",
+            "isolated",
+            "healthy",
+            "traceback",
+        ]
+    )
     if not args.skip_edges:
         _log("\nedge-case catalogue (alone, then with other threads working):")
         edges = _edges(devices, args)
@@ -138,8 +202,11 @@ def main(argv: list[str] | None = None) -> int:
             _log(coverage_table(cov).to_string())
         if len(edges):
             _log("\nEDGE-CASE MATRIX (case x backend: status)")
-            _log(edges.pivot_table(index="case", columns="backend", values="status", aggfunc="last", sort=False)
-                 .reindex([c.name for c in CASES]).to_string())
+            _log(
+                edges.pivot_table(index="case", columns="backend", values="status", aggfunc="last", sort=False)
+                .reindex([c.name for c in CASES])
+                .to_string()
+            )
         bad_cov = cov[cov["status"] == FAILED]
         if len(bad_cov):
             _log("\nFAILED PROBES")

@@ -31,15 +31,25 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=24)
     ap.add_argument("--iterations", type=int, default=20)
     args = ap.parse_args()
-    cfg = dict(threads=1, iterations=args.iterations, workload="mlp", size=32, device="cpu", warmup=0,
-               verify=False)
-    print(f"{platform.node()}: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; "
-          f"{args.trials} trials per point, 1 thread x {args.iterations} iterations of mlp (size 32) each")
+    cfg = dict(threads=1, iterations=args.iterations, workload="mlp", size=32, device="cpu", warmup=0, verify=False)
+    print(
+        f"{platform.node()}: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; "
+        f"{args.trials} trials per point, 1 thread x {args.iterations} iterations of mlp (size 32) each"
+    )
     print("workers  trials/s  efficiency")
     base = None
     for w in args.workers:
-        with LocalCluster(n_workers=w, threads_per_worker=1, processes=True, dashboard_address=None,
-                          resources={"device": 1}, silence_logs=40) as cluster, Client(cluster) as client:
+        with (
+            LocalCluster(
+                n_workers=w,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                resources={"device": 1},
+                silence_logs=40,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             run_trials(cfg, trials=2 * w, timeout_s=300, client=client, progress=False, batch="warm-up")
             t0 = time.perf_counter()
             df = run_trials(cfg, trials=args.trials, timeout_s=300, client=client, progress=False)

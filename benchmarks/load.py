@@ -24,8 +24,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
-
 from _common import bad_arg, load_average, machine_line, peak_rss_bytes, rss_bytes  # noqa: E402
+
 from mpslab.run.config import ConfigError, StressConfig  # noqa: E402
 from mpslab.run.runner import run_stress  # noqa: E402
 
@@ -43,15 +43,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.tiny:
         args.threads, args.iterations, args.size = 16, 20, 8
     try:
-        cfg = StressConfig(threads=args.threads, iterations=args.iterations, size=args.size, device=args.device,
-                           verify=True)
+        cfg = StressConfig(
+            threads=args.threads, iterations=args.iterations, size=args.size, device=args.device, verify=True
+        )
     except ConfigError as exc:
         return bad_arg("load", str(exc))
     cuda = cfg.device.startswith("cuda") and torch.cuda.is_available()
 
     print(f"load: {machine_line(cfg.device)}")
-    print(f"one run_stress: {cfg.threads} threads x {cfg.iterations} iterations of 'seed' size {cfg.size}, "
-          f"sync every {cfg.sync_every}, oracle on")
+    print(
+        f"one run_stress: {cfg.threads} threads x {cfg.iterations} iterations of 'seed' size {cfg.size}, "
+        f"sync every {cfg.sync_every}, oracle on"
+    )
     rss0 = rss_bytes()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -60,12 +63,18 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - t0
     print(f"outcome {r.outcome}: {r.completed} steps completed, {r.verified} checked by the oracle")
     print(f"harness errors: {r.error_count}   mismatches: {r.mismatch_count}")
-    print(f"wall time: {wall:.1f} s (timed region {r.seconds:.1f} s at {r.ops_per_s:.0f} ops/s; "
-          f"oracle replay and the rest {wall - r.seconds:.1f} s)")
-    print(f"peak RSS: {peak_rss_bytes() / GB:.2f} GB (RSS before the run {rss0 / GB:.2f} GB, after {rss_bytes() / GB:.2f} GB)")
+    print(
+        f"wall time: {wall:.1f} s (timed region {r.seconds:.1f} s at {r.ops_per_s:.0f} ops/s; "
+        f"oracle replay and the rest {wall - r.seconds:.1f} s)"
+    )
+    print(
+        f"peak RSS: {peak_rss_bytes() / GB:.2f} GB (RSS before the run {rss0 / GB:.2f} GB, after {rss_bytes() / GB:.2f} GB)"  # noqa: E501
+    )
     if cuda:
-        print(f"CUDA allocator peak: {torch.cuda.max_memory_allocated() / GB:.3f} GB allocated, "
-              f"{torch.cuda.max_memory_reserved() / GB:.3f} GB reserved")
+        print(
+            f"CUDA allocator peak: {torch.cuda.max_memory_allocated() / GB:.3f} GB allocated, "
+            f"{torch.cuda.max_memory_reserved() / GB:.3f} GB reserved"
+        )
     for e in r.errors[:5]:
         print(f"  error: {e}")
     print(f"load average after: {load_average()}")

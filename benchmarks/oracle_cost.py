@@ -63,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         print("oracle_cost: --sizes and --threads must be integers separated by commas", file=sys.stderr)
         return 2
     if args.repeats < 1 or any(t < 1 or args.ops % t for t in threads):
-        print("oracle_cost: --repeats must be >= 1 and --ops must split evenly over every --threads value",
-              file=sys.stderr)
+        print(
+            "oracle_cost: --repeats must be >= 1 and --ops must split evenly over every --threads value",
+            file=sys.stderr,
+        )
         return 2
     try:
         base = StressConfig(device=args.device, workload=args.workload, threads=1, iterations=1)
@@ -72,21 +74,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"oracle_cost: {exc}", file=sys.stderr)
         return 2
     env = environment(base.device)
-    print(f"oracle cost: {base.device} ({env['device_name']}), torch {env['torch']}, "
-          f"{torch.get_num_threads()} intra-op threads, {os.cpu_count()} cpus")
-    print(f"workload {args.workload!r}, {args.ops} steps per run, sync every {args.sync_every}; {args.repeats} "
-          "interleaved repeats (order rotated each repeat); medians; ops/s = timed region only; "
-          "after = the oracle's replay + comparison after the timed region (s)")
-    print(f"{'size':>5} {'thr':>4}  {'off ops/s':>10}  {'fingerprint':>11} {'ratio':>5} {'[min..max]':>12} "
-          f"{'after':>6}  {'full':>10} {'ratio':>5} {'[min..max]':>12} {'after':>6}")
+    print(
+        f"oracle cost: {base.device} ({env['device_name']}), torch {env['torch']}, "
+        f"{torch.get_num_threads()} intra-op threads, {os.cpu_count()} cpus"
+    )
+    print(
+        f"workload {args.workload!r}, {args.ops} steps per run, sync every {args.sync_every}; {args.repeats} "
+        "interleaved repeats (order rotated each repeat); medians; ops/s = timed region only; "
+        "after = the oracle's replay + comparison after the timed region (s)"
+    )
+    print(
+        f"{'size':>5} {'thr':>4}  {'off ops/s':>10}  {'fingerprint':>11} {'ratio':>5} {'[min..max]':>12} "
+        f"{'after':>6}  {'full':>10} {'ratio':>5} {'[min..max]':>12} {'after':>6}"
+    )
     for size in sizes:
         for t in threads:
             configs = {}
             for mode in MODES:
                 try:
-                    configs[mode] = base.replace(threads=t, iterations=args.ops // t, size=size,
-                                                 sync_every=args.sync_every, verify=mode,
-                                                 full_cap_mb=args.full_cap_mb)
+                    configs[mode] = base.replace(
+                        threads=t,
+                        iterations=args.ops // t,
+                        size=size,
+                        sync_every=args.sync_every,
+                        verify=mode,
+                        full_cap_mb=args.full_cap_mb,
+                    )
                 except ConfigError:
                     configs[mode] = None
             names = [m for m in MODES if configs[m] is not None]
@@ -94,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             rate: dict[str, list[float]] = {m: [] for m in names}
             after: dict[str, list[float]] = {m: [] for m in names}
             for r in range(args.repeats):
-                for m in names[r % len(names):] + names[: r % len(names)]:
+                for m in names[r % len(names) :] + names[: r % len(names)]:
                     gc.collect()
                     a, b = one(configs[m])
                     rate[m].append(a)
@@ -107,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 med = statistics.median(rate[m])
                 paired = [x / y for x, y in zip(rate[m], rate["off"])]
-                cells.append(f"{med:>10.1f} {med / off:>5.3f} {f'[{min(paired):.2f}..{max(paired):.2f}]':>12} "
-                             f"{statistics.median(after[m]):>6.2f}")
+                cells.append(
+                    f"{med:>10.1f} {med / off:>5.3f} {f'[{min(paired):.2f}..{max(paired):.2f}]':>12} "
+                    f"{statistics.median(after[m]):>6.2f}"
+                )
             print(f"{size:>5} {t:>4}  {off:>10.1f}  {cells[0]:>11}  {cells[1]}", flush=True)
     return 0
 

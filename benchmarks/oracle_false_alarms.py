@@ -52,17 +52,27 @@ def main(argv: list[str] | None = None) -> int:
         print("oracle_false_alarms: --verify off checks nothing", file=sys.stderr)
         return 2
     env = environment(StressConfig(device=args.device, threads=1, iterations=1).device)
-    print(f"oracle false alarms: {env['device']} ({env['device_name']}), torch {env['torch']}; verify={args.verify}; "
-          f"{args.runs} clean runs per workload x dtype, {args.threads} threads x {args.iterations} iterations, "
-          f"size {args.size}, seeds 0..{args.runs - 1}")
+    print(
+        f"oracle false alarms: {env['device']} ({env['device_name']}), torch {env['torch']}; verify={args.verify}; "
+        f"{args.runs} clean runs per workload x dtype, {args.threads} threads x {args.iterations} iterations, "
+        f"size {args.size}, seeds 0..{args.runs - 1}"
+    )
     print(f"{'workload':<24} {'dtype':<9} {'runs':>5} {'verified':>9} {'mismatch':>8} {'errors':>6}  note")
     total_runs = total_outputs = total_bad = 0
     t0 = time.perf_counter()
     for name in names:
         for dtype in dtypes:
             try:
-                base = StressConfig(threads=args.threads, iterations=args.iterations, sync_every=5, workload=name,
-                                    size=args.size, dtype=dtype, device=args.device, verify=args.verify)
+                base = StressConfig(
+                    threads=args.threads,
+                    iterations=args.iterations,
+                    sync_every=5,
+                    workload=name,
+                    size=args.size,
+                    dtype=dtype,
+                    device=args.device,
+                    verify=args.verify,
+                )
             except ConfigError as exc:
                 print(f"{name:<24} {dtype:<9} {'-':>5} {'-':>9} {'-':>8} {'-':>6}  not applicable: {exc}")
                 continue
@@ -83,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
             total_outputs += verified
             total_bad += bad
             print(f"{name:<24} {dtype:<9} {runs:>5} {verified:>9} {bad:>8} {errors:>6}  {note}", flush=True)
-    print(f"total: {total_bad} runs with a mismatch of {total_runs} clean runs ({total_outputs} outputs "
-          f"fingerprinted and compared) in {time.perf_counter() - t0:.0f} s")
+    print(
+        f"total: {total_bad} runs with a mismatch of {total_runs} clean runs ({total_outputs} outputs "
+        f"fingerprinted and compared) in {time.perf_counter() - t0:.0f} s"
+    )
     return 0 if total_bad == 0 else 1
 
 

@@ -60,14 +60,18 @@ def main(argv: list[str] | None = None) -> int:
 
     which = ", ".join(args.only) if args.only else "all notebooks"
     print(f"pipeline time: {machine_line(args.device)}")
-    print(f"python -m mpslab run --profile {args.profile} --device {args.device} ({which}), {args.repeats} repeats, "
-          f"each a fresh process into its own temporary folder")
+    print(
+        f"python -m mpslab run --profile {args.profile} --device {args.device} ({which}), {args.repeats} repeats, "
+        f"each a fresh process into its own temporary folder"
+    )
     times = []
     for k in range(args.repeats):
         times.append(one(args.profile, args.device, args.only, args.timeout))
         print(f"  repeat {k + 1}: {times[-1]:.1f} s (load average {load_average()})", flush=True)
-    print(f"pipeline time ({args.profile}, {which}): median {statistics.median(times):.1f} s, "
-          f"min {min(times):.1f} s, max {max(times):.1f} s over {len(times)} repeats")
+    print(
+        f"pipeline time ({args.profile}, {which}): median {statistics.median(times):.1f} s, "
+        f"min {min(times):.1f} s, max {max(times):.1f} s over {len(times)} repeats"
+    )
     print(f"load average after: {load_average()}")
     return 0
 

@@ -46,9 +46,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _common import bad_arg, load_average, machine_line  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from _common import bad_arg, load_average, machine_line  # noqa: E402
 from mpslab.run.backends import get_backend  # noqa: E402
 from mpslab.run.config import ConfigError, StressConfig  # noqa: E402
 from mpslab.run.runner import run_stress, thread_seed  # noqa: E402
@@ -122,7 +122,7 @@ def pairs(config: StressConfig, n: int) -> dict[str, np.ndarray]:
     runner(config)
     out: dict[str, list[float]] = {"bare": [], "runner": [], "wall": []}
     for k in range(n):
-        for which in (("bare", "runner") if k % 2 == 0 else ("runner", "bare")):
+        for which in ("bare", "runner") if k % 2 == 0 else ("runner", "bare"):
             gc.collect()
             if which == "bare":
                 out["bare"].append(config.ops / bare_loop(config))
@@ -136,8 +136,16 @@ def pairs(config: StressConfig, n: int) -> dict[str, np.ndarray]:
 def _interval(data: tuple[np.ndarray, ...], statistic) -> tuple[float, float]:
     if len(data[0]) < 3:
         return float("nan"), float("nan")
-    res = stats.bootstrap(data, statistic, paired=True, vectorized=False, n_resamples=RESAMPLES,
-                          confidence_level=CONFIDENCE, method="percentile", random_state=np.random.default_rng(0))
+    res = stats.bootstrap(
+        data,
+        statistic,
+        paired=True,
+        vectorized=False,
+        n_resamples=RESAMPLES,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        random_state=np.random.default_rng(0),
+    )
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
@@ -153,11 +161,20 @@ def summarise(s: dict[str, np.ndarray], ops: int) -> dict[str, float]:
 
     lo, hi = _interval((bare, run), ratio)
     olo, ohi = _interval((bare, run), overhead_us)
-    return {"ratio": ratio(bare, run), "lo": lo, "hi": hi, "us": overhead_us(bare, run), "us_lo": olo,
-            "us_hi": ohi, "bare_us": float(np.mean(bare)) / ops * 1e6,
-            "bare_ops": ops / float(np.median(bare)), "runner_ops": ops / float(np.median(run)),
-            "replay_ms": float(np.median(s["wall"] - run)) * 1e3,
-            "single_min": float(np.min(bare / run)), "single_max": float(np.max(bare / run))}
+    return {
+        "ratio": ratio(bare, run),
+        "lo": lo,
+        "hi": hi,
+        "us": overhead_us(bare, run),
+        "us_lo": olo,
+        "us_hi": ohi,
+        "bare_us": float(np.mean(bare)) / ops * 1e6,
+        "bare_ops": ops / float(np.median(bare)),
+        "runner_ops": ops / float(np.median(run)),
+        "replay_ms": float(np.median(s["wall"] - run)) * 1e3,
+        "single_min": float(np.min(bare / run)),
+        "single_max": float(np.max(bare / run)),
+    }
 
 
 def verdict(r: dict[str, float]) -> str:
@@ -174,8 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=64, help="workload size (default 64)")
     p.add_argument("--threads", default="1,8,64", help="thread counts with the oracle off (default 1,8,64)")
     p.add_argument("--oracle-threads", type=int, default=8, help="thread count of the oracle-on row (0: none)")
-    p.add_argument("--ops", type=int, default=6400,
-                   help="steps per run, split over the threads: iterations = ops / threads (default 6400)")
+    p.add_argument(
+        "--ops",
+        type=int,
+        default=6400,
+        help="steps per run, split over the threads: iterations = ops / threads (default 6400)",
+    )
     p.add_argument("--pairs", type=int, default=20, help="(bare, runner) pairs per row (default 20)")
     p.add_argument("--sync-every", type=int, default=20, help="synchronise every k iterations (default 20)")
     p.add_argument("--workload", default="seed", help="workload name (default seed)")
@@ -192,35 +213,60 @@ def main(argv: list[str] | None = None) -> int:
             return bad_arg("runner_overhead", f"{name}={value}: must be >= 1")
     rows = [(t, False) for t in thread_counts] + ([(args.oracle_threads, True)] if args.oracle_threads else [])
     if not thread_counts or any(args.ops % t for t, _ in rows):
-        return bad_arg("runner_overhead", f"--ops={args.ops} must split evenly over every thread count "
-                                          f"({', '.join(str(t) for t, _ in rows)})")
+        return bad_arg(
+            "runner_overhead",
+            f"--ops={args.ops} must split evenly over every thread count ({', '.join(str(t) for t, _ in rows)})",
+        )
     try:
-        configs = [(StressConfig(threads=t, iterations=args.ops // t, sync_every=args.sync_every,
-                                 workload=args.workload, size=args.size, device=args.device, verify=v), v)
-                   for t, v in rows]
+        configs = [
+            (
+                StressConfig(
+                    threads=t,
+                    iterations=args.ops // t,
+                    sync_every=args.sync_every,
+                    workload=args.workload,
+                    size=args.size,
+                    device=args.device,
+                    verify=v,
+                ),
+                v,
+            )
+            for t, v in rows
+        ]
     except ConfigError as exc:
         return bad_arg("runner_overhead", str(exc))
 
     device = configs[0][0].device
     print(f"runner overhead, paired: {machine_line(device)}")
-    print(f"workload {args.workload!r} size {args.size}, {args.ops} steps per run (threads x iterations), sync every "
-          f"{args.sync_every}; {args.pairs} pairs per row, bare before runner in even pairs and after it in odd ones")
-    print(f"ratio = median over pairs of bare s/runner s (= runner ops/s over bare ops/s); overhead = median of "
-          f"(runner s - bare s)/steps; "
-          f"{CONFIDENCE:.0%} paired bootstrap intervals ({RESAMPLES} resamples, percentile)")
-    print(f"decision (oracle off): KEPT if ratio interval low >= {TARGET}, MISSED if high < {TARGET}, else not resolved")
-    print(f"{'thr':>4} {'oracle':>6} {'iter':>6} {'bare ops/s':>11} {'runner ops/s':>12} {'ratio':>6} "
-          f"{'[95% interval]':>16} {'pairs min..max':>15} {'bare us/step':>12} {'+us/step':>8} {'[95% interval]':>18} "
-          f"{'replay ms':>9}  verdict")
+    print(
+        f"workload {args.workload!r} size {args.size}, {args.ops} steps per run (threads x iterations), sync every "
+        f"{args.sync_every}; {args.pairs} pairs per row, bare before runner in even pairs and after it in odd ones"
+    )
+    print(
+        f"ratio = median over pairs of bare s/runner s (= runner ops/s over bare ops/s); overhead = median of "
+        f"(runner s - bare s)/steps; "
+        f"{CONFIDENCE:.0%} paired bootstrap intervals ({RESAMPLES} resamples, percentile)"
+    )
+    print(
+        f"decision (oracle off): KEPT if ratio interval low >= {TARGET}, MISSED if high < {TARGET}, else not resolved"
+    )
+    print(
+        f"{'thr':>4} {'oracle':>6} {'iter':>6} {'bare ops/s':>11} {'runner ops/s':>12} {'ratio':>6} "
+        f"{'[95% interval]':>16} {'pairs min..max':>15} {'bare us/step':>12} {'+us/step':>8} {'[95% interval]':>18} "
+        f"{'replay ms':>9}  verdict"
+    )
     for cfg, oracle in configs:
         r = summarise(pairs(cfg, args.pairs), cfg.ops)
         ratio_ci = f"[{r['lo']:.3f}, {r['hi']:.3f}]"
         span = f"{r['single_min']:.2f}..{r['single_max']:.2f}"
         us_ci = f"[{r['us_lo']:+.2f}, {r['us_hi']:+.2f}]"
         note = "(oracle on: timed region only)" if oracle else verdict(r)
-        print(f"{cfg.threads:>4} {'on' if oracle else 'off':>6} {cfg.iterations:>6} {r['bare_ops']:>11.1f} "
-              f"{r['runner_ops']:>12.1f} {r['ratio']:>6.3f} {ratio_ci:>16} {span:>15} {r['bare_us']:>12.2f} "
-              f"{r['us']:>+8.2f} {us_ci:>18} {r['replay_ms'] if oracle else 0.0:>9.1f}  {note}", flush=True)
+        print(
+            f"{cfg.threads:>4} {'on' if oracle else 'off':>6} {cfg.iterations:>6} {r['bare_ops']:>11.1f} "
+            f"{r['runner_ops']:>12.1f} {r['ratio']:>6.3f} {ratio_ci:>16} {span:>15} {r['bare_us']:>12.2f} "
+            f"{r['us']:>+8.2f} {us_ci:>18} {r['replay_ms'] if oracle else 0.0:>9.1f}  {note}",
+            flush=True,
+        )
     print(f"load average after: {load_average()}")
     return 0
 

@@ -34,9 +34,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
+from _common import bad_arg, device_memory, load_average, machine_line, rss_bytes  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from _common import bad_arg, device_memory, load_average, machine_line, rss_bytes  # noqa: E402
 from mpslab.run.config import ConfigError, StressConfig  # noqa: E402
 from mpslab.run.runner import run_stress  # noqa: E402
 
@@ -86,8 +86,14 @@ def growth(rows: list[dict[str, float]], key: str, warmup_end: float, end: float
     if after.sum() >= 3 and np.ptp(t[after]) > 0:
         fit = stats.linregress(t[after], y[after])
         slope, se = fit.slope * 60, fit.stderr * 60
-    return {"base": base, "end": last, "growth": last / base - 1 if base > 0 else float("nan"),
-            "max": float(np.nanmax(y[after])) if after.any() else float("nan"), "slope": slope, "slope_se": se}
+    return {
+        "base": base,
+        "end": last,
+        "growth": last / base - 1 if base > 0 else float("nan"),
+        "max": float(np.nanmax(y[after])) if after.any() else float("nan"),
+        "slope": slope,
+        "slope_se": se,
+    }
 
 
 def figure(rows: list[dict[str, float]], warmup_end: float, path: str, title: str) -> None:
@@ -137,16 +143,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.duration <= 0 or args.interval <= 0 or not 0 <= args.warmup < 0.9:
         return bad_arg("soak", "--duration and --interval must be > 0 and --warmup in [0, 0.9)")
     try:
-        cfg = StressConfig(threads=args.threads, iterations=args.iterations, size=args.size, device=args.device,
-                           verify=not args.no_verify)
+        cfg = StressConfig(
+            threads=args.threads,
+            iterations=args.iterations,
+            size=args.size,
+            device=args.device,
+            verify=not args.no_verify,
+        )
     except ConfigError as exc:
         return bad_arg("soak", str(exc))
 
     print(f"soak: {machine_line(cfg.device)}")
-    print(f"{cfg.threads} threads x {cfg.iterations} iterations of 'seed' size {cfg.size} per run, oracle "
-          f"{'on' if cfg.verify else 'off'}, runs back to back for {args.duration:.0f} s; memory sampled every "
-          f"{args.interval} s; warm-up = first {args.warmup:.0%} of the time; growth = median of the last 10% "
-          f"over median of the 10% after warm-up; target <= {TARGET:.0%}")
+    print(
+        f"{cfg.threads} threads x {cfg.iterations} iterations of 'seed' size {cfg.size} per run, oracle "
+        f"{'on' if cfg.verify else 'off'}, runs back to back for {args.duration:.0f} s; memory sampled every "
+        f"{args.interval} s; warm-up = first {args.warmup:.0%} of the time; growth = median of the last 10% "
+        f"over median of the 10% after warm-up; target <= {TARGET:.0%}"
+    )
     sampler = Sampler(cfg.device, args.interval)
     sampler.sample()
     sampler.start()
@@ -163,18 +176,24 @@ def main(argv: list[str] | None = None) -> int:
     end = sampler.rows[-1]["t"]
     warmup_end = args.warmup * end
     rows = sampler.rows
-    print(f"{sampler.runs} runs in {end:.1f} s ({ops} steps, {ops / max(sum(run_seconds), 1e-9):.0f} ops/s in the "
-          f"timed regions), {errors} harness errors, {mismatches} mismatches, {len(rows)} samples")
-    print(f"{'memory':<22} {'start MB':>9} {'base MB':>9} {'end MB':>9} {'max MB':>9} {'growth':>8} "
-          f"{'slope MB/min':>18}  within {TARGET:.0%}")
+    print(
+        f"{sampler.runs} runs in {end:.1f} s ({ops} steps, {ops / max(sum(run_seconds), 1e-9):.0f} ops/s in the "
+        f"timed regions), {errors} harness errors, {mismatches} mismatches, {len(rows)} samples"
+    )
+    print(
+        f"{'memory':<22} {'start MB':>9} {'base MB':>9} {'end MB':>9} {'max MB':>9} {'growth':>8} "
+        f"{'slope MB/min':>18}  within {TARGET:.0%}"
+    )
     verdicts = []
     for key in [k for k in rows[0] if k.endswith("_mb")]:
         g = growth(rows, key, warmup_end, end)
         ok = g["growth"] <= TARGET
         verdicts.append(ok)
         slope = f"{g['slope']:+.2f} +- {g['slope_se']:.2f}"
-        print(f"{key[:-3]:<22} {rows[0][key]:>9.1f} {g['base']:>9.1f} {g['end']:>9.1f} {g['max']:>9.1f} "
-              f"{g['growth']:>+8.1%} {slope:>18}  {'yes' if ok else 'NO'}")
+        print(
+            f"{key[:-3]:<22} {rows[0][key]:>9.1f} {g['base']:>9.1f} {g['end']:>9.1f} {g['max']:>9.1f} "
+            f"{g['growth']:>+8.1%} {slope:>18}  {'yes' if ok else 'NO'}"
+        )
     print(f"growth after warm-up within {TARGET:.0%}: {'yes' if all(verdicts) else 'NO'}")
     if args.csv:
         keys = list(rows[0])
@@ -184,8 +203,13 @@ def main(argv: list[str] | None = None) -> int:
             w.writerows(rows)
         print(f"samples written to {args.csv}")
     if args.figure:
-        figure(rows, warmup_end, args.figure, f"soak: {cfg.threads} threads, seed size {cfg.size}, {cfg.device}, "
-                                              f"{sampler.runs} runs of {cfg.iterations} iterations")
+        figure(
+            rows,
+            warmup_end,
+            args.figure,
+            f"soak: {cfg.threads} threads, seed size {cfg.size}, {cfg.device}, "
+            f"{sampler.runs} runs of {cfg.iterations} iterations",
+        )
         print(f"figure written to {args.figure}")
     print(f"load average after: {load_average()}")
     return 0

@@ -34,9 +34,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
+from _common import bad_arg, load_average, machine_line  # noqa: E402
 from torch.utils.benchmark import Timer  # noqa: E402
 
-from _common import bad_arg, load_average, machine_line  # noqa: E402
 from mpslab.run.backends import get_backend  # noqa: E402
 from mpslab.run.timing import SyncTimer, measure  # noqa: E402
 from mpslab.run.workloads import WorkerContext, get_workload  # noqa: E402
@@ -57,7 +57,8 @@ def one_round(fn, backend, min_run_time: float, repeats: int, torch_first: bool)
 
     def run_torch() -> None:
         m = Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads()).blocked_autorange(
-            min_run_time=min_run_time)
+            min_run_time=min_run_time
+        )
         out["torch"], out["n"] = m.median, m.number_per_run
 
     def run_mpslab() -> None:
@@ -69,8 +70,11 @@ def one_round(fn, backend, min_run_time: float, repeats: int, torch_first: bool)
         run_torch()
         run_mpslab()
     else:  # mpslab/n needs torch's n: take it from a quick torch estimate first
-        out["n"] = Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads()).blocked_autorange(
-            min_run_time=min_run_time / 4).number_per_run
+        out["n"] = (
+            Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+            .blocked_autorange(min_run_time=min_run_time / 4)
+            .number_per_run
+        )
         run_mpslab()
         run_torch()
     return out
@@ -97,8 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.tiny:
         args.size, args.matmul_size, args.rounds, args.repeats, args.min_run_time = 16, 32, 2, 8, 0.02
-    for name, value in (("--size", args.size), ("--matmul-size", args.matmul_size), ("--rounds", args.rounds),
-                        ("--repeats", args.repeats)):
+    for name, value in (
+        ("--size", args.size),
+        ("--matmul-size", args.matmul_size),
+        ("--rounds", args.rounds),
+        ("--repeats", args.repeats),
+    ):
         if value < 1:
             return bad_arg("timer_agreement", f"{name}={value}: must be >= 1")
     try:
@@ -107,12 +115,16 @@ def main(argv: list[str] | None = None) -> int:
         return bad_arg("timer_agreement", f"--device={args.device!r}: {exc}")
 
     print(f"timer agreement: {machine_line(args.device)}")
-    print(f"{args.rounds} interleaved rounds (order alternates); torch Timer.blocked_autorange(min_run_time="
-          f"{args.min_run_time}), num_threads={torch.get_num_threads()}; mpslab measure: {args.repeats} samples of 1 "
-          f"call, and {max(3, args.repeats // 4)} samples of torch's block size n")
+    print(
+        f"{args.rounds} interleaved rounds (order alternates); torch Timer.blocked_autorange(min_run_time="
+        f"{args.min_run_time}), num_threads={torch.get_num_threads()}; mpslab measure: {args.repeats} samples of 1 "
+        f"call, and {max(3, args.repeats // 4)} samples of torch's block size n"
+    )
     print(f"one synchronised empty sample (SyncTimer around nothing): {sync_cost(backend) * 1e6:.1f} us")
-    print(f"{'op':<22} {'n':>7} {'torch us':>9} {'mpslab/1 us':>11} {'/1 vs torch':>18} {'mpslab/n us':>11} "
-          f"{'/n vs torch':>18}  within {AGREE:.0%}")
+    print(
+        f"{'op':<22} {'n':>7} {'torch us':>9} {'mpslab/1 us':>11} {'/1 vs torch':>18} {'mpslab/n us':>11} "
+        f"{'/n vs torch':>18}  within {AGREE:.0%}"
+    )
     worst = 0.0
     for label, fn in ops(backend.device, args.size, args.matmul_size).items():
         for _ in range(3):
@@ -127,13 +139,19 @@ def main(argv: list[str] | None = None) -> int:
         ratio_n = statistics.median(r["mpslab/n"] / r["torch"] for r in rounds)
         worst = max(worst, abs(ratio_n - 1))
         ns = sorted({int(r["n"]) for r in rounds})
-        print(f"{label:<22} {'/'.join(map(str, ns)):>7} {med['torch'] * 1e6:>9.2f} {med['mpslab/1'] * 1e6:>11.2f} "
-              f"{cells[0]:>18} {med['mpslab/n'] * 1e6:>11.2f} {cells[1]:>18}  {'yes' if abs(ratio_n - 1) <= AGREE else 'NO'}",
-              flush=True)
-    print(f"largest |mpslab/n / torch - 1| = {worst:.3f} -> same block size agrees within {AGREE:.0%}: "
-          f"{'yes' if worst <= AGREE else 'NO'}")
-    print("mpslab/1 times one call with a synchronisation round trip (latency); torch and mpslab/n time calls "
-          "back to back (throughput). Where they differ the op is short next to a synchronisation.")
+        print(
+            f"{label:<22} {'/'.join(map(str, ns)):>7} {med['torch'] * 1e6:>9.2f} {med['mpslab/1'] * 1e6:>11.2f} "
+            f"{cells[0]:>18} {med['mpslab/n'] * 1e6:>11.2f} {cells[1]:>18}  {'yes' if abs(ratio_n - 1) <= AGREE else 'NO'}",  # noqa: E501
+            flush=True,
+        )
+    print(
+        f"largest |mpslab/n / torch - 1| = {worst:.3f} -> same block size agrees within {AGREE:.0%}: "
+        f"{'yes' if worst <= AGREE else 'NO'}"
+    )
+    print(
+        "mpslab/1 times one call with a synchronisation round trip (latency); torch and mpslab/n time calls "
+        "back to back (throughput). Where they differ the op is short next to a synchronisation."
+    )
     print(f"load average after: {load_average()}")
     return 0
 

@@ -66,10 +66,14 @@ def main() -> None:
     ap.add_argument("--spawn-repeats", type=int, default=3, help="repeats for spawn (default %(default)s)")
     args = ap.parse_args()
 
-    print(f"isolated-trial rate: tiny trials ({TINY.threads} threads x {TINY.iterations} iterations of "
-          f"{TINY.workload!r}, size {TINY.size}, {TINY.device})")
-    print(f"machine: {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"python {platform.python_version()}, torch {torch.__version__}, load average before: {_load()}")
+    print(
+        f"isolated-trial rate: tiny trials ({TINY.threads} threads x {TINY.iterations} iterations of "
+        f"{TINY.workload!r}, size {TINY.size}, {TINY.device})"
+    )
+    print(
+        f"machine: {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"python {platform.python_version()}, torch {torch.__version__}, load average before: {_load()}"
+    )
 
     results: dict[str, tuple[float, int]] = {}
     if sys.platform.startswith("linux"):
@@ -88,8 +92,10 @@ def main() -> None:
         print(f"{mode:<12}{rate:>10.2f}{per_text:>12}   median of {repeats[mode]} x {n} trials")
     if "forkserver" in results:
         print(f"ratio forkserver / spawn: {results['forkserver'][0] / results['spawn'][0]:.1f}x")
-        print(f"fork server start-up (once per process, first call): {statistics.median(starts):.2f} s "
-              f"(median of {len(starts)}, including 1 trial)")
+        print(
+            f"fork server start-up (once per process, first call): {statistics.median(starts):.2f} s "
+            f"(median of {len(starts)}, including 1 trial)"
+        )
     print(f"load average after: {_load()}")
     shutdown_server()
 

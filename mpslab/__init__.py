@@ -7,19 +7,21 @@ Quick start::
     print(result.summary())
 """
 
-from mpslab.version import __version__  # noqa: E402
-
 from mpslab.run.backends import available_backends, get_backend  # noqa: E402
 from mpslab.run.config import ConfigError, StressConfig  # noqa: E402
 from mpslab.run.runner import StressResult, run_stress  # noqa: E402
 from mpslab.run.timing import Measurement, SyncTimer, measure  # noqa: E402
 from mpslab.run.workloads import WorkerContext, get_workload, list_workloads, register_workload  # noqa: E402
+from mpslab.studies import (  # noqa: E402,F401  (coverage walkthrough, edge-case catalogue)
+    edges,
+    probes,
+    scenarios,  # noqa: E402,F401  (registers the scenario library's workloads)
+)
 from mpslab.trials import faults  # noqa: E402,F401  (registers the fault workloads)
 from mpslab.trials.isolate import run_trials  # noqa: E402
 from mpslab.trials.records import load_records  # noqa: E402
 from mpslab.trials.stats import compare_rates, failure_rate  # noqa: E402
-from mpslab.studies import edges, probes  # noqa: E402,F401  (coverage walkthrough, edge-case catalogue)
-from mpslab.studies import scenarios  # noqa: E402,F401  (registers the scenario library's workloads)
+from mpslab.version import __version__  # noqa: E402
 
 __all__ = [
     "__version__",

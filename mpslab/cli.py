@@ -10,7 +10,8 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from mpslab.run.config import ConfigError, StressConfig
 
@@ -41,33 +42,92 @@ def add_stress_arguments(p: argparse.ArgumentParser) -> None:
     d = StressConfig.__dataclass_fields__
     g = p.add_argument_group("stress configuration")
     g.add_argument("--threads", type=int, default=d["threads"].default, help="worker threads (default %(default)s)")
-    g.add_argument("--iterations", type=int, default=d["iterations"].default, help="iterations per thread (default %(default)s)")
-    g.add_argument("--sync-every", type=int, default=d["sync_every"].default, help="synchronise every k iterations; 0 = only at the end (default %(default)s)")
-    g.add_argument("--workload", default=d["workload"].default, help="workload name, see `python -m mpslab workloads` (default %(default)s)")
-    g.add_argument("--size", type=int, default=d["size"].default, help="workload size, e.g. matrix side (default %(default)s)")
-    g.add_argument("--dtype", default=d["dtype"].default, help="float32 | float16 | bfloat16 | float64 (default %(default)s)")
-    g.add_argument("--device", default=d["device"].default, help="auto | cpu | cuda | cuda:N | mps (default %(default)s)")
+    g.add_argument(
+        "--iterations", type=int, default=d["iterations"].default, help="iterations per thread (default %(default)s)"
+    )
+    g.add_argument(
+        "--sync-every",
+        type=int,
+        default=d["sync_every"].default,
+        help="synchronise every k iterations; 0 = only at the end (default %(default)s)",
+    )
+    g.add_argument(
+        "--workload",
+        default=d["workload"].default,
+        help="workload name, see `python -m mpslab workloads` (default %(default)s)",
+    )
+    g.add_argument(
+        "--size", type=int, default=d["size"].default, help="workload size, e.g. matrix side (default %(default)s)"
+    )
+    g.add_argument(
+        "--dtype", default=d["dtype"].default, help="float32 | float16 | bfloat16 | float64 (default %(default)s)"
+    )
+    g.add_argument(
+        "--device", default=d["device"].default, help="auto | cpu | cuda | cuda:N | mps (default %(default)s)"
+    )
     g.add_argument("--streams", default=d["streams"].default, help="shared | per-thread (default %(default)s)")
-    g.add_argument("--throttle", type=_optional_int, default=None, help="at most k threads in device work at once (default: no limit)")
+    g.add_argument(
+        "--throttle",
+        type=_optional_int,
+        default=None,
+        help="at most k threads in device work at once (default: no limit)",
+    )
     g.add_argument("--seed", type=int, default=d["seed"].default, help="base random seed (default %(default)s)")
-    g.add_argument("--verify", dest="verify", default=d["verify"].default, metavar="MODE",
-                   help="serial-replay oracle: fingerprint | full | off (default %(default)s)")
+    g.add_argument(
+        "--verify",
+        dest="verify",
+        default=d["verify"].default,
+        metavar="MODE",
+        help="serial-replay oracle: fingerprint | full | off (default %(default)s)",
+    )
     g.add_argument("--no-verify", dest="verify", action="store_const", const="off", help="the same as --verify off")
-    g.add_argument("--full-cap-mb", type=float, default=d["full_cap_mb"].default, metavar="MIB",
-                   help="--verify full is refused above this many MiB of kept outputs (default %(default)g)")
-    g.add_argument("--warmup", type=int, default=d["warmup"].default, help="untimed warm-up iterations per thread (default %(default)s)")
-    g.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE",
-                   help="import a module or .py file that registers workloads (repeatable)")
-    g.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
-                   help="a workload parameter, e.g. --param batch=16 (repeatable; see `mpslab workloads`)")
+    g.add_argument(
+        "--full-cap-mb",
+        type=float,
+        default=d["full_cap_mb"].default,
+        metavar="MIB",
+        help="--verify full is refused above this many MiB of kept outputs (default %(default)g)",
+    )
+    g.add_argument(
+        "--warmup",
+        type=int,
+        default=d["warmup"].default,
+        help="untimed warm-up iterations per thread (default %(default)s)",
+    )
+    g.add_argument(
+        "--plugin",
+        dest="plugins",
+        action="append",
+        default=[],
+        metavar="MODULE_OR_FILE",
+        help="import a module or .py file that registers workloads (repeatable)",
+    )
+    g.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a workload parameter, e.g. --param batch=16 (repeatable; see `mpslab workloads`)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> StressConfig:
     return StressConfig(
-        threads=args.threads, iterations=args.iterations, sync_every=args.sync_every,
-        workload=args.workload, size=args.size, dtype=args.dtype, device=args.device,
-        streams=args.streams, throttle=args.throttle, seed=args.seed, verify=args.verify,
-        warmup=args.warmup, plugins=tuple(args.plugins), full_cap_mb=args.full_cap_mb,
+        threads=args.threads,
+        iterations=args.iterations,
+        sync_every=args.sync_every,
+        workload=args.workload,
+        size=args.size,
+        dtype=args.dtype,
+        device=args.device,
+        streams=args.streams,
+        throttle=args.throttle,
+        seed=args.seed,
+        verify=args.verify,
+        warmup=args.warmup,
+        plugins=tuple(args.plugins),
+        full_cap_mb=args.full_cap_mb,
         params=dict(_parse_param(p, "mpslab") for p in args.params),
     )
 
@@ -101,10 +161,21 @@ def _cmd_workloads(args: argparse.Namespace) -> int:
         load_plugin(spec)
     items = list_workloads()
     if args.json:
-        _print_json([{"name": w.name, "kind": w.kind, "description": w.description,
-                      "setup": w.setup_fn is not None,
-                      "params": {k: {"type": p.type.__name__, "default": p.default, "help": p.help}
-                                 for k, p in sorted(w.params.items())}} for w in items])
+        _print_json(
+            [
+                {
+                    "name": w.name,
+                    "kind": w.kind,
+                    "description": w.description,
+                    "setup": w.setup_fn is not None,
+                    "params": {
+                        k: {"type": p.type.__name__, "default": p.default, "help": p.help}
+                        for k, p in sorted(w.params.items())
+                    },
+                }
+                for w in items
+            ]
+        )
         return EXIT_OK
     width = max(len(w.name) for w in items)
     for w in items:
@@ -139,8 +210,7 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
         launch = f"; {r.launch} children" if r.launch != "auto" else ""
         print(f"{r.name}: {r.does}")
         print(f"    source: {r.source}")
-        print(f"    applies: {r.backends} with {r.dtypes}{cold}{launch}"
-              + (f"; params {r.params}" if r.params else ""))
+        print(f"    applies: {r.backends} with {r.dtypes}{cold}{launch}" + (f"; params {r.params}" if r.params else ""))
     return EXIT_OK
 
 
@@ -170,8 +240,13 @@ def _cmd_until_bound(args: argparse.Namespace) -> int:
     import os
     import tempfile
 
-    from mpslab.trials.sequential import (ZeroFailurePlan, parse_duration, parse_target, run_until_bound,
-                                          trials_chunk_runner)
+    from mpslab.trials.sequential import (
+        ZeroFailurePlan,
+        parse_duration,
+        parse_target,
+        run_until_bound,
+        trials_chunk_runner,
+    )
 
     try:
         target = parse_target(args.until_bound)
@@ -188,11 +263,17 @@ def _cmd_until_bound(args: argparse.Namespace) -> int:
         os.close(fd)
         store = tmp
     try:
-        run_chunk, frames = trials_chunk_runner(config, store, timeout_s=args.timeout, python=args.python,
-                                                mode=args.mode, batch=args.batch, progress=False)
-        result = run_until_bound(run_chunk, ZeroFailurePlan(target), max_trials=args.max_trials,
-                                 max_time_s=max_time, stop_on_failure=args.stop_on_failure,
-                                 announce=lambda line: print(line, flush=True))
+        run_chunk, frames = trials_chunk_runner(
+            config, store, timeout_s=args.timeout, python=args.python, mode=args.mode, batch=args.batch, progress=False
+        )
+        result = run_until_bound(
+            run_chunk,
+            ZeroFailurePlan(target),
+            max_trials=args.max_trials,
+            max_time_s=max_time,
+            stop_on_failure=args.stop_on_failure,
+            announce=lambda line: print(line, flush=True),
+        )
     finally:
         if tmp is not None:
             os.unlink(tmp)
@@ -201,8 +282,10 @@ def _cmd_until_bound(args: argparse.Namespace) -> int:
         failed = df[df["outcome"] != "ok"]
         for _, r in failed.head(10).iterrows():
             print(f"  trial {int(r['trial']):>4}  {r['outcome']:<8}  {_how_it_ended(r):<8}  {r['first_error'] or ''}")
-    print(f"until-bound: {result.trials} trials in {result.elapsed_s:.1f} s, stopped by {result.stopped_by}"
-          + (f"; store: {args.store}" if args.store else ""))
+    print(
+        f"until-bound: {result.trials} trials in {result.elapsed_s:.1f} s, stopped by {result.stopped_by}"
+        + (f"; store: {args.store}" if args.store else "")
+    )
     print(result.verdict())
     return EXIT_OK if result.met else EXIT_FAILED
 
@@ -224,27 +307,53 @@ def _cmd_trials(args: argparse.Namespace) -> int:
     else:
         config = config_from_args(args)
     try:
-        df = run_trials(config, trials=args.trials, timeout_s=args.timeout, python=args.python,
-                        store=args.store, mode=args.mode, batch=args.batch,
-                        progress=False if args.no_progress else None, client=client)
+        df = run_trials(
+            config,
+            trials=args.trials,
+            timeout_s=args.timeout,
+            python=args.python,
+            store=args.store,
+            mode=args.mode,
+            batch=args.batch,
+            progress=False if args.no_progress else None,
+            client=client,
+        )
     finally:
         if client is not None:
             client.close()
     per_env = failure_rates(df, pool=args.pool)
     rate = failure_rate(df, pool=True) if len(per_env) != 1 else per_env["result"].iloc[0]
     if args.json:
-        _print_json({"failure_rate": {k: getattr(rate, k) for k in
-                                      ("failures", "trials", "rate", "low", "high", "confidence",
-                                       "method", "sided", "outcomes", "verdict")},
-                     "per_environment": per_env.drop(columns=["result"]).to_dict(orient="records"),
-                     "trials": df.astype(object).where(df.notna(), None).to_dict(orient="records")})
+        _print_json(
+            {
+                "failure_rate": {
+                    k: getattr(rate, k)
+                    for k in (
+                        "failures",
+                        "trials",
+                        "rate",
+                        "low",
+                        "high",
+                        "confidence",
+                        "method",
+                        "sided",
+                        "outcomes",
+                        "verdict",
+                    )
+                },
+                "per_environment": per_env.drop(columns=["result"]).to_dict(orient="records"),
+                "trials": df.astype(object).where(df.notna(), None).to_dict(orient="records"),
+            }
+        )
         return EXIT_OK if rate.failures == 0 else EXIT_FAILED
     c = config if isinstance(config, StressConfig) else argparse.Namespace(**config)
     mode = df["launch"].dropna().iloc[0] if df["launch"].notna().any() else args.mode
     where = f"on {args.scheduler} ({df['worker'].nunique()} workers)" if args.scheduler else "here"
-    print(f"mpslab trials: {args.trials} isolated trials of {c.workload!r} ({c.threads} threads x "
-          f"{c.iterations} iterations, size {c.size}, {c.dtype}) on {c.device}, {where}; "
-          f"{mode} mode, timeout {args.timeout:g} s")
+    print(
+        f"mpslab trials: {args.trials} isolated trials of {c.workload!r} ({c.threads} threads x "
+        f"{c.iterations} iterations, size {c.size}, {c.dtype}) on {c.device}, {where}; "
+        f"{mode} mode, timeout {args.timeout:g} s"
+    )
     counts = df["outcome"].value_counts()
     print("outcome   trials")
     for outcome in ("ok", "error", "mismatch", "crash", "hang", "lost"):
@@ -256,8 +365,10 @@ def _cmd_trials(args: argparse.Namespace) -> int:
         for _, r in failed.head(10).iterrows():
             print(f"  trial {int(r['trial']):>4}  {r['outcome']:<8}  {_how_it_ended(r):<8}  {r['first_error'] or ''}")
     if args.store:
-        print(f"store: {args.store} (batch {df.attrs.get('batch')}: {df.attrs.get('ran')} trials run now, "
-              f"{df.attrs.get('resumed')} read back)")
+        print(
+            f"store: {args.store} (batch {df.attrs.get('batch')}: {df.attrs.get('ran')} trials run now, "
+            f"{df.attrs.get('resumed')} read back)"
+        )
     if len(per_env) > 1 or args.scheduler:
         print("per environment (host, torch, build, device):" if not args.pool else "pooled (--pool):")
         for _, r in per_env.iterrows():
@@ -274,10 +385,24 @@ def _cmd_advise(args: argparse.Namespace) -> int:
     from mpslab.studies.advisor import advise
 
     params = dict(_parse_param(p, "mpslab advise") for p in args.params)
-    result = advise(args.workload, args.device, args.budget, args.max_failure, threads=args.threads,
-                    throttle=args.throttle, sync=args.sync, streams=args.streams, batch_sizes=args.batch_sizes,
-                    size=args.size, dtype=args.dtype, repeats=args.repeats, out=args.out,
-                    progress=not args.no_progress, params=params or None, plugins=tuple(args.plugins))
+    result = advise(
+        args.workload,
+        args.device,
+        args.budget,
+        args.max_failure,
+        threads=args.threads,
+        throttle=args.throttle,
+        sync=args.sync,
+        streams=args.streams,
+        batch_sizes=args.batch_sizes,
+        size=args.size,
+        dtype=args.dtype,
+        repeats=args.repeats,
+        out=args.out,
+        progress=not args.no_progress,
+        params=params or None,
+        plugins=tuple(args.plugins),
+    )
     from mpslab.studies.advisor.decide import format_table
 
     print()
@@ -290,22 +415,50 @@ def _cmd_advise(args: argparse.Namespace) -> int:
 
 
 def _config_dict_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    return dict(threads=args.threads, iterations=args.iterations, sync_every=args.sync_every,
-                workload=args.workload, size=args.size, dtype=args.dtype, device=args.device,
-                streams=args.streams, throttle=args.throttle, seed=args.seed, verify=args.verify,
-                warmup=args.warmup, plugins=[os.path.abspath(p) if p.endswith(".py") else p for p in args.plugins])
+    return dict(
+        threads=args.threads,
+        iterations=args.iterations,
+        sync_every=args.sync_every,
+        workload=args.workload,
+        size=args.size,
+        dtype=args.dtype,
+        device=args.device,
+        streams=args.streams,
+        throttle=args.throttle,
+        seed=args.seed,
+        verify=args.verify,
+        warmup=args.warmup,
+        plugins=[os.path.abspath(p) if p.endswith(".py") else p for p in args.plugins],
+    )
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from mpslab.studies.compare import compare_builds
 
-    result = compare_builds(args.a, args.b, args.scenarios or None, trials=args.trials, block=args.block,
-                            timeout_s=args.timeout, device=args.device, store=args.store,
-                            same_build_ok=args.same_build_ok, threads=args.threads, iterations=args.iterations,
-                            progress=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)))
+    result = compare_builds(
+        args.a,
+        args.b,
+        args.scenarios or None,
+        trials=args.trials,
+        block=args.block,
+        timeout_s=args.timeout,
+        device=args.device,
+        store=args.store,
+        same_build_ok=args.same_build_ok,
+        threads=args.threads,
+        iterations=args.iterations,
+        progress=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
+    )
     if args.json:
-        _print_json({"a": result.a.info, "b": result.b.info, "device": result.device,
-                     "scenarios": result.table.to_dict(orient="records"), "not_applicable": result.skipped})
+        _print_json(
+            {
+                "a": result.a.info,
+                "b": result.b.info,
+                "device": result.device,
+                "scenarios": result.table.to_dict(orient="records"),
+                "not_applicable": result.skipped,
+            }
+        )
     else:
         print(result.report())
     if args.csv:
@@ -318,15 +471,25 @@ def _cmd_shrink(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     try:
-        result = shrink(config, trials=args.trials, timeout_s=args.timeout, python=args.python, out_dir=args.out,
-                        name=args.name, keep_fraction=args.keep_fraction, repro_runs=args.repro_runs,
-                        log=lambda line: print(line, flush=True))
+        result = shrink(
+            config,
+            trials=args.trials,
+            timeout_s=args.timeout,
+            python=args.python,
+            out_dir=args.out,
+            name=args.name,
+            keep_fraction=args.keep_fraction,
+            repro_runs=args.repro_runs,
+            log=lambda line: print(line, flush=True),
+        )
     except Unsupported as exc:
         raise BadInput(f"mpslab shrink: error: {exc}") from None
     s = result.search
     if not result.failed:
-        print(f"mpslab shrink: the configuration did not fail in {s.original.trials} isolated trials "
-              f"({s.original.outcomes}): nothing to shrink")
+        print(
+            f"mpslab shrink: the configuration did not fail in {s.original.trials} isolated trials "
+            f"({s.original.outcomes}): nothing to shrink"
+        )
         return EXIT_FAILED
     print("path taken:")
     for line in s.path:
@@ -345,51 +508,101 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_stress)
 
     p = sub.add_parser("run", help="execute the notebook series headlessly (papermill) and write the report")
-    p.add_argument("--profile", default="quick", help="quick | seed | full, from notebooks/profiles.yml (default %(default)s)")
+    p.add_argument(
+        "--profile", default="quick", help="quick | seed | full, from notebooks/profiles.yml (default %(default)s)"
+    )
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N | mps (default %(default)s)")
-    p.add_argument("--only", action="append", default=[], metavar="NAME",
-                   help="run only this notebook (stem or its NN number; repeatable)")
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this notebook (stem or its NN number; repeatable)",
+    )
     p.add_argument("--out", default="reports", help="output folder (default %(default)s)")
-    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a parameter in every selected notebook that declares it (repeatable)")
+    p.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameter in every selected notebook that declares it (repeatable)",
+    )
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("trials", help="isolated trials: each run in its own child process, outcomes "
-                       "classified, failure rate with its interval")
+    p = sub.add_parser(
+        "trials",
+        help="isolated trials: each run in its own child process, outcomes classified, failure rate with its interval",
+    )
     add_stress_arguments(p)
     t = p.add_argument_group("trials")
     t.add_argument("--trials", type=int, default=20, help="number of trials (default %(default)s)")
-    t.add_argument("--timeout", type=float, default=60.0,
-                   help="seconds before a trial counts as a hang (default %(default)s)")
-    t.add_argument("--python", default=None, metavar="PATH",
-                   help="run the trials under this interpreter (another venv / torch build)")
-    t.add_argument("--store", default=None, metavar="FILE",
-                   help="append each trial to this JSON-lines file; re-running resumes the batch")
-    t.add_argument("--mode", default="auto", choices=("auto", "spawn", "forkserver"),
-                   help="how children start: auto = forkserver on Linux, else spawn (default %(default)s)")
-    t.add_argument("--batch", default=None, metavar="LABEL",
-                   help="label a new batch of an otherwise identical run in the same store")
-    t.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
-                   help="run the trials on this Dask scheduler's workers (each trial still in its own child process)")
-    t.add_argument("--pool", action="store_true",
-                   help="pool trials of different environments (host, torch build, device) into one rate")
+    t.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds before a trial counts as a hang (default %(default)s)"
+    )
+    t.add_argument(
+        "--python",
+        default=None,
+        metavar="PATH",
+        help="run the trials under this interpreter (another venv / torch build)",
+    )
+    t.add_argument(
+        "--store",
+        default=None,
+        metavar="FILE",
+        help="append each trial to this JSON-lines file; re-running resumes the batch",
+    )
+    t.add_argument(
+        "--mode",
+        default="auto",
+        choices=("auto", "spawn", "forkserver"),
+        help="how children start: auto = forkserver on Linux, else spawn (default %(default)s)",
+    )
+    t.add_argument(
+        "--batch",
+        default=None,
+        metavar="LABEL",
+        help="label a new batch of an otherwise identical run in the same store",
+    )
+    t.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:8786",
+        help="run the trials on this Dask scheduler's workers (each trial still in its own child process)",
+    )
+    t.add_argument(
+        "--pool",
+        action="store_true",
+        help="pool trials of different environments (host, torch build, device) into one rate",
+    )
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     u = p.add_argument_group("run until the claim is supported (planned zero-failure test)")
-    u.add_argument("--until-bound", default=None, metavar="RATE",
-                   help="run until 'failure rate below RATE' (e.g. 1%%) is shown at 95%%, or a limit; "
-                        "replaces --trials")
+    u.add_argument(
+        "--until-bound",
+        default=None,
+        metavar="RATE",
+        help="run until 'failure rate below RATE' (e.g. 1%%) is shown at 95%%, or a limit; replaces --trials",
+    )
     u.add_argument("--max-trials", type=int, default=None, metavar="N", help="stop after N trials at most")
     u.add_argument("--max-time", default=None, metavar="DURATION", help="stop after this long, e.g. 10m, 90s")
     u.add_argument("--stop-on-failure", action="store_true", help="stop at the first failed trial")
     p.add_argument("--json", action="store_true", help="print the failure rate and every trial as JSON")
     p.set_defaults(func=_cmd_trials)
 
-    p = sub.add_parser("compare", help="two torch builds (interpreters) on the same scenarios: failure "
-                       "rates with Barnard's exact test, throughput ratio with a bootstrap interval")
+    p = sub.add_parser(
+        "compare",
+        help="two torch builds (interpreters) on the same scenarios: failure "
+        "rates with Barnard's exact test, throughput ratio with a bootstrap interval",
+    )
     p.add_argument("--a", required=True, metavar="PYTHON", help="interpreter a (e.g. the release's venv python)")
     p.add_argument("--b", required=True, metavar="PYTHON", help="interpreter b (e.g. the patched build's)")
-    p.add_argument("--scenarios", nargs="+", default=[], metavar="NAME",
-                   help="scenario names (default: the whole library that applies to the device)")
+    p.add_argument(
+        "--scenarios",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="scenario names (default: the whole library that applies to the device)",
+    )
     p.add_argument("--trials", type=int, default=20, help="trials per scenario and side (default %(default)s)")
     p.add_argument("--block", type=int, default=5, help="trials per interleaved block (default %(default)s)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds before a trial is a hang (default %(default)s)")
@@ -397,48 +610,76 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="override every scenario's thread count")
     p.add_argument("--iterations", type=int, default=None, help="override every scenario's iterations")
     p.add_argument("--store", default=None, metavar="FILE", help="JSON-lines store; a re-run resumes it")
-    p.add_argument("--same-build-ok", action="store_true",
-                   help="allow two interpreters reporting the same torch build (an A/A check of the method)")
+    p.add_argument(
+        "--same-build-ok",
+        action="store_true",
+        help="allow two interpreters reporting the same torch build (an A/A check of the method)",
+    )
     p.add_argument("--csv", default=None, metavar="FILE", help="also write the per-scenario table as CSV")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_compare)
 
-    p = sub.add_parser("shrink", help="shrink a failing configuration to a minimal standalone reproducer "
-                       "(repro_<name>.py) and a bug report (report_<name>.md)")
+    p = sub.add_parser(
+        "shrink",
+        help="shrink a failing configuration to a minimal standalone reproducer "
+        "(repro_<name>.py) and a bug report (report_<name>.md)",
+    )
     add_stress_arguments(p)
     p.add_argument("--trials", type=int, default=10, help="isolated trials per candidate (default %(default)s)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds before a trial is a hang (default %(default)s)")
     p.add_argument("--python", default=None, metavar="PATH", help="run the trials under this interpreter")
-    p.add_argument("--keep-fraction", type=float, default=0.5,
-                   help="keep a candidate if it fails at least this fraction of the original's rate (default %(default)s)")
-    p.add_argument("--repro-runs", type=int, default=10, help="runs the written script does by default (default %(default)s)")
+    p.add_argument(
+        "--keep-fraction",
+        type=float,
+        default=0.5,
+        help="keep a candidate if it fails at least this fraction of the original's rate (default %(default)s)",
+    )
+    p.add_argument(
+        "--repro-runs", type=int, default=10, help="runs the written script does by default (default %(default)s)"
+    )
     p.add_argument("--out", default=".", help="folder for repro_<name>.py and report_<name>.md (default %(default)s)")
     p.add_argument("--name", default=None, help="<name> in the file names (default: the workload's)")
     p.set_defaults(func=_cmd_shrink)
 
-    p = sub.add_parser("scenarios", help="list the scenario library: what each does, its source, where it "
-                       "applies, whether it needs a cold process")
+    p = sub.add_parser(
+        "scenarios",
+        help="list the scenario library: what each does, its source, where it applies, whether it needs a cold process",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_scenarios)
 
-    p = sub.add_parser("advise", help="which way of running a workload concurrently is safe and fastest here: "
-                       "a budgeted grid, throughput in process, failure bounds in isolated trials")
+    p = sub.add_parser(
+        "advise",
+        help="which way of running a workload concurrently is safe and fastest here: "
+        "a budgeted grid, throughput in process, failure bounds in isolated trials",
+    )
     p.add_argument("--workload", default="mlp", help="registered workload (default %(default)s)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default %(default)s)")
     p.add_argument("--budget", default="10m", help="time budget, e.g. 90s, 10m, 1h (default %(default)s)")
-    p.add_argument("--max-failure", default="5%", help="the failure-rate bound a recommendation must show, "
-                   "e.g. 5%% or 0.05 (default %(default)s)")
+    p.add_argument(
+        "--max-failure",
+        default="5%",
+        help="the failure-rate bound a recommendation must show, e.g. 5%% or 0.05 (default %(default)s)",
+    )
     p.add_argument("--threads", default=None, help="threads axis, e.g. 1,2,4,8 (default: per backend)")
     p.add_argument("--throttle", default=None, help="controls: none (no limit), 1 (global lock), k (semaphore of k)")
     p.add_argument("--sync", default=None, help="sync patterns: every, K (every K iterations), end")
     p.add_argument("--streams", default=None, help="shared, per-thread (where the backend has streams)")
-    p.add_argument("--batch-sizes", default=None, help="batched baseline sizes, e.g. 8,32 (workloads with a batched form)")
+    p.add_argument(
+        "--batch-sizes", default=None, help="batched baseline sizes, e.g. 8,32 (workloads with a batched form)"
+    )
     p.add_argument("--size", type=int, default=256, help="problem size (default %(default)s)")
     p.add_argument("--dtype", default="float32", help="float32 | float16 | bfloat16 | float64 (default %(default)s)")
     p.add_argument("--repeats", type=int, default=3, help="in-process throughput repeats (default %(default)s)")
-    p.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
-                   help="workload parameter (repeatable)")
+    p.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="workload parameter (repeatable)",
+    )
     p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE")
     p.add_argument("--out", default=None, metavar="FOLDER", help="store every record here; the same command resumes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

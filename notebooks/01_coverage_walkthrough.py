@@ -69,9 +69,19 @@ pd.Series(environment(resolved_device))
 # evidence collected **in this run**: never a reading of the source, never a result from another machine.
 
 # %%
-from mpslab.studies.probes import (COVERED, FAILED, NOT_APPLICABLE, NOT_RUN, STATUS_MEANING, STATUSES,
-                           coverage_matrix, coverage_table, list_probes, probe_catalogue)
 from mpslab.report.plots import plot_coverage_matrix, save_figure
+from mpslab.studies.probes import (
+    COVERED,
+    FAILED,
+    NOT_APPLICABLE,
+    NOT_RUN,
+    STATUS_MEANING,
+    STATUSES,
+    coverage_matrix,
+    coverage_table,
+    list_probes,
+    probe_catalogue,
+)
 
 pd.DataFrame({"status": list(STATUS_MEANING), "meaning": list(STATUS_MEANING.values())})
 
@@ -108,7 +118,8 @@ pd.DataFrame({"status": list(STATUS_MEANING), "meaning": list(STATUS_MEANING.val
 catalogue = probe_catalogue()
 catalogue.to_csv(os.path.join(data_dir, "coverage_catalogue.csv"), index=False)
 catalogue[catalogue["backend"] == get_backend(resolved_device).kind].set_index("path")[
-    ["seed", "targets", "evidence_needed", "not_applicable"]]
+    ["seed", "targets", "evidence_needed", "not_applicable"]
+]
 
 # %% [markdown]
 # ## Running the probes
@@ -175,7 +186,8 @@ assert all(os.path.getsize(path) > 0 for path in saved)
 failed = coverage[coverage["status"] == FAILED]
 unexpected = failed[~failed["path"].isin(known_failures)]
 assert unexpected.empty, "probes failed:\n" + "\n\n".join(
-    f"{r.path} [{r.backend}]: {r.error}" for r in unexpected.itertuples())
+    f"{r.path} [{r.backend}]: {r.error}" for r in unexpected.itertuples()
+)
 ran = coverage[coverage["backend"].isin(ran_kinds)]
 assert not (ran["status"] == NOT_RUN).any(), "a backend that ran has rows marked not run"
 absent = coverage[~coverage["backend"].isin(ran_kinds)]

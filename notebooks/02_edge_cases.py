@@ -72,9 +72,17 @@ pd.Series(environment(resolved_device))
 # ## The catalogue: what each case expects, per backend
 
 # %%
-from mpslab.studies.edges import (EDGE_STATUSES, FAIL, NOT_APPLICABLE, NOT_RUN, PASS, edge_catalogue,
-                          edge_failures, run_edges)
 from mpslab.report.plots import plot_edge_matrix, save_figure
+from mpslab.studies.edges import (
+    EDGE_STATUSES,
+    FAIL,
+    NOT_APPLICABLE,
+    NOT_RUN,
+    PASS,
+    edge_catalogue,
+    edge_failures,
+    run_edges,
+)
 
 expectations = edge_catalogue()
 expectations.to_csv(os.path.join(data_dir, "edge_catalogue.csv"), index=False)
@@ -90,8 +98,10 @@ expectations.set_index("case")
 devices = [resolved_device]
 if include_cpu and get_backend(resolved_device).kind != "cpu":
     devices.append("cpu")
-edges = pd.concat([run_edges(d, threads=threads, size=size, timeout=timeout_s, pause=background_pause_s)
-                   for d in devices], ignore_index=True)
+edges = pd.concat(
+    [run_edges(d, threads=threads, size=size, timeout=timeout_s, pause=background_pause_s) for d in devices],
+    ignore_index=True,
+)
 edges.to_csv(os.path.join(data_dir, "edge_cases.csv"), index=False)
 edges[["case", "backend", "expected", "observed", "isolated", "healthy", "status"]]
 
@@ -150,7 +160,8 @@ assert all(os.path.getsize(path) > 0 for path in saved)
 failed = edges[edges["status"] == FAIL]
 unexpected = failed[~failed["case"].isin(known_failures)]
 assert unexpected.empty, "unexpected failures:\n" + "\n\n".join(
-    f"{r.case} [{r.backend}]: {r.traceback}" for r in unexpected.itertuples())
+    f"{r.case} [{r.backend}]: {r.traceback}" for r in unexpected.itertuples()
+)
 assert not (edges["status"] == NOT_RUN).any(), "a backend that ran has rows marked not run"
 na = edges[edges["status"] == NOT_APPLICABLE]
 assert (na["detail"].str.len() > 0).all(), "a not-applicable row without its reason"

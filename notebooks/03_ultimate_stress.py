@@ -66,14 +66,21 @@ import pandas as pd
 
 import mpslab
 from mpslab import StressConfig, failure_rate, plots, run_stress, run_trials
-from mpslab.run.environment import environment
 from mpslab.report.tables import sweep_table, trials_table
+from mpslab.run.environment import environment
 from mpslab.studies.sweep import summarize, sweep
 
 os.makedirs(data_dir, exist_ok=True)
 os.makedirs(figures_dir, exist_ok=True)
-config = StressConfig(threads=threads, iterations=iterations, sync_every=sync_every, workload=workload,
-                      size=size, dtype=dtype, device=device)
+config = StressConfig(
+    threads=threads,
+    iterations=iterations,
+    sync_every=sync_every,
+    workload=workload,
+    size=size,
+    dtype=dtype,
+    device=device,
+)
 env = environment(config.device)
 pd.Series(env, name="value").to_frame()
 
@@ -102,9 +109,14 @@ if scheduler:
     from mpslab.trials.executors import connect
 
     client = connect(scheduler)
-trials_df = run_trials(config, trials=trials, timeout_s=trial_timeout_s,
-                       store=os.path.join(data_dir, "ultimate_stress_trials.jsonl"), client=client,
-                       progress=progress)
+trials_df = run_trials(
+    config,
+    trials=trials,
+    timeout_s=trial_timeout_s,
+    store=os.path.join(data_dir, "ultimate_stress_trials.jsonl"),
+    client=client,
+    progress=progress,
+)
 trials_df.to_csv(os.path.join(data_dir, "ultimate_stress_trials.csv"), index=False)
 rate = failure_rate(trials_df, pool=pool)
 print(rate)
@@ -123,8 +135,14 @@ trials_table(trials_df)
 # The table shows what to compare; `throughput_summary.csv` (one row per grid point, every column) and `throughput_sweep.csv` (one row per run) hold the rest. On the *batched* row, `threads` is the batch size; `–` marks a value that does not exist (an interval from a single run, the efficiency of a batched run).
 
 # %%
-sweep_df = sweep(config.replace(iterations=sweep_iterations), threads=sweep_threads, streams=sweep_streams,
-                 repeats=repeats, isolate=isolate_sweep, progress=progress)
+sweep_df = sweep(
+    config.replace(iterations=sweep_iterations),
+    threads=sweep_threads,
+    streams=sweep_streams,
+    repeats=repeats,
+    isolate=isolate_sweep,
+    progress=progress,
+)
 summary = summarize(sweep_df)
 sweep_df.to_csv(os.path.join(data_dir, "throughput_sweep.csv"), index=False)
 summary.to_csv(os.path.join(data_dir, "throughput_summary.csv"), index=False)
@@ -175,5 +193,7 @@ print("checks passed:", "require_ok" if require_ok else "instrument only")
 # ## Environment at the end
 
 # %%
-print(f"mpslab {mpslab.__version__} ({env['mpslab_commit']}), torch {env['torch']} [{env['torch_build']}], "
-      f"python {env['python']}, device {config.device}: {env['device_name']}")
+print(
+    f"mpslab {mpslab.__version__} ({env['mpslab_commit']}), torch {env['torch']} [{env['torch_build']}], "
+    f"python {env['python']}, device {config.device}: {env['device_name']}"
+)

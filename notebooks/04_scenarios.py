@@ -74,8 +74,15 @@ listing.set_index("name")
 # before any trial runs. With the whole library selected, the ones that do not apply are listed with why.
 
 # %%
-rows, table = run_library(scenarios or None, resolved_device, trials=trials, timeout_s=timeout_s,
-                          threads=threads or None, iterations=iterations or None, progress=progress)
+rows, table = run_library(
+    scenarios or None,
+    resolved_device,
+    trials=trials,
+    timeout_s=timeout_s,
+    threads=threads or None,
+    iterations=iterations or None,
+    progress=progress,
+)
 rows.to_csv(os.path.join(data_dir, "scenario_trials.csv"), index=False)
 table.to_csv(os.path.join(data_dir, "scenario_table.csv"), index=False)
 table.set_index("scenario")
@@ -101,11 +108,15 @@ fig
 # %%
 ran = table[table["status"] == "ran"]
 failing = ran[ran["failures"] > 0]
-lines = [f"{len(ran)} scenario(s) ran on `{resolved_device}`, {int(ran['trials'].sum())} isolated trials in all; "
-         f"{len(table) - len(ran)} not applicable here."]
+lines = [
+    f"{len(ran)} scenario(s) ran on `{resolved_device}`, {int(ran['trials'].sum())} isolated trials in all; "
+    f"{len(table) - len(ran)} not applicable here."
+]
 for r in failing.itertuples():
-    lines.append(f"- **{r.scenario}** failed {r.failures}/{r.trials} trials "
-                 f"({r.failure_rate:.0%}, 95% CI {r.rate_low:.0%}–{r.rate_high:.0%}); source: {r.citation}")
+    lines.append(
+        f"- **{r.scenario}** failed {r.failures}/{r.trials} trials "
+        f"({r.failure_rate:.0%}, 95% CI {r.rate_low:.0%}–{r.rate_high:.0%}); source: {r.citation}"
+    )
 if failing.empty:
     lines.append("No scenario failed here. This is not evidence about Apple MPS unless the device above is `mps`.")
 display(Markdown("\n".join(lines)))

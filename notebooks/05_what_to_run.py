@@ -69,9 +69,20 @@ from mpslab.studies.advisor.budget import BudgetError
 
 
 def run_advisor(budget_text):
-    return advise(workload, resolved_device, budget_text, max_failure, threads=threads or None,
-                  throttle=throttle or None, sync=sync or None, batch_sizes=batch_sizes or None, size=size,
-                  repeats=repeats, out=os.path.join(data_dir, "advisor"), progress=progress)
+    return advise(
+        workload,
+        resolved_device,
+        budget_text,
+        max_failure,
+        threads=threads or None,
+        throttle=throttle or None,
+        sync=sync or None,
+        batch_sizes=batch_sizes or None,
+        size=size,
+        repeats=repeats,
+        out=os.path.join(data_dir, "advisor"),
+        progress=progress,
+    )
 
 
 try:
@@ -79,8 +90,12 @@ try:
 except BudgetError as exc:  # a busy machine made calibration slower than the budget allows: say so, go on
     if exc.need_s is None:
         raise
-    display(Markdown(f"*The budget of {budget} was too small on this machine just now ({exc}); "
-                     f"running again with {1.5 * exc.need_s + 5:.0f} s.*"))
+    display(
+        Markdown(
+            f"*The budget of {budget} was too small on this machine just now ({exc}); "
+            f"running again with {1.5 * exc.need_s + 5:.0f} s.*"
+        )
+    )
     result = run_advisor(f"{1.5 * exc.need_s + 5:.0f}s")
 table = result.table
 table.to_csv(os.path.join(data_dir, "advisor_table.csv"), index=False)
@@ -105,8 +120,9 @@ advisor_table(table)
 from mpslab.report.advisor_plots import plot_advisor_frontier, plot_advisor_throughput
 from mpslab.report.plots import save_figure
 
-fig = plot_advisor_throughput(table, max_failure=max_failure,
-                              title=f"Advisor: {workload} on {env.get('device_name')}, torch {env.get('torch')}")
+fig = plot_advisor_throughput(
+    table, max_failure=max_failure, title=f"Advisor: {workload} on {env.get('device_name')}, torch {env.get('torch')}"
+)
 saved = save_figure(fig, "advisor_throughput", figures_dir)
 fig
 

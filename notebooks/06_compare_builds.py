@@ -68,17 +68,31 @@ pd.set_option("display.max_colwidth", 80)
 # ## Run: every scenario under a and b, interleaved
 
 # %%
-result = compare_builds(a_path, b_path, scenarios or None, trials=trials, block=block, timeout_s=timeout,
-                        device=device, store=store_path, same_build_ok=same_build_ok or aa,
-                        threads=threads or None, iterations=iterations or None,
-                        progress=print if progress else None)
+result = compare_builds(
+    a_path,
+    b_path,
+    scenarios or None,
+    trials=trials,
+    block=block,
+    timeout_s=timeout,
+    device=device,
+    store=store_path,
+    same_build_ok=same_build_ok or aa,
+    threads=threads or None,
+    iterations=iterations or None,
+    progress=print if progress else None,
+)
 print("\n".join(environment_lines(result.a) + environment_lines(result.b)))
 result.rows.drop(columns=["stderr_tail", "hang_stacks"], errors="ignore").to_csv(
-    os.path.join(data_dir, "compare_trials.csv"), index=False)
+    os.path.join(data_dir, "compare_trials.csv"), index=False
+)
 result.table.to_csv(os.path.join(data_dir, "compare_table.csv"), index=False)
-pd.DataFrame([dict(side=s.label, **{k: v for k, v in s.info.items() if k != "build_flags"},
-                   **s.info.get("build_flags", {})) for s in (result.a, result.b)]).to_csv(
-    os.path.join(data_dir, "compare_environments.csv"), index=False)
+pd.DataFrame(
+    [
+        dict(side=s.label, **{k: v for k, v in s.info.items() if k != "build_flags"}, **s.info.get("build_flags", {}))
+        for s in (result.a, result.b)
+    ]
+).to_csv(os.path.join(data_dir, "compare_environments.csv"), index=False)
 
 # %% [markdown]
 # ## The table
@@ -87,8 +101,20 @@ pd.DataFrame([dict(side=s.label, **{k: v for k, v in s.info.items() if k != "bui
 # exact test, two-sided, at 5%. `throughput`: median ops/s of b over a, percentile-bootstrap 95% interval.
 
 # %%
-result.table[["scenario", "a_failures", "a_trials", "a_interval", "b_failures", "b_trials", "b_interval",
-              "p_value", "verdict", "throughput"]].set_index("scenario")
+result.table[
+    [
+        "scenario",
+        "a_failures",
+        "a_trials",
+        "a_interval",
+        "b_failures",
+        "b_trials",
+        "b_interval",
+        "p_value",
+        "verdict",
+        "throughput",
+    ]
+].set_index("scenario")
 
 # %%
 print(result.report())
@@ -99,7 +125,9 @@ print(result.report())
 # %%
 from mpslab.report.plots import plot_compare, save_figure
 
-label = lambda s: f"torch {s.info['torch']} ({os.path.basename(os.path.dirname(os.path.dirname(s.python))) or s.python})"
+label = lambda s: (
+    f"torch {s.info['torch']} ({os.path.basename(os.path.dirname(os.path.dirname(s.python))) or s.python})"
+)
 fig = plot_compare(result.table, label_a=label(result.a), label_b=label(result.b))
 saved = save_figure(fig, "compare_builds", figures_dir)
 fig
@@ -114,9 +142,12 @@ fig
 
 # %%
 t = result.table
-lines = [f"{len(t)} scenario(s) on `{result.device}`, {int(t['a_trials'].sum() + t['b_trials'].sum())} isolated "
-         f"trials; a = torch {result.a.info['torch']}, b = torch {result.b.info['torch']}"
-         + (" (A/A check: same interpreter)" if aa else "") + "."]
+lines = [
+    f"{len(t)} scenario(s) on `{result.device}`, {int(t['a_trials'].sum() + t['b_trials'].sum())} isolated "
+    f"trials; a = torch {result.a.info['torch']}, b = torch {result.b.info['torch']}"
+    + (" (A/A check: same interpreter)" if aa else "")
+    + "."
+]
 for r in t.itertuples():
     lines.append(f"- **{r.scenario}**: failures — {r.verdict}; throughput — {r.throughput}")
 for name, why in result.skipped.items():

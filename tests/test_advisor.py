@@ -16,8 +16,9 @@ TINY = dict(threads="1,2", throttle="none,1", sync="end", batch_sizes="8", size=
 
 
 def _cal(per_request_s=1e-4, trial_s=0.5, elapsed_s=2.0):
-    return Calibration(per_request_s=per_request_s, run_overhead_s=0.01, trial_s=trial_s, trial_requests=16,
-                       elapsed_s=elapsed_s)
+    return Calibration(
+        per_request_s=per_request_s, run_overhead_s=0.01, trial_s=trial_s, trial_requests=16, elapsed_s=elapsed_s
+    )
 
 
 def test_budget_text_and_the_rule_of_three():
@@ -52,13 +53,16 @@ def test_bonferroni_widens_each_bound():
     assert one < 0.05 < four  # 60 clean trials meet 5% alone, not when picked among four
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["--workload", "no-such"], "unknown"),
-    (["--streams", "per-thread"], "no streams"),
-    (["--budget", "1s"], "too small"),
-    (["--max-failure", "0"], "between 0 and 1"),
-    (["--max-failure", "150%"], "between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--workload", "no-such"], "unknown"),
+        (["--streams", "per-thread"], "no streams"),
+        (["--budget", "1s"], "too small"),
+        (["--max-failure", "0"], "between 0 and 1"),
+        (["--max-failure", "150%"], "between 0 and 1"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(argv, fragment, capsys):
     code = main(["advise", "--device", "cpu", "--size", "16", "--no-progress", *argv])
     err = capsys.readouterr().err.strip()
@@ -85,9 +89,30 @@ def test_recommends_the_fastest_qualified_configuration_and_resumes(tmp_path):
 
 
 def test_nothing_qualified_exits_1_and_says_what_it_would_take(tmp_path, capsys):
-    code = main(["advise", "--device", "cpu", "--budget", "25s", "--max-failure", "0.5%", "--threads", "1,2",
-                 "--throttle", "none", "--sync", "end", "--batch-sizes", "8", "--size", "16", "--repeats", "2",
-                 "--no-progress"])
+    code = main(
+        [
+            "advise",
+            "--device",
+            "cpu",
+            "--budget",
+            "25s",
+            "--max-failure",
+            "0.5%",
+            "--threads",
+            "1,2",
+            "--throttle",
+            "none",
+            "--sync",
+            "end",
+            "--batch-sizes",
+            "8",
+            "--size",
+            "16",
+            "--repeats",
+            "2",
+            "--no-progress",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1
     assert "Nothing qualified" in out and f"takes {trials_needed(0.005)} clean trials" in out

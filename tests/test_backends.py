@@ -7,7 +7,15 @@ from unittest.mock import create_autospec
 import pytest
 import torch
 
-from mpslab.run.backends import CpuBackend, CudaBackend, HostEvent, MpsBackend, available_backends, get_backend, resolve_device
+from mpslab.run.backends import (
+    CpuBackend,
+    CudaBackend,
+    HostEvent,
+    MpsBackend,
+    available_backends,
+    get_backend,
+    resolve_device,
+)
 
 
 def _real(module, **returns):

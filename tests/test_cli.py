@@ -19,22 +19,41 @@ def test_stress_ok_exits_0_and_prints_seed_block(capsys):
 
 
 def test_stress_mismatch_exits_1_and_json_parses(capsys):
-    code = main(["stress", "--threads", "8", "--iterations", "30", "--sync-every", "0", "--size", "32",
-                 "--workload", "racy", "--device", "cpu", "--json"])
+    code = main(
+        [
+            "stress",
+            "--threads",
+            "8",
+            "--iterations",
+            "30",
+            "--sync-every",
+            "0",
+            "--size",
+            "32",
+            "--workload",
+            "racy",
+            "--device",
+            "cpu",
+            "--json",
+        ]
+    )
     assert code == 1
     data = json.loads(capsys.readouterr().out)
     assert data["outcome"] == "mismatch" and data["mismatch_count"] > 0
     assert data["config"]["workload"] == "racy"
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["stress", "--threads", "0"], "threads=0: must be an integer >= 1"),
-    (["stress", "--threads", "x"], "invalid int value: 'x'"),
-    (["stress", "--device", "tpu"], "device='tpu'"),
-    (["stress", "--workload", "nope"], "workload='nope': unknown"),
-    (["stress", "--bogus"], "unrecognized arguments: --bogus"),
-    (["nope"], "invalid choice: 'nope'"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["stress", "--threads", "0"], "threads=0: must be an integer >= 1"),
+        (["stress", "--threads", "x"], "invalid int value: 'x'"),
+        (["stress", "--device", "tpu"], "device='tpu'"),
+        (["stress", "--workload", "nope"], "workload='nope': unknown"),
+        (["stress", "--bogus"], "unrecognized arguments: --bogus"),
+        (["nope"], "invalid choice: 'nope'"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(argv, fragment, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -50,7 +69,12 @@ def test_workloads_lists_each_with_a_line(capsys):
 
 
 def test_python_dash_m_entry_point_runs():
-    proc = subprocess.run([sys.executable, "-m", "mpslab", "stress", "--threads", "0"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mpslab", "stress", "--threads", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "mpslab: error: threads=0: must be an integer >= 1"

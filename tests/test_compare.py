@@ -43,9 +43,31 @@ def test_same_build_is_refused_without_same_build_ok(capsys):
 
 def test_a_a_run_reports_no_significant_difference(tmp_path, capsys):
     store = tmp_path / "aa.jsonl"
-    code = main(["compare", "--a", sys.executable, "--b", sys.executable, "--same-build-ok", "--device", "cpu",
-                 "--scenarios", "nonzero", "--trials", "4", "--block", "2", "--threads", "2", "--iterations", "2",
-                 "--store", str(store), "--quiet"])
+    code = main(
+        [
+            "compare",
+            "--a",
+            sys.executable,
+            "--b",
+            sys.executable,
+            "--same-build-ok",
+            "--device",
+            "cpu",
+            "--scenarios",
+            "nonzero",
+            "--trials",
+            "4",
+            "--block",
+            "2",
+            "--threads",
+            "2",
+            "--iterations",
+            "2",
+            "--store",
+            str(store),
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "torch" in out and out.count(sys.executable) >= 2  # both environment blocks
@@ -57,8 +79,15 @@ def test_a_a_run_reports_no_significant_difference(tmp_path, capsys):
 def test_planted_fault_under_b_only_is_found(tmp_path):
     python_b = _wrapper(tmp_path, "python-b", "-X", "mpslab_planted")
     cfg = StressConfig(workload="planted-under-b", threads=2, iterations=2, size=8, device="cpu", plugins=(PLUGIN,))
-    result = compare_builds(sys.executable, python_b, configs={"planted": cfg}, trials=5, block=5,
-                            same_build_ok=True, store=str(tmp_path / "s.jsonl"))
+    result = compare_builds(
+        sys.executable,
+        python_b,
+        configs={"planted": cfg},
+        trials=5,
+        block=5,
+        same_build_ok=True,
+        store=str(tmp_path / "s.jsonl"),
+    )
     row = result.table.iloc[0]
     assert (row["a_failures"], row["b_failures"], row["b_trials"]) == (0, 5, 5)
     assert row["significant"] and row["verdict"].startswith("b fails more: 5/5 vs 0/5")

@@ -13,17 +13,33 @@ import torch
 
 from mpslab.run.backends import CpuBackend, get_backend
 from mpslab.run.config import ConfigError
-from mpslab.studies.edges import (
-    CASES, FAIL, NOT_APPLICABLE, NOT_RUN, PASS, EdgeCase, completes, edge_catalogue, edge_failures,
-    get_case, raises, run_case, run_edges,
-)
 from mpslab.run.workloads import list_workloads
+from mpslab.studies.edges import (
+    CASES,
+    FAIL,
+    NOT_APPLICABLE,
+    NOT_RUN,
+    PASS,
+    EdgeCase,
+    completes,
+    edge_catalogue,
+    edge_failures,
+    get_case,
+    raises,
+    run_case,
+    run_edges,
+)
 from mpslab.studies.edges.health import Background
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-CPU_NOT_APPLICABLE = {"tensors_on_two_devices", "elapsed_time_before_record", "empty_cache_race",
-                      "synchronize_nothing_pending", "exit_with_device_work_queued"}
+CPU_NOT_APPLICABLE = {
+    "tensors_on_two_devices",
+    "elapsed_time_before_record",
+    "empty_cache_race",
+    "synchronize_nothing_pending",
+    "exit_with_device_work_queued",
+}
 # Interpreter exit while daemon threads are inside torch ops: measured to abort (signal 6) with
 # torch 2.13 on CPython 3.11; documented in notebook 02 as a known failure. Either outcome is
 # accepted here, but a failure must be the crash, reported as such.
@@ -39,9 +55,14 @@ def notebook_02(tmp_path_factory):
     params = {**(quick.get("_all") or {}), **quick["02_edge_cases"]}
     out = tmp_path_factory.mktemp("nb02")
     params.update(device="cpu", data_dir=str(out / "data"), figures_dir=str(out / "figures"))
-    pm.execute_notebook(os.path.join(ROOT, "notebooks", "02_edge_cases.ipynb"), str(out / "02.ipynb"),
-                        parameters=params, cwd=os.path.join(ROOT, "notebooks"), kernel_name="python3",
-                        progress_bar=False)
+    pm.execute_notebook(
+        os.path.join(ROOT, "notebooks", "02_edge_cases.ipynb"),
+        str(out / "02.ipynb"),
+        parameters=params,
+        cwd=os.path.join(ROOT, "notebooks"),
+        kernel_name="python3",
+        progress_bar=False,
+    )
     return out
 
 
@@ -77,8 +98,10 @@ def test_cpu_cases_raise_the_expected_exception_types(cpu_edges):
     assert observed["matmul_shape_mismatch"].startswith("raised RuntimeError: mat1 and mat2 shapes cannot be")
     assert observed["negative_size"].startswith("raised RuntimeError: Trying to create tensor with negative")
     assert observed["bad_view_size"].startswith("raised RuntimeError: shape '[7]' is invalid")
-    assert observed["oom_then_recovery"].startswith("raised RuntimeError:") and "allocate memory" in \
-        observed["oom_then_recovery"]
+    assert (
+        observed["oom_then_recovery"].startswith("raised RuntimeError:")
+        and "allocate memory" in observed["oom_then_recovery"]
+    )
     assert observed["float64_on_device"].startswith("completed:")
     assert observed["keyboard_interrupt_main_mid_run"].startswith("completed: child exit 130")
     assert observed["keyboard_interrupt_in_worker"].startswith("completed: child exit 0")
@@ -135,8 +158,13 @@ def _mismatch(ctx):
 
 
 def test_a_wrong_exception_type_is_a_fail():
-    row = run_case(EdgeCase("t", "test", "mismatch", _mismatch, {"*": raises(ValueError, "cannot be multiplied")}),
-                   CpuBackend(), threads=2, size=16, timeout=30.0)
+    row = run_case(
+        EdgeCase("t", "test", "mismatch", _mismatch, {"*": raises(ValueError, "cannot be multiplied")}),
+        CpuBackend(),
+        threads=2,
+        size=16,
+        timeout=30.0,
+    )
     assert row["status"] == FAIL and row["expected_met_alone"] is False
     assert row["isolated"] is True and row["healthy"] is True
     assert "RuntimeError" in row["traceback"] and "Traceback" in row["traceback"]
@@ -144,20 +172,31 @@ def test_a_wrong_exception_type_is_a_fail():
 
 
 def test_a_wrong_message_fragment_is_a_fail():
-    row = run_case(EdgeCase("t", "test", "mismatch", _mismatch, {"*": raises(RuntimeError, "no such words")}),
-                   CpuBackend(), threads=2, size=16, timeout=30.0)
+    row = run_case(
+        EdgeCase("t", "test", "mismatch", _mismatch, {"*": raises(RuntimeError, "no such words")}),
+        CpuBackend(),
+        threads=2,
+        size=16,
+        timeout=30.0,
+    )
     assert row["status"] == FAIL
 
 
 def test_an_exception_where_completion_was_expected_is_a_fail():
-    row = run_case(EdgeCase("t", "test", "mismatch", _mismatch, {"*": completes()}),
-                   CpuBackend(), threads=2, size=16, timeout=30.0)
+    row = run_case(
+        EdgeCase("t", "test", "mismatch", _mismatch, {"*": completes()}), CpuBackend(), threads=2, size=16, timeout=30.0
+    )
     assert row["status"] == FAIL and row["observed"].startswith("raised RuntimeError")
 
 
 def test_the_right_exception_is_a_pass():
-    row = run_case(EdgeCase("t", "test", "mismatch", _mismatch, {"*": raises(RuntimeError, "CANNOT BE")}),
-                   CpuBackend(), threads=2, size=16, timeout=30.0)
+    row = run_case(
+        EdgeCase("t", "test", "mismatch", _mismatch, {"*": raises(RuntimeError, "CANNOT BE")}),
+        CpuBackend(),
+        threads=2,
+        size=16,
+        timeout=30.0,
+    )
     assert row["status"] == PASS and row["traceback"] == ""
 
 
@@ -176,8 +215,9 @@ def test_a_case_that_leaves_the_backend_broken_is_unhealthy():
         ctx.backend.poisoned = True
         return "done"
 
-    row = run_case(EdgeCase("t", "test", "poison", poison, {"*": completes()}), backend, threads=2, size=16,
-                   timeout=30.0)
+    row = run_case(
+        EdgeCase("t", "test", "poison", poison, {"*": completes()}), backend, threads=2, size=16, timeout=30.0
+    )
     assert row["expected_met_alone"] is True and row["healthy"] is False and row["status"] == FAIL
     assert "canary raised RuntimeError: device lost" in row["traceback"]
 
@@ -189,8 +229,13 @@ class _MetaBackend(CpuBackend):
 
 
 def test_background_threads_that_cannot_compute_are_not_isolated():
-    row = run_case(EdgeCase("t", "test", "nothing", lambda ctx: "done", {"*": completes()}), _MetaBackend(),
-                   threads=2, size=16, timeout=10.0)
+    row = run_case(
+        EdgeCase("t", "test", "nothing", lambda ctx: "done", {"*": completes()}),
+        _MetaBackend(),
+        threads=2,
+        size=16,
+        timeout=10.0,
+    )
     assert row["isolated"] is False and row["status"] == FAIL
     assert "isolation: worker" in row["traceback"]
 
@@ -204,17 +249,28 @@ def test_background_detects_nothing_wrong_on_a_healthy_cpu():
 def test_a_case_that_hangs_is_a_fail():
     stop = threading.Event()
     try:
-        row = run_case(EdgeCase("t", "test", "hang", lambda ctx: str(stop.wait(20)), {"*": completes()}),
-                       CpuBackend(), threads=1, size=16, timeout=0.2)
+        row = run_case(
+            EdgeCase("t", "test", "hang", lambda ctx: str(stop.wait(20)), {"*": completes()}),
+            CpuBackend(),
+            threads=1,
+            size=16,
+            timeout=0.2,
+        )
     finally:
         stop.set()
     assert row["status"] == FAIL and row["observed"].startswith("hang: no answer within")
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"threads": 0}, "threads=0"), ({"size": 2}, "size=2"), ({"timeout": -1}, "timeout=-1"),
-    ({"pause": 5}, "pause=5"), ({"device": "tpu"}, "device='tpu'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"threads": 0}, "threads=0"),
+        ({"size": 2}, "size=2"),
+        ({"timeout": -1}, "timeout=-1"),
+        ({"pause": 5}, "pause=5"),
+        ({"device": "tpu"}, "device='tpu'"),
+    ],
+)
 def test_refused_parameters(kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
         run_edges(**kwargs)
@@ -238,12 +294,20 @@ def test_edge_cases_on_the_cpu_write_nothing_to_stderr():
     import subprocess
     import sys
 
-    code = ("from mpslab.studies.edges import CASES, run_edges\n"
-            "names = [c.name for c in CASES if c.group in ('process', 'memory', 'threads')]\n"
-            "df = run_edges('cpu', threads=2, size=32, timeout=60.0, pause=0.002, cases=names)\n"
-            "print(len(df), sorted(set(df['status'])))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False,
-                         env={**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    code = (
+        "from mpslab.studies.edges import CASES, run_edges\n"
+        "names = [c.name for c in CASES if c.group in ('process', 'memory', 'threads')]\n"
+        "df = run_edges('cpu', threads=2, size=32, timeout=60.0, pause=0.002, cases=names)\n"
+        "print(len(df), sorted(set(df['status'])))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("8 ")  # 4 process, 2 memory, 2 threads cases
     assert out.stderr == ""

@@ -95,12 +95,12 @@ def test_random_faults_fire_at_the_configured_rate():
 
 
 def test_random_fault_with_size_1_fires_every_time():
-    df = run_trials(_cfg("fault-exception-random", size=1), trials=3, timeout_s=300, mode=MODES[-1],
-                    progress=False)
+    df = run_trials(_cfg("fault-exception-random", size=1), trials=3, timeout_s=300, mode=MODES[-1], progress=False)
     assert df["outcome"].tolist() == ["error"] * 3
 
 
 # The faults that do not take the process down can be checked in process, precisely.
+
 
 def test_trigger_fires_at_the_size_th_iteration_of_thread_0_only():
     r = run_stress(_cfg("fault-exception", size=3, iterations=5, warmup=0))

@@ -17,7 +17,7 @@ from mpslab.trials.records import load_records  # noqa: E402
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses the fork server")
 
-SLOW_PLUGIN = '''
+SLOW_PLUGIN = """
 import time
 import torch
 from mpslab import register_workload
@@ -26,13 +26,17 @@ from mpslab import register_workload
 def _slow(ctx, i):
     time.sleep(0.05)
     return torch.randn(4, 4, generator=ctx.generator, device=ctx.device).sum()
-'''
+"""
 
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=40) as cluster, distributed.Client(cluster) as c:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
         yield c
 
 
@@ -47,8 +51,16 @@ def plugin(tmp_path):
 def test_a_batch_runs_on_two_workers_with_host_and_worker_in_every_record(client, tmp_path, plugin):
     store = tmp_path / "trials.jsonl"
     # a dict config is validated by the workers; the plugin travels by content (loaded there)
-    cfg = dict(threads=1, iterations=4, workload="fleet-slow", size=4, device="cpu", warmup=0, verify=False,
-               plugins=[str(plugin)])
+    cfg = dict(
+        threads=1,
+        iterations=4,
+        workload="fleet-slow",
+        size=4,
+        device="cpu",
+        warmup=0,
+        verify=False,
+        plugins=[str(plugin)],
+    )
     df = run_trials(cfg, trials=6, timeout_s=120, store=store, client=client, progress=False)
     assert df["trial"].tolist() == list(range(6)) and (df["outcome"] == "ok").all()
     assert df["worker"].isin(list(client.scheduler_info(n_workers=-1)["workers"])).all()
@@ -62,8 +74,16 @@ def test_a_batch_runs_on_two_workers_with_host_and_worker_in_every_record(client
 @linux_only
 def test_a_worker_killed_mid_trial_neither_duplicates_nor_silently_drops_its_trial(client, tmp_path, plugin):
     store = tmp_path / "trials.jsonl"
-    cfg = dict(threads=1, iterations=30, workload="fleet-slow", size=4, device="cpu", warmup=0, verify=False,
-               plugins=[str(plugin)])
+    cfg = dict(
+        threads=1,
+        iterations=30,
+        workload="fleet-slow",
+        size=4,
+        device="cpu",
+        warmup=0,
+        verify=False,
+        plugins=[str(plugin)],
+    )
     n = 4
     fut = client.submit(lambda: None)  # warm
     fut.result()

@@ -13,21 +13,34 @@ import warnings
 
 import pandas as pd
 import pytest
+from proc_helpers import children_map, descendants, running
 
 from mpslab import StressConfig, run_stress
 from mpslab.cli import main
 from mpslab.run.config import ConfigError
 from mpslab.trials.isolate import classify, run_trials, shutdown_server
 from mpslab.trials.records import TornRecordWarning, load_records
-from proc_helpers import children_map, descendants, running
 
 LINUX = sys.platform.startswith("linux")
 MODES = ["spawn"] + (["forkserver"] if LINUX else [])
 FAST = MODES[-1]  # the quickest mode here
 linux_only = pytest.mark.skipif(not LINUX, reason="uses /proc")
 
-CONTRACT = ["trial", "outcome", "exit_code", "signal", "seconds", "ops_per_s", "error_count", "mismatch_count",
-            "latency_p50_ms", "latency_p99_ms", "first_error", "stderr_tail", "hang_stacks"]
+CONTRACT = [
+    "trial",
+    "outcome",
+    "exit_code",
+    "signal",
+    "seconds",
+    "ops_per_s",
+    "error_count",
+    "mismatch_count",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "first_error",
+    "stderr_tail",
+    "hang_stacks",
+]
 
 
 def _cfg(workload: str = "seed", **kw) -> StressConfig:
@@ -43,17 +56,20 @@ def _wait_gone(pids: set[int], seconds: float = 10.0) -> list[int]:
     return [p for p in pids if running(p)]
 
 
-@pytest.mark.parametrize("code, timed_out, result, expected", [
-    (0, False, "ok", "ok"),
-    (0, False, "error", "error"),
-    (0, False, "mismatch", "mismatch"),
-    (0, False, None, "crash"),  # exited 0 but wrote nothing
-    (3, False, None, "crash"),
-    (-11, False, None, "crash"),
-    (-6, False, "ok", "crash"),  # died after writing its result (at teardown)
-    (None, True, None, "hang"),
-    (None, True, "ok", "hang"),  # wrote its result, then never exited
-])
+@pytest.mark.parametrize(
+    "code, timed_out, result, expected",
+    [
+        (0, False, "ok", "ok"),
+        (0, False, "error", "error"),
+        (0, False, "mismatch", "mismatch"),
+        (0, False, None, "crash"),  # exited 0 but wrote nothing
+        (3, False, None, "crash"),
+        (-11, False, None, "crash"),
+        (-6, False, "ok", "crash"),  # died after writing its result (at teardown)
+        (None, True, None, "hang"),
+        (None, True, "ok", "hang"),  # wrote its result, then never exited
+    ],
+)
 def test_classify(code, timed_out, result, expected):
     assert classify(code, timed_out, result) == expected
 
@@ -79,15 +95,18 @@ def test_a_config_dict_is_accepted():
     assert df["outcome"].tolist() == ["ok"]
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(trials=0), "trials=0"),
-    (dict(trials=2.5), "trials=2.5"),
-    (dict(timeout_s=0), "timeout_s=0"),
-    (dict(timeout_s=float("nan")), "timeout_s=nan"),
-    (dict(python="/nonexistent/python"), "no such file"),
-    (dict(mode="threads"), "mode='threads'"),
-    (dict(batch=""), "batch=''"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(trials=0), "trials=0"),
+        (dict(trials=2.5), "trials=2.5"),
+        (dict(timeout_s=0), "timeout_s=0"),
+        (dict(timeout_s=float("nan")), "timeout_s=nan"),
+        (dict(python="/nonexistent/python"), "no such file"),
+        (dict(mode="threads"), "mode='threads'"),
+        (dict(batch=""), "batch=''"),
+    ],
+)
 def test_bad_input_is_one_config_error_before_anything_runs(tmp_path, kwargs, match):
     store = tmp_path / "t.jsonl"
     with pytest.raises(ConfigError, match=match) as info:
@@ -108,7 +127,7 @@ def test_a_non_executable_python_is_refused(tmp_path):
         run_trials(_cfg(), python=str(fake), progress=False)
 
 
-METAL_LIKE_PLUGIN = '''
+METAL_LIKE_PLUGIN = """
 import os, sys
 import torch
 from mpslab import register_workload
@@ -119,7 +138,7 @@ def _step(ctx, i):
                      "`A command encoder is already encoding to this command buffer'\\n")
     sys.stderr.flush()
     os.abort()
-'''
+"""
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -144,8 +163,12 @@ def other_python(tmp_path_factory):
     root = tmp_path_factory.mktemp("other-venv")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "v")], check=True)
     python = str(root / "v" / "bin" / "python")
-    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     with open(os.path.join(purelib, "see_main_venv.pth"), "w") as fh:
         fh.write(sysconfig.get_paths()["purelib"] + "\n")
     bare = root / "bare"
@@ -299,29 +322,78 @@ def test_resume_runs_only_the_missing_trials_and_returns_the_same_rows_as_the_lo
 
 def test_cli_trials_prints_outcomes_and_the_failure_rate_and_exits_1_on_failures(capsys, tmp_path):
     store = tmp_path / "t.jsonl"
-    code = main(["trials", "--trials", "3", "--timeout", "300", "--workload", "fault-exit", "--size", "1",
-                 "--threads", "2", "--iterations", "3", "--device", "cpu", "--mode", FAST,
-                 "--store", str(store), "--no-progress"])
+    code = main(
+        [
+            "trials",
+            "--trials",
+            "3",
+            "--timeout",
+            "300",
+            "--workload",
+            "fault-exit",
+            "--size",
+            "1",
+            "--threads",
+            "2",
+            "--iterations",
+            "3",
+            "--device",
+            "cpu",
+            "--mode",
+            FAST,
+            "--store",
+            str(store),
+            "--no-progress",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1
     assert "crash          3" in out
     assert "exit 3" in out
     assert out.strip().splitlines()[-1] == (
-        "3 of 3 trials failed: failure rate above 36% (95% one-sided lower bound, Clopper-Pearson)")
+        "3 of 3 trials failed: failure rate above 36% (95% one-sided lower bound, Clopper-Pearson)"
+    )
     assert len(load_records(store)) == 3
 
 
 def test_cli_trials_exits_0_when_all_ok(capsys):
-    code = main(["trials", "--trials", "2", "--timeout", "300", "--threads", "2", "--iterations", "3",
-                 "--size", "4", "--device", "cpu", "--mode", FAST, "--no-progress"])
+    code = main(
+        [
+            "trials",
+            "--trials",
+            "2",
+            "--timeout",
+            "300",
+            "--threads",
+            "2",
+            "--iterations",
+            "3",
+            "--size",
+            "4",
+            "--device",
+            "cpu",
+            "--mode",
+            FAST,
+            "--no-progress",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert out.strip().splitlines()[-1] == (
-        "0 of 2 trials failed: failure rate below 78% (95% one-sided upper bound, Clopper-Pearson)")
+        "0 of 2 trials failed: failure rate below 78% (95% one-sided upper bound, Clopper-Pearson)"
+    )
 
 
-@pytest.mark.parametrize("argv", [["--trials", "0"], ["--timeout", "-1"], ["--python", "/nonexistent/python"],
-                                  ["--trials", "x"], ["--mode", "threads"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--trials", "0"],
+        ["--timeout", "-1"],
+        ["--python", "/nonexistent/python"],
+        ["--trials", "x"],
+        ["--mode", "threads"],
+    ],
+)
 def test_cli_trials_bad_input_exits_2_with_one_line(capsys, argv):
     assert main(["trials", "--device", "cpu", *argv]) == 2
     err = capsys.readouterr().err

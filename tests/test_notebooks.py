@@ -69,14 +69,16 @@ def test_jupytext_pairs_every_notebook_with_a_percent_script():
         config = tomllib.load(f)
     assert config["formats"] == "ipynb,py:percent"
     ipynb = {os.path.splitext(os.path.basename(p))[0] for p in NOTEBOOKS}
-    scripts = {os.path.splitext(os.path.basename(p))[0]
-               for p in glob.glob(os.path.join(ROOT, "notebooks", "[0-9][0-9]_*.py"))}
+    scripts = {
+        os.path.splitext(os.path.basename(p))[0] for p in glob.glob(os.path.join(ROOT, "notebooks", "[0-9][0-9]_*.py"))
+    }
     assert ipynb == scripts, f"unpaired: {sorted(ipynb ^ scripts)}; run jupytext --sync notebooks/NN_topic.ipynb"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
 def test_jupytext_pair_is_in_sync(path):
     import jupytext
+
     script = os.path.splitext(path)[0] + ".py"
     if not os.path.exists(script):
         pytest.fail(f"{script} missing: run jupytext --sync {os.path.relpath(path, ROOT)}")

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mpslab import ConfigError, StressConfig, run_stress
-from mpslab.run.oracle import K, TOLERANCE, Fingerprinter, detects, thread_seed
+from mpslab.run.oracle import TOLERANCE, Fingerprinter, K, detects, thread_seed
 
 DTYPES = ["float32", "float16", "bfloat16", "float64"]
 MODES = ["fingerprint", "full"]
@@ -40,8 +40,19 @@ def _planted(workload, name, corrupt, base=_base):
 
 
 def _run(name, mode="fingerprint", dtype="float32", threads=3, iterations=6):
-    return run_stress(StressConfig(threads=threads, iterations=iterations, sync_every=2, workload=name, size=4,
-                                   dtype=dtype, device="cpu", warmup=0, verify=mode))
+    return run_stress(
+        StressConfig(
+            threads=threads,
+            iterations=iterations,
+            sync_every=2,
+            workload=name,
+            size=4,
+            dtype=dtype,
+            device="cpu",
+            warmup=0,
+            verify=mode,
+        )
+    )
 
 
 def _assert_one_mismatch_at_the_plant(r, what=None):
@@ -171,31 +182,40 @@ def test_nan_on_both_sides_is_accepted_only_at_the_same_positions(workload, mode
         y[2, 3], y[3, 2] = 0.5, float("nan")
         return y
 
-    _assert_one_mismatch_at_the_plant(_run(_planted(workload, "t-nan-moved", moved, base=_nan_base), mode),
-                                      "non-finite")
+    _assert_one_mismatch_at_the_plant(
+        _run(_planted(workload, "t-nan-moved", moved, base=_nan_base), mode), "non-finite"
+    )
 
     def other_kind(x, ctx, i):
         y = x.clone()
         y[2, 3] = float("inf")
         return y
 
-    _assert_one_mismatch_at_the_plant(_run(_planted(workload, "t-nan-inf", other_kind, base=_nan_base), mode),
-                                      "non-finite")
+    _assert_one_mismatch_at_the_plant(
+        _run(_planted(workload, "t-nan-inf", other_kind, base=_nan_base), mode), "non-finite"
+    )
 
     def value_elsewhere(x, ctx, i):  # the NaN where it belongs, a finite value wrong: still seen
         y = x.clone()
         y[0, 0] += 1.0
         return y
 
-    _assert_one_mismatch_at_the_plant(_run(_planted(workload, "t-nan-val", value_elsewhere, base=_nan_base), mode),
-                                      "values")
+    _assert_one_mismatch_at_the_plant(
+        _run(_planted(workload, "t-nan-val", value_elsewhere, base=_nan_base), mode), "values"
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("kind, what", [
-    ("flattened", "shape"), ("reshaped", "shape"), ("one row short", "shape"),
-    ("as float64", "dtype"), ("as float16", "dtype"),
-])
+@pytest.mark.parametrize(
+    "kind, what",
+    [
+        ("flattened", "shape"),
+        ("reshaped", "shape"),
+        ("one row short", "shape"),
+        ("as float64", "dtype"),
+        ("as float16", "dtype"),
+    ],
+)
 def test_a_wrong_shape_or_dtype_is_caught(workload, kind, what, mode):
     change = {
         "flattened": lambda x: x.reshape(-1),  # same values, same order
@@ -223,8 +243,19 @@ def test_a_scalar_step_still_works_and_a_non_tensor_is_one_clear_error(workload)
 def test_clean_runs_never_mismatch(dtype, mode):
     for workload in ("seed", "mlp"):
         for seed in range(3):
-            r = run_stress(StressConfig(threads=6, iterations=20, sync_every=3, workload=workload, size=24,
-                                        dtype=dtype, device="cpu", seed=seed, verify=mode))
+            r = run_stress(
+                StressConfig(
+                    threads=6,
+                    iterations=20,
+                    sync_every=3,
+                    workload=workload,
+                    size=24,
+                    dtype=dtype,
+                    device="cpu",
+                    seed=seed,
+                    verify=mode,
+                )
+            )
             assert r.outcome == "ok" and r.verified == 120, r.summary()
 
 

@@ -44,8 +44,12 @@ def test_it_leaves_executed_notebooks_html_figures_data_and_an_index(quick):
     for fig in ("throughput_vs_threads", "latency_vs_threads", "outcome_matrix"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 0
         assert (out / "figures" / f"{fig}.svg").stat().st_size > 0
-    for table in ("throughput_sweep.csv", "throughput_summary.csv", "ultimate_stress_trials.csv",
-                  "ultimate_stress_trials.jsonl"):
+    for table in (
+        "throughput_sweep.csv",
+        "throughput_summary.csv",
+        "ultimate_stress_trials.csv",
+        "ultimate_stress_trials.jsonl",
+    ):
         assert (out / "data" / table).stat().st_size > 0
     index = (out / "index.html").read_text()
     assert "throughput_vs_threads.png" in index and "html/03_ultimate_stress.html" in index
@@ -59,10 +63,13 @@ def _copy_series(tmp_path, extra_source=None):
     shutil.copy(os.path.join(NOTEBOOKS_DIR, "03_ultimate_stress.ipynb"), nbdir)
     (nbdir / "profiles.yml").write_text(
         "quick:\n  _all: {}\n  03_ultimate_stress: {threads: 2, iterations: 2, size: 4, trials: 1, "
-        "sweep_threads: [1], sweep_iterations: 2, repeats: 1}\n")
+        "sweep_threads: [1], sweep_iterations: 2, repeats: 1}\n"
+    )
     if extra_source is not None:
         nb = nbformat.v4.new_notebook()
-        params = nbformat.v4.new_code_cell('device: str = "cpu"  # d\ndata_dir: str = "."  # d\nfigures_dir: str = "."  # f')
+        params = nbformat.v4.new_code_cell(
+            'device: str = "cpu"  # d\ndata_dir: str = "."  # d\nfigures_dir: str = "."  # f'
+        )
         params.metadata["tags"] = ["parameters"]
         nb.cells = [nbformat.v4.new_markdown_cell("# 00 broken"), params, nbformat.v4.new_code_cell(extra_source)]
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -79,19 +86,23 @@ def test_a_failing_notebook_is_reported_and_the_batch_goes_on(tmp_path, capsys):
     assert result.summary_line() == "1/2 notebooks succeeded" and not result.ok
     assert "RuntimeError: injected failure" in result.runs[0].error
     saved = nbformat.read(out / "notebooks" / "00_broken.ipynb", as_version=4)
-    assert any("papermill-error-cell" in str(c.metadata) or "An Exception was encountered" in c.source
-               for c in saved.cells)
+    assert any(
+        "papermill-error-cell" in str(c.metadata) or "An Exception was encountered" in c.source for c in saved.cells
+    )
     assert (out / "html" / "00_broken.html").exists()
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"profile": "nope"}, "profile='nope': unknown"),
-    ({"device": "tpu"}, "device='tpu'"),
-    ({"only": ["99"]}, "only='99': no such notebook"),
-    ({"params": {"threadz": 3}}, "parameter 'threadz': no selected notebook declares it"),
-    ({"params": {"threads": "many"}}, "parameter threads='many' has type str, the notebook declares int"),
-    ({"params": {"require_ok": 1}}, "parameter require_ok=1 has type int, the notebook declares bool"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"profile": "nope"}, "profile='nope': unknown"),
+        ({"device": "tpu"}, "device='tpu'"),
+        ({"only": ["99"]}, "only='99': no such notebook"),
+        ({"params": {"threadz": 3}}, "parameter 'threadz': no selected notebook declares it"),
+        ({"params": {"threads": "many"}}, "parameter threads='many' has type str, the notebook declares int"),
+        ({"params": {"require_ok": 1}}, "parameter require_ok=1 has type int, the notebook declares bool"),
+    ],
+)
 def test_bad_input_is_refused_before_anything_runs(tmp_path, kwargs, fragment):
     args = {"profile": "quick", "device": "cpu", "out": str(tmp_path / "o")} | kwargs
     with pytest.raises(PipelineError, match=fragment.replace("(", r"\(").replace("[", r"\[")):
@@ -119,8 +130,9 @@ def test_progress_is_passed_only_to_notebooks_that_declare_it(tmp_path):
     plan = {r.name: r.parameters for r in runs}
     assert plan["03_ultimate_stress"]["progress"] is False
     assert "progress" not in plan["00_broken"]  # declares no progress parameter: nothing forced on it
-    interactive = plan_series("quick", "cpu", str(tmp_path / "o"), only=["03"], params={"progress": True},
-                              notebooks_dir=str(nbdir))
+    interactive = plan_series(
+        "quick", "cpu", str(tmp_path / "o"), only=["03"], params={"progress": True}, notebooks_dir=str(nbdir)
+    )
     assert interactive.runs[0].parameters["progress"] is True  # -p progress=true still wins
 
 
@@ -164,8 +176,10 @@ def test_the_noise_check_sees_stderr_warnings_and_widgets():
     cells = {
         "stderr": out("stream", name="stderr", text="USDT: profiler_start\n"),
         "warning": out("stream", name="stdout", text="x.py:3: TqdmWarning: IProgress not found\n"),
-        "widget": out("display_data", data={"text/plain": "HBox(children=(FloatProgress(value=0.0),))",
-                                            _WIDGET_MIME: {"model_id": "abc"}}),
+        "widget": out(
+            "display_data",
+            data={"text/plain": "HBox(children=(FloatProgress(value=0.0),))", _WIDGET_MIME: {"model_id": "abc"}},
+        ),
         "clean": out("stream", name="stdout", text="0 of 4 trials failed\n"),
     }
     for name, o in cells.items():

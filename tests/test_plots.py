@@ -14,11 +14,23 @@ NAN = float("nan")
 
 def frame(runs, **extra):
     """Rows like a sweep's: (mode, threads, streams, outcome, ops_per_s, p50, p99) per run."""
-    return pd.DataFrame([
-        dict(ENV, mode=m, threads=t, streams=s, outcome=o, ops_per_s=v, latency_p50_ms=p50,
-             latency_p99_ms=p99, repeat=i, **extra)
-        for i, (m, t, s, o, v, p50, p99) in enumerate(runs)
-    ])
+    return pd.DataFrame(
+        [
+            dict(
+                ENV,
+                mode=m,
+                threads=t,
+                streams=s,
+                outcome=o,
+                ops_per_s=v,
+                latency_p50_ms=p50,
+                latency_p99_ms=p99,
+                repeat=i,
+                **extra,
+            )
+            for i, (m, t, s, o, v, p50, p99) in enumerate(runs)
+        ]
+    )
 
 
 def two_series(fail=False):
@@ -77,8 +89,13 @@ def test_throughput_marks_failed_points():
 
 
 def test_throughput_marks_a_point_where_every_run_crashed():
-    df = frame([("in-process", 1, "shared", "ok", 100.0, 1, 2), ("in-process", 2, "shared", "crash", NAN, NAN, NAN),
-                ("in-process", 2, "shared", "hang", NAN, NAN, NAN)])
+    df = frame(
+        [
+            ("in-process", 1, "shared", "ok", 100.0, 1, 2),
+            ("in-process", 2, "shared", "crash", NAN, NAN, NAN),
+            ("in-process", 2, "shared", "hang", NAN, NAN, NAN),
+        ]
+    )
     fig = plot_throughput(df)
     ax = fig.axes[0]
     failed = by_gid(ax.collections, "failed")
@@ -131,7 +148,9 @@ def test_latency_p50_and_p99_per_series():
 
 def test_outcome_matrix_counts_and_colours():
     runs = [("in-process", 1, "shared", "ok", 1.0, 1, 1)] * 3
-    runs += [("in-process", 2, "shared", o, 1.0, 1, 1) for o in ("ok", "error", "mismatch", "mismatch", "crash", "hang")]
+    runs += [
+        ("in-process", 2, "shared", o, 1.0, 1, 1) for o in ("ok", "error", "mismatch", "mismatch", "crash", "hang")
+    ]
     runs += [("batched", 2, "shared", "ok", 9.0, 1, 1)]  # not a grid point: left out
     fig = plot_outcome_matrix(frame(runs))
     ax = fig.axes[0]
@@ -150,8 +169,11 @@ def test_outcome_matrix_counts_and_colours():
 
 def test_figures_save_as_png_and_svg(tmp_path):
     df = two_series(fail=True)
-    for name, fig in (("throughput", plot_throughput(df)), ("latency", plot_latency(df)),
-                      ("outcomes", plot_outcome_matrix(df))):
+    for name, fig in (
+        ("throughput", plot_throughput(df)),
+        ("latency", plot_latency(df)),
+        ("outcomes", plot_outcome_matrix(df)),
+    ):
         paths = save_figure(fig, name, str(tmp_path))
         assert [p.rsplit(".", 1)[1] for p in paths] == ["png", "svg"]
         with open(paths[0], "rb") as f:

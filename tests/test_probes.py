@@ -14,9 +14,28 @@ import torch
 
 from mpslab.run.backends import CpuBackend, MpsBackend, get_backend
 from mpslab.studies.probes import (
-    COVERED, EXERCISED, FAILED, NOT_APPLICABLE, NOT_RUN, PROBES, SHUTDOWN_SCRIPT, STATUSES,
-    Evidence, Need, Plan, Probe, ProbeFailure, ProbeOutcome, coverage_matrix, coverage_table, get_probe,
-    probe_catalogue, run_child, run_probe, run_probes, run_script,
+    COVERED,
+    EXERCISED,
+    FAILED,
+    NOT_APPLICABLE,
+    NOT_RUN,
+    PROBES,
+    SHUTDOWN_SCRIPT,
+    STATUSES,
+    Evidence,
+    Need,
+    Plan,
+    Probe,
+    ProbeFailure,
+    ProbeOutcome,
+    coverage_matrix,
+    coverage_table,
+    get_probe,
+    probe_catalogue,
+    run_child,
+    run_probe,
+    run_probes,
+    run_script,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,7 +49,7 @@ CPU_EXPECTED.update(compute_from_threads=COVERED, alloc_free=COVERED)
 
 
 class FakeEvent:
-    def __init__(self, api: "FakeMps", enable_timing: bool = False) -> None:
+    def __init__(self, api: FakeMps, enable_timing: bool = False) -> None:
         self.api, self.recorded, self.complete = api, False, False
         api.events.append(self)
 
@@ -49,7 +68,7 @@ class FakeEvent:
         self.api.log("query")
         return self.complete
 
-    def elapsed_time(self, end: "FakeEvent") -> float:
+    def elapsed_time(self, end: FakeEvent) -> float:
         self.api.log("elapsed_time")
         return 0.25
 
@@ -158,7 +177,8 @@ def test_every_path_has_a_row_per_backend(cpu_matrix):
     assert set(cpu_matrix["status"]) <= set(STATUSES)
     assert len(cpu_matrix) == 3 * len(PROBES)
     assert set(zip(cpu_matrix["path"], cpu_matrix["backend"])) == {
-        (p.path, k) for p in PROBES for k in ("cpu", "cuda", "mps")}
+        (p.path, k) for p in PROBES for k in ("cpu", "cuda", "mps")
+    }
     table = coverage_table(cpu_matrix)
     assert list(table.index) == [p.path for p in PROBES] and list(table.columns) == ["cpu", "cuda", "mps"]
 
@@ -190,8 +210,10 @@ def test_absent_backends_are_not_run_or_not_applicable(cpu_matrix):
     assert cuda["flush_coalescing"] == NOT_APPLICABLE and cuda["completion_handlers"] == NOT_APPLICABLE
     if not torch.cuda.is_available():
         assert cuda["event_record_wait"] == NOT_RUN
-        assert "not available on this machine" in cpu_matrix.set_index(["path", "backend"]).loc[
-            ("event_record_wait", "cuda"), "explanation"]
+        assert (
+            "not available on this machine"
+            in cpu_matrix.set_index(["path", "backend"]).loc[("event_record_wait", "cuda"), "explanation"]
+        )
 
 
 @pytest.mark.skipif(torch.backends.mps.is_available(), reason="MPS present: its rows run for real")
@@ -199,7 +221,8 @@ def test_mps_requested_but_absent_is_not_run():
     df = run_probes("mps", threads=2, size=16)
     assert set(df["status"]) <= {NOT_RUN, NOT_APPLICABLE} and NOT_RUN in set(df["status"])
     assert df["status"].tolist() == [
-        NOT_APPLICABLE if p.plan("mps").not_applicable(get_backend("mps")) else NOT_RUN for p in PROBES]
+        NOT_APPLICABLE if p.plan("mps").not_applicable(get_backend("mps")) else NOT_RUN for p in PROBES
+    ]
 
 
 def test_catalogue_names_targets_or_reasons():
@@ -240,13 +263,19 @@ def test_mps_synchronize_probe_fails_when_synchronize_does_not_wait():
 
 
 def test_mps_counter_rows_need_counters_that_move():
-    frozen = run_probes(backend=hosted(FakeMps(driver=256 << 20)), threads=2, size=16, chunk_mb=1,
-                        probes=["alloc_free", "empty_cache", "memory_pressure"]).set_index("path")
+    frozen = run_probes(
+        backend=hosted(FakeMps(driver=256 << 20)),
+        threads=2,
+        size=16,
+        chunk_mb=1,
+        probes=["alloc_free", "empty_cache", "memory_pressure"],
+    ).set_index("path")
     assert (frozen["status"] == EXERCISED).all(), frozen["status"]
     assert frozen["explanation"].str.contains("not complete").all()
     api = FakeMps(driver=256 << 20, drop_on_empty=True)
-    moving = run_probes(backend=hosted(api), threads=2, size=16, chunk_mb=1,
-                        probes=["empty_cache", "memory_pressure"]).set_index("path")
+    moving = run_probes(
+        backend=hosted(api), threads=2, size=16, chunk_mb=1, probes=["empty_cache", "memory_pressure"]
+    ).set_index("path")
     assert moving.loc["empty_cache", "status"] == COVERED
     assert "reserved memory fell from 256.0 MiB" in moving.loc["empty_cache", "evidence"]
     # the pressure probe set a limit, then restored torch's MPS default (1.7) each run
@@ -255,8 +284,12 @@ def test_mps_counter_rows_need_counters_that_move():
 
 
 def test_mps_rows_without_evidence_are_exercised_not_covered():
-    df = run_probes(backend=hosted(FakeMps()), threads=2, size=16,
-                    probes=["flush_coalescing", "completion_handlers", "release_on_completion"])
+    df = run_probes(
+        backend=hosted(FakeMps()),
+        threads=2,
+        size=16,
+        probes=["flush_coalescing", "completion_handlers", "release_on_completion"],
+    )
     assert (df["status"] == EXERCISED).all(), df[["path", "status", "error"]]
     assert df["explanation"].str.contains("No evidence available").all()
 
@@ -267,12 +300,18 @@ def test_mps_current_stream_not_applicable_without_a_stream_api():
 
 
 def test_current_stream_probe_covers_a_thread_local_stream_and_fails_a_shared_one():
-    good = run_probe(get_probe("current_stream_per_thread"), hosted(FakeMpsWithStreams()), threads=4, size=16,
-                     timeout=30.0)
+    good = run_probe(
+        get_probe("current_stream_per_thread"), hosted(FakeMpsWithStreams()), threads=4, size=16, timeout=30.0
+    )
     assert good["status"] == COVERED, good["error"]
     assert "4 thread(s) each saw its own current stream (4 distinct)" in good["evidence"]
-    bad = run_probe(get_probe("current_stream_per_thread"), hosted(FakeMpsWithStreams(thread_local=False)),
-                    threads=4, size=16, timeout=30.0)
+    bad = run_probe(
+        get_probe("current_stream_per_thread"),
+        hosted(FakeMpsWithStreams(thread_local=False)),
+        threads=4,
+        size=16,
+        timeout=30.0,
+    )
     assert bad["status"] == FAILED
     assert "[threads]" in bad["error"]
     assert "not its own stream" in bad["error"] or "not restored" in bad["error"]
@@ -282,8 +321,13 @@ def test_current_stream_probe_covers_a_thread_local_stream_and_fails_a_shared_on
 
 
 def _probe(action, need=None, reason="") -> Probe:
-    return Probe("test_probe", "a test probe", "-", "A probe made up for the test.",
-                 {"cpu": Plan(action, "nothing", need, reason)})
+    return Probe(
+        "test_probe",
+        "a test probe",
+        "-",
+        "A probe made up for the test.",
+        {"cpu": Plan(action, "nothing", need, reason)},
+    )
 
 
 def test_a_wrong_result_is_failed_with_its_traceback():
@@ -291,6 +335,7 @@ def test_a_wrong_result_is_failed_with_its_traceback():
         def one(i, barrier):
             if i == 1:
                 raise ProbeFailure(f"thread {i}: result differs")
+
         ctx.run_threads(one)
         return ProbeOutcome("never")
 
@@ -301,8 +346,12 @@ def test_a_wrong_result_is_failed_with_its_traceback():
 
 
 def test_missing_evidence_is_exercised_and_says_what_is_missing():
-    row = run_probe(_probe(lambda ctx: ProbeOutcome("ran"), Need(calls=(("cudaNoSuchCall",),), facts=True)),
-                    CpuBackend(), threads=2, timeout=30.0)
+    row = run_probe(
+        _probe(lambda ctx: ProbeOutcome("ran"), Need(calls=(("cudaNoSuchCall",),), facts=True)),
+        CpuBackend(),
+        threads=2,
+        timeout=30.0,
+    )
     assert row["status"] == EXERCISED
     assert "cudaNoSuchCall not recorded" in row["explanation"]
     assert "observed nothing" in row["explanation"]
@@ -311,8 +360,13 @@ def test_missing_evidence_is_exercised_and_says_what_is_missing():
 def test_a_probe_that_hangs_is_failed():
     stop = threading.Event()
     try:
-        row = run_probe(_probe(lambda ctx: stop.wait(30) and ProbeOutcome("late")), CpuBackend(), threads=1,
-                        timeout=0.2, profile=False)
+        row = run_probe(
+            _probe(lambda ctx: stop.wait(30) and ProbeOutcome("late")),
+            CpuBackend(),
+            threads=1,
+            timeout=0.2,
+            profile=False,
+        )
     finally:
         stop.set()
     assert row["status"] == FAILED and "hang" in row["error"]
@@ -320,18 +374,29 @@ def test_a_probe_that_hangs_is_failed():
 
 def test_need_logic():
     ev = Evidence(calls={"cudaEventRecord": [2, {1}]}, stats={"num_alloc_retries": 1}, facts=["seen"])
-    assert Need(calls=(("cudaEventRecordWithFlags", "cudaEventRecord"),), stats=(("num_alloc_retries", 1),),
-                facts=True).missing(ev) == []
+    assert (
+        Need(
+            calls=(("cudaEventRecordWithFlags", "cudaEventRecord"),), stats=(("num_alloc_retries", 1),), facts=True
+        ).missing(ev)
+        == []
+    )
     assert Need(stats=(("num_alloc_retries", 2),)).missing(ev) == ["num_alloc_retries rose by 1 (needed >= 2)"]
     merged = ev.merge(Evidence(calls={"cudaEventRecord": [1, {2}]}, stats={"num_alloc_retries": 1}))
     assert merged.calls["cudaEventRecord"][0] == 3 and merged.calls["cudaEventRecord"][1] == {1, 2}
     assert merged.stats["num_alloc_retries"] == 2
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"threads": 0}, "threads=0"), ({"threads": True}, "threads=True"), ({"size": 4}, "size=4"),
-    ({"chunk_mb": 0}, "chunk_mb=0"), ({"timeout": 0}, "timeout=0"), ({"device": "tpu"}, "device='tpu'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"threads": 0}, "threads=0"),
+        ({"threads": True}, "threads=True"),
+        ({"size": 4}, "size=4"),
+        ({"chunk_mb": 0}, "chunk_mb=0"),
+        ({"timeout": 0}, "timeout=0"),
+        ({"device": "tpu"}, "device='tpu'"),
+    ],
+)
 def test_refused_parameters(kwargs, fragment):
     with pytest.raises(ValueError, match=fragment.replace("(", r"\(")):
         run_probes(**kwargs)
@@ -373,9 +438,14 @@ def notebook_01(tmp_path_factory):
     params = {**(quick.get("_all") or {}), **quick["01_coverage_walkthrough"]}
     out = tmp_path_factory.mktemp("nb01")
     params.update(device="cpu", data_dir=str(out / "data"), figures_dir=str(out / "figures"))
-    pm.execute_notebook(os.path.join(ROOT, "notebooks", "01_coverage_walkthrough.ipynb"), str(out / "01.ipynb"),
-                        parameters=params, cwd=os.path.join(ROOT, "notebooks"), kernel_name="python3",
-                        progress_bar=False)
+    pm.execute_notebook(
+        os.path.join(ROOT, "notebooks", "01_coverage_walkthrough.ipynb"),
+        str(out / "01.ipynb"),
+        parameters=params,
+        cwd=os.path.join(ROOT, "notebooks"),
+        kernel_name="python3",
+        progress_bar=False,
+    )
     return out
 
 
@@ -427,14 +497,19 @@ def test_kineto_quiet_drops_kineto_start_stop_lines_and_keeps_the_rest(capfd):
     from mpslab.studies.probes.quiet import kineto_quiet
 
     with kineto_quiet():
-        os.write(2, b"USDT:2026-11-24 19:18:11 11333:11336 SyncActivityProfilerHandler.cpp:52] profiler_start\n"
-                    b"a real warning\n"
-                    b"STAGE:2026-11-24 19:18:21 11379:11379 SyncActivityProfilerHandler.cpp:51] Completed Stage\n"
-                    b"ERROR:2026-11-24 19:18:21 11379:11379 CuptiActivityProfiler.cpp:1] kineto's own error\n")
+        os.write(
+            2,
+            b"USDT:2026-11-24 19:18:11 11333:11336 SyncActivityProfilerHandler.cpp:52] profiler_start\n"
+            b"a real warning\n"
+            b"STAGE:2026-11-24 19:18:21 11379:11379 SyncActivityProfilerHandler.cpp:51] Completed Stage\n"
+            b"ERROR:2026-11-24 19:18:21 11379:11379 CuptiActivityProfiler.cpp:1] kineto's own error\n",
+        )
     os.write(2, b"after\n")
     err = capfd.readouterr().err
-    assert err == "a real warning\nERROR:2026-11-24 19:18:21 11379:11379 CuptiActivityProfiler.cpp:1] " \
-                  "kineto's own error\nafter\n"
+    assert (
+        err == "a real warning\nERROR:2026-11-24 19:18:21 11379:11379 CuptiActivityProfiler.cpp:1] "
+        "kineto's own error\nafter\n"
+    )
 
 
 def test_probes_on_the_cpu_write_nothing_to_stderr():
@@ -442,11 +517,19 @@ def test_probes_on_the_cpu_write_nothing_to_stderr():
     import subprocess
     import sys
 
-    code = ("from mpslab.studies.probes import coverage_matrix\n"
-            "df = coverage_matrix(['cpu'], threads=2, size=16, chunk_mb=1, timeout=60.0)\n"
-            "print(sorted(set(df['status'])))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False,
-                         env={**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    code = (
+        "from mpslab.studies.probes import coverage_matrix\n"
+        "df = coverage_matrix(['cpu'], threads=2, size=16, chunk_mb=1, timeout=60.0)\n"
+        "print(sorted(set(df['status'])))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")},
+    )
     assert out.returncode == 0, out.stderr
     assert "covered" in out.stdout
     assert out.stderr == ""

@@ -2,8 +2,8 @@
 
 import os
 import re
-import tomllib
 
+import tomllib
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -5,8 +5,9 @@ from hypothesis import strategies as st
 
 from mpslab.run.config import ConfigError, StressConfig
 
-not_an_int = st.one_of(st.booleans(), st.floats(allow_nan=True), st.text(max_size=5), st.none(),
-                       st.lists(st.integers(), max_size=2))
+not_an_int = st.one_of(
+    st.booleans(), st.floats(allow_nan=True), st.text(max_size=5), st.none(), st.lists(st.integers(), max_size=2)
+)
 text = st.text(max_size=12)
 
 # field -> a strategy of values that field must refuse

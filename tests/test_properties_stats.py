@@ -14,7 +14,8 @@ from scipy.special import betaincinv, ndtri
 from mpslab.trials.stats import failure_rate
 
 counts = st.integers(min_value=1, max_value=400).flatmap(
-    lambda n: st.tuples(st.integers(min_value=0, max_value=n), st.just(n)))
+    lambda n: st.tuples(st.integers(min_value=0, max_value=n), st.just(n))
+)
 confidences = st.sampled_from([0.8, 0.9, 0.95, 0.99])
 methods = st.sampled_from(["exact", "wilson"])
 

@@ -14,15 +14,23 @@ import time
 import warnings
 
 import pytest
+from proc_helpers import descendants, running
 
 from mpslab import StressConfig
 from mpslab.run.config import ConfigError
 from mpslab.trials.isolate import run_trials
+from mpslab.trials.records import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    StoreSchemaError,
+    TornRecordWarning,
+    environment_id,
+    load_records,
+    make_record,
+    read_records,
+    record_to_row,
+)
 from mpslab.trials.store import TrialStore
-from mpslab.trials.records import (MIGRATIONS, SCHEMA_VERSION, StoreSchemaError, TornRecordWarning,
-                                   environment_id, load_records,
-                            make_record, read_records, record_to_row)
-from proc_helpers import descendants, running
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and the fork server")
@@ -30,10 +38,20 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="us
 
 def _row(trial: int, outcome: str = "ok", host: str = "a", seconds: float = 0.5) -> dict:
     return {
-        "trial": trial, "outcome": outcome, "exit_code": 0, "signal": None, "seconds": seconds,
-        "ops_per_s": float("nan"), "first_error": None,
-        "threads": 2, "iterations": 3, "workload": "seed", "plugins": "",
-        "env_host": host, "env_torch": "2.13.0", "env_time": f"2025-01-01T00:00:0{trial % 10}+00:00",
+        "trial": trial,
+        "outcome": outcome,
+        "exit_code": 0,
+        "signal": None,
+        "seconds": seconds,
+        "ops_per_s": float("nan"),
+        "first_error": None,
+        "threads": 2,
+        "iterations": 3,
+        "workload": "seed",
+        "plugins": "",
+        "env_host": host,
+        "env_torch": "2.13.0",
+        "env_time": f"2025-01-01T00:00:0{trial % 10}+00:00",
     }
 
 
@@ -52,6 +70,7 @@ def _record_lines(path) -> list[bytes]:
 def _strict_json(line: bytes) -> dict:
     def refuse(name: str) -> None:
         raise ValueError(f"non-standard JSON constant {name}")
+
     return json.loads(line, parse_constant=refuse)
 
 
@@ -147,7 +166,7 @@ def test_store_refuses_to_append_something_that_is_not_a_record(tmp_path):
 
 # --------------------------------------------------------------------------- kill -9 mid-batch
 
-GATED_PLUGIN = '''
+GATED_PLUGIN = """
 import os
 import time
 import torch
@@ -165,7 +184,7 @@ def _gated(ctx, i):
             while os.path.exists(HOLD):  # the batch is killed here, with exactly 3 trials stored
                 time.sleep(0.05)
     return torch.randn(4, 4, generator=ctx.generator, device=ctx.device).sum()
-'''
+"""
 
 
 @linux_only
@@ -175,8 +194,17 @@ def test_kill_9_mid_batch_leaves_a_loadable_file_and_resume_completes_it_without
     hold.write_text("")
     plugin.write_text(GATED_PLUGIN.format(started=str(tmp_path / "started"), hold=str(hold)))
     store = tmp_path / "trials.jsonl"
-    cfg = dict(threads=1, iterations=4, sync_every=0, workload="gated-test", size=4, device="cpu",
-               warmup=0, verify=False, plugins=(str(plugin),))
+    cfg = dict(
+        threads=1,
+        iterations=4,
+        sync_every=0,
+        workload="gated-test",
+        size=4,
+        device="cpu",
+        warmup=0,
+        verify=False,
+        plugins=(str(plugin),),
+    )
     n = 20
     script = textwrap.dedent(f"""
         import sys
@@ -224,8 +252,7 @@ def test_kill_9_mid_batch_leaves_a_loadable_file_and_resume_completes_it_without
     hold.unlink()  # from now on every trial runs through
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TornRecordWarning)
-        df = run_trials(StressConfig(**cfg), trials=n, timeout_s=120, store=store, mode="forkserver",
-                        progress=False)
+        df = run_trials(StressConfig(**cfg), trials=n, timeout_s=120, store=store, mode="forkserver", progress=False)
         after = load_records(store)
     assert df.attrs["resumed"] == k and df.attrs["ran"] == n - k
     assert df["trial"].tolist() == list(range(n)) and (df["outcome"] == "ok").all()
@@ -234,7 +261,9 @@ def test_kill_9_mid_batch_leaves_a_loadable_file_and_resume_completes_it_without
     kept = _record_lines(store)[:k]
     assert kept == first_lines  # finished trials were not rewritten
     # the killed parent's temporary files were swept by the next run_trials
-    assert leftovers is not None and not [n for n in os.listdir(tempfile.gettempdir()) if n.startswith(f"mpslab-{proc.pid}-")]
+    assert leftovers is not None and not [
+        n for n in os.listdir(tempfile.gettempdir()) if n.startswith(f"mpslab-{proc.pid}-")
+    ]
 
 
 # --------------------------------------------------------------------------- many writers, schemas
@@ -260,8 +289,11 @@ def test_older_schemas_load_through_the_migration_hook(tmp_path, monkeypatch):
     old["schema"] = SCHEMA_VERSION - 1
     old["result"].pop("ops_per_s")
     path.write_text(json.dumps(old) + "\n")
-    monkeypatch.setitem(MIGRATIONS, SCHEMA_VERSION - 1,
-                        lambda r: {**r, "schema": r["schema"] + 1, "result": {**r["result"], "ops_per_s": 1.0}})
+    monkeypatch.setitem(
+        MIGRATIONS,
+        SCHEMA_VERSION - 1,
+        lambda r: {**r, "schema": r["schema"] + 1, "result": {**r["result"], "ops_per_s": 1.0}},
+    )
     [rec] = read_records(path)
     assert rec["schema"] == SCHEMA_VERSION and rec["result"]["ops_per_s"] == 1.0
     assert load_records(path)["ops_per_s"].tolist() == [1.0]
@@ -269,8 +301,9 @@ def test_older_schemas_load_through_the_migration_hook(tmp_path, monkeypatch):
 
 def test_committed_schema_1_data_still_loads():
     data = os.path.join(ROOT, "data")
-    files = [os.path.join(d, f) for d, _, fs in os.walk(data) for f in fs
-             if f.endswith(".jsonl") and f != "throughput.jsonl"]  # the advisor's throughput rows are not trials
+    files = [
+        os.path.join(d, f) for d, _, fs in os.walk(data) for f in fs if f.endswith(".jsonl") and f != "throughput.jsonl"
+    ]  # the advisor's throughput rows are not trials
     if not files:
         pytest.skip("not applicable: no committed records under data/")
     with warnings.catch_warnings():
@@ -313,8 +346,10 @@ def test_two_concurrent_run_trials_processes_on_one_store_neither_duplicate_nor_
                         mode="forkserver", progress=False)
         print(sorted(df["trial"].tolist()), df.attrs["ran"])
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=str(tmp_path), stdout=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], cwd=str(tmp_path), stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0]
     df = load_records(store)

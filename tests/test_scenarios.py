@@ -56,8 +56,9 @@ def test_handoff_is_accepted_every_time():
 
 def test_library_as_isolated_trials(tmp_path):
     store = tmp_path / "s.jsonl"
-    rows, table = run_library(None, "cpu", trials=2, threads=2, iterations=2, timeout_s=120.0,
-                              store=str(store), progress=False)
+    rows, table = run_library(
+        None, "cpu", trials=2, threads=2, iterations=2, timeout_s=120.0, store=str(store), progress=False
+    )
     assert list(table["scenario"]) == scenario_names()
     ran = table[table["status"] == "ran"]
     assert set(ran["scenario"]) == set(CPU_RUNNABLE)
@@ -93,12 +94,15 @@ def test_params_defaults_filled_and_round_trip():
     assert StressConfig(workload="seed", device="cpu").params == {}
 
 
-@pytest.mark.parametrize("params, match", [
-    ({"bogus": 1}, r"param bogus=1: unknown for workload 'mlp-origin'; it takes: batch"),
-    ({"batch": "x"}, r"param batch='x' \(workload 'mlp-origin'\): must be an integer"),
-    ({"batch": 0}, r"param batch=0 \(workload 'mlp-origin'\): must be >= 1"),
-    ({"batch": True}, r"must be an integer"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"bogus": 1}, r"param bogus=1: unknown for workload 'mlp-origin'; it takes: batch"),
+        ({"batch": "x"}, r"param batch='x' \(workload 'mlp-origin'\): must be an integer"),
+        ({"batch": 0}, r"param batch=0 \(workload 'mlp-origin'\): must be >= 1"),
+        ({"batch": True}, r"must be an integer"),
+    ],
+)
 def test_bad_params_refused_in_one_line(params, match):
     with pytest.raises(ConfigError, match=match) as info:
         StressConfig(workload="mlp-origin", device="cpu", params=params)
@@ -154,12 +158,15 @@ def test_cli_scenarios_listing(capsys):
     assert len(scenario_listing()) == len(SCENARIOS)
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["stress", "--device", "cpu", "--workload", "nope"], "workload='nope': unknown"),
-    (["stress", "--device", "cpu", "--workload", "exit-after-work"], "not applicable on cpu"),
-    (["stress", "--device", "cpu", "--workload", "mlp-origin", "--param", "bogus=1"], "param bogus=1: unknown"),
-    (["trials", "--device", "cpu", "--workload", "mlp-origin", "--param", "batch"], "expected NAME=VALUE"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["stress", "--device", "cpu", "--workload", "nope"], "workload='nope': unknown"),
+        (["stress", "--device", "cpu", "--workload", "exit-after-work"], "not applicable on cpu"),
+        (["stress", "--device", "cpu", "--workload", "mlp-origin", "--param", "bogus=1"], "param bogus=1: unknown"),
+        (["trials", "--device", "cpu", "--workload", "mlp-origin", "--param", "batch"], "expected NAME=VALUE"),
+    ],
+)
 def test_cli_bad_input_exits_2_with_one_line(argv, fragment, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
@@ -167,8 +174,20 @@ def test_cli_bad_input_exits_2_with_one_line(argv, fragment, capsys):
 
 
 def test_cli_param_reaches_the_step(capsys):
-    argv = ["stress", "--device", "cpu", "--workload", "mlp-origin", "--param", "batch=2", "--threads", "2",
-            "--iterations", "2", "--json"]
+    argv = [
+        "stress",
+        "--device",
+        "cpu",
+        "--workload",
+        "mlp-origin",
+        "--param",
+        "batch=2",
+        "--threads",
+        "2",
+        "--iterations",
+        "2",
+        "--json",
+    ]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["config"]["params"] == {"batch": 2} and out["outcome"] == "ok"

@@ -61,16 +61,33 @@ def test_a_clean_process_meets_the_target_and_a_failing_one_does_not():
 
 
 def test_cli_until_bound_tiny(capsys):
-    code = main(["trials", "--until-bound", "50%", "--threads", "2", "--iterations", "2", "--size", "8",
-                 "--timeout", "60"])
+    code = main(
+        ["trials", "--until-bound", "50%", "--threads", "2", "--iterations", "2", "--size", "8", "--timeout", "60"]
+    )
     out = capsys.readouterr().out
     assert "needs 5 clean trials" in out and "ETA" in out
     assert code == 0 and "target met: 5 of 5" in out
 
 
 def test_cli_until_bound_stops_on_failure(capsys):
-    code = main(["trials", "--until-bound", "10%", "--workload", "fault-exception", "--stop-on-failure",
-                 "--threads", "2", "--iterations", "2", "--size", "1", "--timeout", "60"])
+    code = main(
+        [
+            "trials",
+            "--until-bound",
+            "10%",
+            "--workload",
+            "fault-exception",
+            "--stop-on-failure",
+            "--threads",
+            "2",
+            "--iterations",
+            "2",
+            "--size",
+            "1",
+            "--timeout",
+            "60",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1 and "target NOT met" in out and "stopped by failure" in out
 

@@ -19,8 +19,16 @@ PLUGIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plugins", "pl
 
 
 def test_planted_threshold_shrinks_to_it_and_the_script_reproduces_it(tmp_path):
-    cfg = StressConfig(workload="planted-threshold", threads=6, iterations=9, size=16, warmup=0, sync_every=2,
-                       device="cpu", plugins=(PLUGIN,))
+    cfg = StressConfig(
+        workload="planted-threshold",
+        threads=6,
+        iterations=9,
+        size=16,
+        warmup=0,
+        sync_every=2,
+        device="cpu",
+        plugins=(PLUGIN,),
+    )
     result = shrink(cfg, trials=2, timeout_s=60.0, out_dir=str(tmp_path), name="planted")
     final = result.search.final.config
     assert result.failed and result.search.outcome == "crash"
@@ -31,19 +39,43 @@ def test_planted_threshold_shrinks_to_it_and_the_script_reproduces_it(tmp_path):
     assert "import mpslab" not in text and "from mpslab" not in text
     # standalone: a clean environment, run from elsewhere, no mpslab on the path
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-    out = subprocess.run([sys.executable, str(script), "--runs", "2"], capture_output=True, text=True,
-                         timeout=300, cwd="/", env=env)
+    out = subprocess.run(
+        [sys.executable, str(script), "--runs", "2"], capture_output=True, text=True, timeout=300, cwd="/", env=env
+    )
     assert out.returncode == 1, out.stdout + out.stderr
     assert "failed 2 of 2 runs" in out.stdout and "SIGABRT" in out.stdout
     report = (tmp_path / "report_planted.md").read_text()
-    for part in ("### 🐛 Describe the bug", "crashed in 2 of 2 runs", "SIGABRT", "```python", "### Versions",
-                 "PyTorch version"):
+    for part in (
+        "### 🐛 Describe the bug",
+        "crashed in 2 of 2 runs",
+        "SIGABRT",
+        "```python",
+        "### Versions",
+        "PyTorch version",
+    ):
         assert part in report
 
 
 def test_a_config_that_does_not_fail_says_so_exit_1(tmp_path, capsys):
-    code = main(["shrink", "--workload", "seed", "--threads", "2", "--iterations", "2", "--size", "8",
-                 "--trials", "2", "--device", "cpu", "--out", str(tmp_path)])
+    code = main(
+        [
+            "shrink",
+            "--workload",
+            "seed",
+            "--threads",
+            "2",
+            "--iterations",
+            "2",
+            "--size",
+            "8",
+            "--trials",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 1
     assert "did not fail in 2 isolated trials" in capsys.readouterr().out
     assert not os.listdir(tmp_path)

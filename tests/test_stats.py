@@ -94,8 +94,10 @@ def test_fisher_comparison_of_5_of_5_against_0_of_200():
     # the observed table is the most extreme one: p = 1 / C(205, 5)
     assert c.p_value == pytest.approx(1 / math.comb(205, 5), rel=1e-9)
     assert c.significant
-    assert c.verdict.startswith("before 5/5 failed (above 54%) -> after 0/200 failed (below 1.5%): "
-                                "significant, after fails less often (Fisher exact p=3.5e-10")
+    assert c.verdict.startswith(
+        "before 5/5 failed (above 54%) -> after 0/200 failed (below 1.5%): "
+        "significant, after fails less often (Fisher exact p=3.5e-10"
+    )
     assert isinstance(c.before, FailureRate) and str(c) == c.verdict
 
 
@@ -111,8 +113,9 @@ def test_fisher_comparison_not_significant_matches_the_hypergeometric_sum():
     c = compare_rates((a, n1), (b, n2), labels=("torch 2.12", "patched"))
     assert c.p_value == pytest.approx(min(1.0, expected_p), rel=1e-9)
     assert not c.significant
-    assert c.verdict.startswith("torch 2.12 2/20 failed (1.2%-32%) -> patched 1/20 failed (0.12%-25%): "
-                                "difference not significant")
+    assert c.verdict.startswith(
+        "torch 2.12 2/20 failed (1.2%-32%) -> patched 1/20 failed (0.12%-25%): difference not significant"
+    )
 
 
 def test_no_verdict_ever_says_proven():
@@ -121,14 +124,17 @@ def test_no_verdict_ever_says_proven():
     assert all("proven" not in t.lower() for t in texts)
 
 
-@pytest.mark.parametrize("x, up, down, nearest", [
-    (0.014867, "1.5%", "1.4%", "1.5%"),
-    (0.5493, "55%", "54%", "55%"),
-    (0.00031, "0.031%", "0.031%", "0.031%"),
-    (0.999, "99.9%", "99%", "99.9%"),
-    (0.0, "0%", "0%", "0%"),
-    (1.0, "100%", "100%", "100%"),
-])
+@pytest.mark.parametrize(
+    "x, up, down, nearest",
+    [
+        (0.014867, "1.5%", "1.4%", "1.5%"),
+        (0.5493, "55%", "54%", "55%"),
+        (0.00031, "0.031%", "0.031%", "0.031%"),
+        (0.999, "99.9%", "99%", "99.9%"),
+        (0.0, "0%", "0%", "0%"),
+        (1.0, "100%", "100%", "100%"),
+    ],
+)
 def test_percentages_are_rounded_in_the_safe_direction(x, up, down, nearest):
     assert (format_percent(x, "up"), format_percent(x, "down"), format_percent(x)) == (up, down, nearest)
 
@@ -138,12 +144,14 @@ def test_failure_rate_keeps_environments_apart_unless_pooling_is_asked_for():
 
     from mpslab.trials.stats import MixedEnvironmentsError, failure_rates
 
-    df = pd.DataFrame({
-        "outcome": ["ok"] * 10 + ["crash"] * 2 + ["ok"] * 8 + ["lost"],
-        "env_host": ["mac1"] * 12 + ["mac2"] * 8 + [None],
-        "env_torch": ["2.5"] * 12 + ["2.6"] * 8 + [None],
-        "env_device": ["mps"] * 21,
-    })
+    df = pd.DataFrame(
+        {
+            "outcome": ["ok"] * 10 + ["crash"] * 2 + ["ok"] * 8 + ["lost"],
+            "env_host": ["mac1"] * 12 + ["mac2"] * 8 + [None],
+            "env_torch": ["2.5"] * 12 + ["2.6"] * 8 + [None],
+            "env_device": ["mps"] * 21,
+        }
+    )
     with pytest.raises(MixedEnvironmentsError, match="2 environments"):
         failure_rate(df)
     per = failure_rates(df)

@@ -24,8 +24,14 @@ def test_seed_64_threads_200_iterations_is_ok_on_cpu():
     lat = r.latency_ms
     assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
     text = r.summary()
-    for line in ("Completed in", "Total operations: 12800 tensor ops", "Throughput:", "Total errors: 0",
-                 "Mismatches (serial-replay oracle): 0 of 12800", "Latency per iteration: p50"):
+    for line in (
+        "Completed in",
+        "Total operations: 12800 tensor ops",
+        "Throughput:",
+        "Total errors: 0",
+        "Mismatches (serial-replay oracle): 0 of 12800",
+        "Latency per iteration: p50",
+    ):
         assert line in text
     assert "proven" not in text.lower() and "PASS" not in text
 

@@ -10,8 +10,8 @@ import torch
 import mpslab.studies.sweep as sweep_mod
 from mpslab import ConfigError, StressConfig, register_workload
 from mpslab.run.runner import run_stress
-from mpslab.studies.sweep import batched_baseline, median_ci, summarize, sweep
 from mpslab.run.workloads import get_workload
+from mpslab.studies.sweep import batched_baseline, median_ci, summarize, sweep
 
 TINY = StressConfig(threads=2, iterations=5, size=8, device="cpu")
 RUN_COLUMNS = set(run_stress(TINY).to_row())
@@ -161,22 +161,37 @@ def test_summary_speedup_efficiency_ci_and_outcomes_on_a_real_sweep():
 
 def _rows(points):
     """A synthetic sweep frame: (mode, threads, streams, outcome, ops_per_s) per run."""
-    return pd.DataFrame([
-        dict(mode=m, threads=t, streams=st, outcome=o, ops_per_s=v, latency_p50_ms=1.0 * t,
-             latency_p99_ms=3.0 * t, repeat=i)
-        for i, (m, t, st, o, v) in enumerate(points)
-    ])
+    return pd.DataFrame(
+        [
+            dict(
+                mode=m,
+                threads=t,
+                streams=st,
+                outcome=o,
+                ops_per_s=v,
+                latency_p50_ms=1.0 * t,
+                latency_p99_ms=3.0 * t,
+                repeat=i,
+            )
+            for i, (m, t, st, o, v) in enumerate(points)
+        ]
+    )
 
 
 def test_summary_groups_by_series_and_counts_every_outcome():
-    df = _rows([
-        ("in-process", 1, "shared", "ok", 100.0), ("in-process", 1, "shared", "ok", 120.0),
-        ("in-process", 4, "shared", "ok", 300.0), ("in-process", 4, "shared", "crash", float("nan")),
-        ("in-process", 4, "shared", "hang", float("nan")), ("in-process", 4, "shared", "error", 200.0),
-        ("in-process", 1, "per-thread", "ok", 50.0),
-        ("in-process", 4, "per-thread", "mismatch", 100.0),
-        ("batched", 4, "shared", "ok", 1100.0),
-    ])
+    df = _rows(
+        [
+            ("in-process", 1, "shared", "ok", 100.0),
+            ("in-process", 1, "shared", "ok", 120.0),
+            ("in-process", 4, "shared", "ok", 300.0),
+            ("in-process", 4, "shared", "crash", float("nan")),
+            ("in-process", 4, "shared", "hang", float("nan")),
+            ("in-process", 4, "shared", "error", 200.0),
+            ("in-process", 1, "per-thread", "ok", 50.0),
+            ("in-process", 4, "per-thread", "mismatch", 100.0),
+            ("batched", 4, "shared", "ok", 1100.0),
+        ]
+    )
     s = summarize(df).set_index(["mode", "threads", "streams"])
     p = s.loc[("in-process", 4, "shared")]
     assert (p["n"], p["ok"], p["error"], p["crash"], p["hang"], p["mismatch"], p["failed"]) == (4, 1, 1, 1, 1, 0, 3)
@@ -226,8 +241,9 @@ def test_batched_baseline_uses_a_workloads_own_batched_form(workload):
 
     wl = workload("tmp_batched", step)
     wl.batched = batched  # the hook a workload offers (Workload.batched)
-    row = batched_baseline(StressConfig(threads=3, iterations=4, warmup=2, size=8, device="cpu",
-                                        workload="tmp_batched"))
+    row = batched_baseline(
+        StressConfig(threads=3, iterations=4, warmup=2, size=8, device="cpu", workload="tmp_batched")
+    )
     assert seen == [3] * (2 + 4)  # warm-up steps, then the timed ones, each a batch of `threads`
     assert row["outcome"] == "ok" and row["mode"] == "batched"
     assert row["completed"] == 12 and row["ops_per_s"] == pytest.approx(12 / row["seconds"])

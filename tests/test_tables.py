@@ -58,12 +58,29 @@ def test_sweep_table_names_the_grid_columns_that_vary(small_sweep):
 
 
 def test_trials_table_reads_a_trials_frame():
-    frame = pd.DataFrame({"trial": [0, 1], "outcome": ["ok", "crash"], "exit_code": [0, np.nan],
-                          "signal": [None, "SIGSEGV"], "seconds": [0.01234, 2.5], "ops_per_s": [1234.5, np.nan],
-                          "error_count": [0, np.nan], "mismatch_count": [0, np.nan], "first_error": ["", None]})
+    frame = pd.DataFrame(
+        {
+            "trial": [0, 1],
+            "outcome": ["ok", "crash"],
+            "exit_code": [0, np.nan],
+            "signal": [None, "SIGSEGV"],
+            "seconds": [0.01234, 2.5],
+            "ops_per_s": [1234.5, np.nan],
+            "error_count": [0, np.nan],
+            "mismatch_count": [0, np.nan],
+            "first_error": ["", None],
+        }
+    )
     table = trials_table(frame)
-    assert list(table.columns) == ["outcome", "exit code", "signal", "time (s)", "throughput (ops/s)",
-                                   "errors", "mismatches"]  # no "first error": no trial has one
+    assert list(table.columns) == [
+        "outcome",
+        "exit code",
+        "signal",
+        "time (s)",
+        "throughput (ops/s)",
+        "errors",
+        "mismatches",
+    ]  # no "first error": no trial has one
     assert table.loc[1].tolist() == ["crash", MISSING, "SIGSEGV", "2.5", MISSING, MISSING, MISSING]
     assert table.loc[0, "throughput (ops/s)"] == "1,230" and table.loc[0, "exit code"] == "0"
     assert "first error" in trials_table(frame.assign(first_error=["", "RuntimeError: boom"])).columns

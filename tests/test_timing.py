@@ -46,8 +46,9 @@ def test_median_iqr_and_spread_warnings():
     assert "only 2 samples" in Measurement([1.0, 2.0]).warnings[0]
 
 
-@pytest.mark.parametrize("kw, fragment", [({"repeats": 0}, "repeats=0"), ({"warmup": -1}, "warmup=-1"),
-                                          ({"number": 1.5}, "number=1.5")])
+@pytest.mark.parametrize(
+    "kw, fragment", [({"repeats": 0}, "repeats=0"), ({"warmup": -1}, "warmup=-1"), ({"number": 1.5}, "number=1.5")]
+)
 def test_measure_refuses_bad_counts(kw, fragment):
     with pytest.raises(ValueError, match=fragment):
         measure(lambda: None, "cpu", **kw)

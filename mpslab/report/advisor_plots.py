@@ -21,8 +21,9 @@ def _series_key(r: pd.Series) -> str:
     return f"{r['control']}, sync {r['sync']}" + (f", {r['streams']} streams" if r["streams"] != "shared" else "")
 
 
-def plot_advisor_throughput(table: pd.DataFrame, *, max_failure: float | None = None,
-                            title: str = "Advisor: requests/s against threads") -> "plt.Figure":
+def plot_advisor_throughput(
+    table: pd.DataFrame, *, max_failure: float | None = None, title: str = "Advisor: requests/s against threads"
+) -> plt.Figure:
     """One line per concurrency control (median requests/s, 95% interval band); batched calls as
     horizontal lines; configurations whose failure bound met ``max_failure`` ringed, failed ones crossed."""
     fig, ax = plt.subplots(figsize=(8, 4.8))
@@ -32,20 +33,48 @@ def plot_advisor_throughput(table: pd.DataFrame, *, max_failure: float | None = 
         x = part["threads"].to_numpy(dtype=float)
         y = part["requests_per_s"].to_numpy(dtype=float)
         (line,) = ax.plot(x, y, marker="o", label=key)
-        ax.fill_between(x, part["ci_low"].to_numpy(dtype=float), part["ci_high"].to_numpy(dtype=float),
-                        color=line.get_color(), alpha=0.15, linewidth=0)
+        ax.fill_between(
+            x,
+            part["ci_low"].to_numpy(dtype=float),
+            part["ci_high"].to_numpy(dtype=float),
+            color=line.get_color(),
+            alpha=0.15,
+            linewidth=0,
+        )
     for r in table[table["kind"] == "batched"].itertuples():
         ax.axhline(r.requests_per_s, linestyle="--", linewidth=1, color="0.35")
-        ax.annotate(f"batched B={int(r.batch)}", (1, r.requests_per_s), xycoords=("axes fraction", "data"),
-                    ha="right", va="bottom", fontsize=8, color="0.25")
+        ax.annotate(
+            f"batched B={int(r.batch)}",
+            (1, r.requests_per_s),
+            xycoords=("axes fraction", "data"),
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color="0.25",
+        )
     if max_failure is not None:
         ok = threaded[threaded["upper_bound"] < max_failure]
-        ax.scatter(ok["threads"], ok["requests_per_s"], s=160, facecolors="none", edgecolors="#4c9a2a",
-                   linewidths=2, label=f"failure bound < {max_failure:.0%}", zorder=3)
+        ax.scatter(
+            ok["threads"],
+            ok["requests_per_s"],
+            s=160,
+            facecolors="none",
+            edgecolors="#4c9a2a",
+            linewidths=2,
+            label=f"failure bound < {max_failure:.0%}",
+            zorder=3,
+        )
     failed = threaded[threaded["failures"].fillna(0) > 0]
     if len(failed):
-        ax.scatter(failed["threads"], failed["requests_per_s"], marker="x", s=90, color="#d7191c",
-                   label="failed in trials", zorder=4)
+        ax.scatter(
+            failed["threads"],
+            failed["requests_per_s"],
+            marker="x",
+            s=90,
+            color="#d7191c",
+            label="failed in trials",
+            zorder=4,
+        )
     ts = sorted(set(threaded["threads"].dropna().astype(int)))
     if ts:
         ax.set_xscale("log", base=2)
@@ -70,18 +99,18 @@ def non_dominated(table: pd.DataFrame) -> pd.Series:
     return pd.Series(keep, index=table.index)
 
 
-def plot_advisor_frontier(table: pd.DataFrame, *, title: str = "Advisor: requests/s against p99 latency"
-                          ) -> "plt.Figure":
+def plot_advisor_frontier(table: pd.DataFrame, *, title: str = "Advisor: requests/s against p99 latency") -> plt.Figure:
     """Every configuration as a point; the non-dominated ones (faster and lower p99 than no other) labelled."""
     fig, ax = plt.subplots(figsize=(8, 4.8))
     front = non_dominated(table)
-    ax.scatter(table.loc[~front, "latency_p99_ms"], table.loc[~front, "requests_per_s"], color="0.6",
-               label="dominated")
-    ax.scatter(table.loc[front, "latency_p99_ms"], table.loc[front, "requests_per_s"], color="#2c7bb6",
-               label="not dominated")
+    ax.scatter(table.loc[~front, "latency_p99_ms"], table.loc[~front, "requests_per_s"], color="0.6", label="dominated")
+    ax.scatter(
+        table.loc[front, "latency_p99_ms"], table.loc[front, "requests_per_s"], color="#2c7bb6", label="not dominated"
+    )
     for r in table[front].itertuples():
-        ax.annotate(r.configuration, (r.latency_p99_ms, r.requests_per_s), fontsize=7,
-                    xytext=(4, 4), textcoords="offset points")
+        ax.annotate(
+            r.configuration, (r.latency_p99_ms, r.requests_per_s), fontsize=7, xytext=(4, 4), textcoords="offset points"
+        )
     ax.set_xscale("log")
     ax.set_xlabel("p99 latency per request (ms, log scale)")
     ax.set_ylabel("requests / s (median)")

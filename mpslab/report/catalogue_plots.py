@@ -7,7 +7,7 @@ nothing. Not here: the sweep figures (throughput, latency, outcomes: ``plots``).
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,7 +29,7 @@ def plot_status_matrix(
     col_order: Iterable[str] | None = None,
     xlabel: str = "",
     ylabel: str = "",
-) -> "plt.Figure":
+) -> plt.Figure:
     """A grid of coloured cells, one per (row, col), labelled with its status; axes named by the labels.
 
     Used for the coverage matrix (path x backend) and the edge-case matrix
@@ -46,8 +46,9 @@ def plot_status_matrix(
         for j, c in enumerate(cols):
             value = table.get((r, c), "")
             value = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
-            ax.add_patch(plt.Rectangle((j, i), 1, 1, facecolor=STATUS_COLORS.get(value, "white"),
-                                       edgecolor="white", linewidth=2))
+            ax.add_patch(
+                plt.Rectangle((j, i), 1, 1, facecolor=STATUS_COLORS.get(value, "white"), edgecolor="white", linewidth=2)
+            )
             ax.text(j + 0.5, i + 0.5, value, ha="center", va="center", fontsize=7)
     ax.set_xlim(0, len(cols))
     ax.set_ylim(len(rows), 0)
@@ -64,20 +65,31 @@ def plot_status_matrix(
     return fig
 
 
-_EDGE_CHECKS = (("expected_met_alone", "as expected\n(alone)"),
-                ("expected_met_with_others", "as expected\n(with others)"),
-                ("isolated", "isolated"), ("healthy", "healthy"))
+_EDGE_CHECKS = (
+    ("expected_met_alone", "as expected\n(alone)"),
+    ("expected_met_with_others", "as expected\n(with others)"),
+    ("isolated", "isolated"),
+    ("healthy", "healthy"),
+)
 
 
-def plot_coverage_matrix(df: pd.DataFrame, *, title: str = "Coverage walkthrough: path x backend") -> "plt.Figure":
+def plot_coverage_matrix(df: pd.DataFrame, *, title: str = "Coverage walkthrough: path x backend") -> plt.Figure:
     """The coverage matrix (``mpslab.studies.probes.coverage_matrix`` rows): one cell per path and backend."""
     backends = [k for k in ("cpu", "cuda", "mps") if k in set(df["backend"])]
-    return plot_status_matrix(df, "path", "backend", "status", title=context_title(title, df),
-                              row_order=list(dict.fromkeys(df["path"])), col_order=backends,
-                              xlabel="backend (status of each probed path)", ylabel="probed path")
+    return plot_status_matrix(
+        df,
+        "path",
+        "backend",
+        "status",
+        title=context_title(title, df),
+        row_order=list(dict.fromkeys(df["path"])),
+        col_order=backends,
+        xlabel="backend (status of each probed path)",
+        ylabel="probed path",
+    )
 
 
-def plot_edge_matrix(df: pd.DataFrame, *, title: str = "Edge-case catalogue: case x check") -> "plt.Figure":
+def plot_edge_matrix(df: pd.DataFrame, *, title: str = "Edge-case catalogue: case x check") -> plt.Figure:
     """The edge-case matrix (``mpslab.studies.edges.run_edges`` rows): per case, each check as pass / fail.
 
     Columns: as expected alone, as expected with other threads working, isolated,
@@ -93,10 +105,17 @@ def plot_edge_matrix(df: pd.DataFrame, *, title: str = "Edge-case catalogue: cas
             cells.append({"case": r["case"], "check": prefix + label, "result": value})
         cells.append({"case": r["case"], "check": prefix + "status", "result": r["status"]})
     long = pd.DataFrame(cells)
-    return plot_status_matrix(long, "case", "check", "result", title=context_title(title, df),
-                              row_order=list(dict.fromkeys(df["case"])),
-                              col_order=list(dict.fromkeys(long["check"])),
-                              xlabel="check (pass / fail per run)", ylabel="edge case")
+    return plot_status_matrix(
+        long,
+        "case",
+        "check",
+        "result",
+        title=context_title(title, df),
+        row_order=list(dict.fromkeys(df["case"])),
+        col_order=list(dict.fromkeys(long["check"])),
+        xlabel="check (pass / fail per run)",
+        ylabel="edge case",
+    )
 
 
 def plot_scenario_rates(
@@ -104,7 +123,7 @@ def plot_scenario_rates(
     *,
     title: str = "Scenario library: failure rate per scenario",
     context: pd.DataFrame | None = None,
-) -> "plt.Figure":
+) -> plt.Figure:
     """Failure rate (%) per scenario with its confidence-interval whiskers (``library_table`` rows).
 
     One horizontal bar per scenario that ran (n = its trials), whiskers from
@@ -116,8 +135,10 @@ def plot_scenario_rates(
     if table.empty:
         raise ValueError("plot_scenario_rates: no scenarios to plot")
     ran = table["status"] == "ran"
-    labels = [f"{r.scenario} (n={int(r.trials)})" if ok else f"{r.scenario} (not applicable)"
-              for r, ok in zip(table.itertuples(), ran)]
+    labels = [
+        f"{r.scenario} (n={int(r.trials)})" if ok else f"{r.scenario} (not applicable)"
+        for r, ok in zip(table.itertuples(), ran)
+    ]
     y = np.arange(len(table))
     rate = np.where(ran, pd.to_numeric(table["failure_rate"], errors="coerce").fillna(0) * 100, 0.0)
     low = np.where(ran, pd.to_numeric(table["rate_low"], errors="coerce").fillna(0) * 100, 0.0)
@@ -125,8 +146,16 @@ def plot_scenario_rates(
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.38 * len(table)))
     colors = [STATUS_COLORS["crash"] if r > 0 else STATUS_COLORS["ok"] for r in rate]
     ax.barh(y[ran], rate[ran], color=np.array(colors, dtype=object)[ran], alpha=0.8, gid="rate-bars")
-    ax.errorbar(rate[ran], y[ran], xerr=[rate[ran] - low[ran], high[ran] - rate[ran]], fmt="o", color="black",
-                capsize=3, markersize=3, gid="rate-whiskers")
+    ax.errorbar(
+        rate[ran],
+        y[ran],
+        xerr=[rate[ran] - low[ran], high[ran] - rate[ran]],
+        fmt="o",
+        color="black",
+        capsize=3,
+        markersize=3,
+        gid="rate-whiskers",
+    )
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_ylim(len(table) - 0.5, -0.5)
     ax.set_xlim(0, 100)
@@ -135,8 +164,15 @@ def plot_scenario_rates(
         context = context.drop(columns=["workload"], errors="ignore")  # one per bar: named on the y axis
     ax.set_title(context_title(title, context), fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    fig.text(0.01, -0.02, "Bars: observed failure rate; whiskers: its exact (Clopper-Pearson) 95% interval. "
-             "A zero rate over n trials still allows a true rate up to the whisker's end.",
-             fontsize=7, ha="left", va="top", wrap=True)
+    fig.text(
+        0.01,
+        -0.02,
+        "Bars: observed failure rate; whiskers: its exact (Clopper-Pearson) 95% interval. "
+        "A zero rate over n trials still allows a true rate up to the whisker's end.",
+        fontsize=7,
+        ha="left",
+        va="top",
+        wrap=True,
+    )
     fig.tight_layout()
     return fig

@@ -31,14 +31,23 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import yaml
 
 from mpslab.run.config import ConfigError, StressConfig
 
-__all__ = ["run_series", "SeriesResult", "NotebookRun", "load_profiles", "plan_series", "NOTEBOOKS_DIR", "PipelineError"]
+__all__ = [
+    "run_series",
+    "SeriesResult",
+    "NotebookRun",
+    "load_profiles",
+    "plan_series",
+    "NOTEBOOKS_DIR",
+    "PipelineError",
+]
 
 NOTEBOOKS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "notebooks")
 PIPELINE_PARAMETERS = ("device", "data_dir", "figures_dir", "progress")  # progress: where declared
@@ -117,8 +126,7 @@ def _select(paths: list[str], only: Iterable[str] | None) -> list[str]:
     return sorted(chosen)
 
 
-_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list, tuple),
-          "dict": (dict,)}
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list, tuple), "dict": (dict,)}
 
 
 def _check_type(nb: str, name: str, value: Any, declared: dict[str, Any]) -> None:
@@ -258,8 +266,13 @@ def run_series(
         try:
             with _stderr_to(os.path.join(result.out, "logs", f"{run.name}.kernel.log")):
                 papermill.execute_notebook(
-                    run.source, run.output, parameters=run.parameters, cwd=os.path.dirname(run.source),
-                    kernel_name=kernel_name, progress_bar=False, report_mode=False,
+                    run.source,
+                    run.output,
+                    parameters=run.parameters,
+                    cwd=os.path.dirname(run.source),
+                    kernel_name=kernel_name,
+                    progress_bar=False,
+                    report_mode=False,
                 )
             run.status = "ok"
         except Exception as exc:  # papermill saved the notebook with its error marker
@@ -290,9 +303,15 @@ def _write_manifest(result: SeriesResult) -> None:
         "environment": environment("cpu"),
         "summary": result.summary_line(),
         "notebooks": [
-            {"name": r.name, "status": r.status, "seconds": round(r.seconds, 2), "error": r.error,
-             "parameters": r.parameters, "output": os.path.relpath(r.output, result.out),
-             "html": os.path.relpath(r.html, result.out) if r.html else None}
+            {
+                "name": r.name,
+                "status": r.status,
+                "seconds": round(r.seconds, 2),
+                "error": r.error,
+                "parameters": r.parameters,
+                "output": os.path.relpath(r.output, result.out),
+                "html": os.path.relpath(r.html, result.out) if r.html else None,
+            }
             for r in result.runs
         ],
     }
@@ -326,9 +345,9 @@ def _write_index(result: SeriesResult) -> None:
 figure{{display:inline-block;margin:8px}}</style></head><body>
 <h1>mpslab report</h1>
 <p>profile <b>{esc(result.profile)}</b>, device <b>{esc(result.device)}</b>: {esc(result.summary_line())}</p>
-<table><tr><th>notebook</th><th>status</th><th>time</th><th>open</th><th>error</th></tr>{''.join(rows)}</table>
-<h2>Figures</h2>{figs or '<p>none</p>'}
-<h2>Data</h2><ul>{files or '<li>none</li>'}</ul>
+<table><tr><th>notebook</th><th>status</th><th>time</th><th>open</th><th>error</th></tr>{"".join(rows)}</table>
+<h2>Figures</h2>{figs or "<p>none</p>"}
+<h2>Data</h2><ul>{files or "<li>none</li>"}</ul>
 <p>Parameters and environment: <a href="manifest.json">manifest.json</a></p>
 </body></html>
 """

@@ -9,7 +9,7 @@ they read in a review without the notebook.
 from __future__ import annotations
 
 import os
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import matplotlib
 
@@ -20,8 +20,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["save_figure", "plot_status_matrix", "STATUS_COLORS", "context_title",
-           "plot_throughput", "plot_latency", "plot_outcome_matrix", "plot_scenario_rates"]
+__all__ = [
+    "save_figure",
+    "plot_status_matrix",
+    "STATUS_COLORS",
+    "context_title",
+    "plot_throughput",
+    "plot_latency",
+    "plot_outcome_matrix",
+    "plot_scenario_rates",
+]
 
 # One palette for every status-like value in the workbook.
 STATUS_COLORS = {
@@ -40,7 +48,7 @@ STATUS_COLORS = {
 }
 
 
-def save_figure(fig: "plt.Figure", name: str, figures_dir: str, formats: Sequence[str] = ("png", "svg")) -> list[str]:
+def save_figure(fig: plt.Figure, name: str, figures_dir: str, formats: Sequence[str] = ("png", "svg")) -> list[str]:
     """Save ``fig`` as ``figures_dir/name.{png,svg}``; returns the paths written."""
     if not name or os.sep in name or name.startswith("."):
         raise ValueError(f"figure name={name!r}: must be a plain file stem")
@@ -119,7 +127,7 @@ def _series_label(cols: list[str], key: object) -> str:
     return ", ".join(parts)
 
 
-def _threads_axis(ax: "plt.Axes", threads: Iterable[object]) -> None:
+def _threads_axis(ax: plt.Axes, threads: Iterable[object]) -> None:
     ticks = sorted({int(t) for t in threads if pd.notna(t)})
     ax.set_xscale("log", base=2)
     if ticks:
@@ -133,7 +141,7 @@ def _threads_axis(ax: "plt.Axes", threads: Iterable[object]) -> None:
     ax.grid(True, which="major", alpha=0.3)
 
 
-def _auto_log_y(ax: "plt.Axes", values: Iterable[float], logy: bool | None) -> None:
+def _auto_log_y(ax: plt.Axes, values: Iterable[float], logy: bool | None) -> None:
     v = np.asarray([x for x in values if x is not None], dtype=float)
     v = v[np.isfinite(v) & (v > 0)]
     if logy is None:
@@ -148,7 +156,7 @@ def plot_throughput(
     title: str = "Throughput versus threads",
     baseline: bool = True,
     logy: bool | None = None,
-) -> "plt.Figure":
+) -> plt.Figure:
     """Median ops/s versus threads: one line and CI band per series, the batched baseline.
 
     ``df`` is a sweep frame (``mpslab.studies.sweep.sweep``) or its ``summarize`` frame.
@@ -180,8 +188,17 @@ def plot_throughput(
         ax.plot(x, y, marker="o", color=color, label=label, gid="median")
         lo, hi = sub["ci_low"].to_numpy(dtype=float), sub["ci_high"].to_numpy(dtype=float)
         if np.isfinite(lo).any():
-            ax.fill_between(x, lo, hi, where=np.isfinite(lo) & np.isfinite(hi), color=color, alpha=0.2,
-                            linewidth=0, gid="ci-band", label=None if banded else "confidence interval of the median")
+            ax.fill_between(
+                x,
+                lo,
+                hi,
+                where=np.isfinite(lo) & np.isfinite(hi),
+                color=color,
+                alpha=0.2,
+                linewidth=0,
+                gid="ci-band",
+                label=None if banded else "confidence interval of the median",
+            )
             banded = True
             ys.extend(lo)
             ys.extend(hi)
@@ -193,12 +210,17 @@ def plot_throughput(
             if not np.isfinite(y):
                 continue
             # the threaded series of the same grid point, for its colour
-            match = [lab for lab, sub in groups
-                     if all(str(sub[c].iloc[0]) == str(r[c]) for c in bcols)]
+            match = [lab for lab, sub in groups if all(str(sub[c].iloc[0]) == str(r[c]) for c in bcols)]
             color = color_of[match[0]] if match else "black"
             what = _series_label(bcols, tuple(r[c] for c in bcols)) if bcols else ""
-            ax.axhline(y, color=color, linestyle="--", linewidth=1.2, gid="baseline",
-                       label=f"batched baseline ({what + ', ' if what else ''}batch {int(r['threads'])})")
+            ax.axhline(
+                y,
+                color=color,
+                linestyle="--",
+                linewidth=1.2,
+                gid="baseline",
+                label=f"batched baseline ({what + ', ' if what else ''}batch {int(r['threads'])})",
+            )
             ys.append(y)
 
     failed = threaded[threaded["failed"] > 0] if "failed" in threaded.columns else threaded.iloc[0:0]
@@ -210,13 +232,25 @@ def plot_throughput(
         if ok_y.any():
             ax.scatter(fx[ok_y], fy[ok_y], label="failed (an outcome is not ok)", gid="failed", **style)
         if (~ok_y).any():
-            ax.scatter(fx[~ok_y], np.full((~ok_y).sum(), 0.03), transform=ax.get_xaxis_transform(),
-                       label=None if ok_y.any() else "failed (an outcome is not ok)", gid="failed",
-                       clip_on=False, **style)
+            ax.scatter(
+                fx[~ok_y],
+                np.full((~ok_y).sum(), 0.03),
+                transform=ax.get_xaxis_transform(),
+                label=None if ok_y.any() else "failed (an outcome is not ok)",
+                gid="failed",
+                clip_on=False,
+                **style,
+            )
         for (_, r), has_y in zip(failed.iterrows(), ok_y):
-            ax.annotate(f"{int(r['failed'])}/{int(r['n'])}", (float(r["threads"]), float(r["ops_per_s_median"]) if has_y else 0.03),
-                        xycoords="data" if has_y else ax.get_xaxis_transform(), textcoords="offset points",
-                        xytext=(6, 6), fontsize=7, color=STATUS_COLORS["failed"])
+            ax.annotate(
+                f"{int(r['failed'])}/{int(r['n'])}",
+                (float(r["threads"]), float(r["ops_per_s_median"]) if has_y else 0.03),
+                xycoords="data" if has_y else ax.get_xaxis_transform(),
+                textcoords="offset points",
+                xytext=(6, 6),
+                fontsize=7,
+                color=STATUS_COLORS["failed"],
+            )
 
     _threads_axis(ax, threaded["threads"])
     _auto_log_y(ax, ys, logy)
@@ -232,7 +266,7 @@ def plot_latency(
     *,
     title: str = "Latency per iteration versus threads",
     logy: bool | None = None,
-) -> "plt.Figure":
+) -> plt.Figure:
     """p50 (solid) and p99 (dashed) latency per iteration, in ms, versus threads (log2 x).
 
     ``df`` is a sweep frame or its summary; each point is the median over the runs
@@ -253,8 +287,15 @@ def plot_latency(
         for q, style, marker in (("p50", "-", "o"), ("p99", "--", "^")):
             y = sub[f"latency_{q}_ms"].to_numpy(dtype=float)
             ys.extend(y)
-            ax.plot(x, y, linestyle=style, marker=marker, color=color, gid=q,
-                    label=f"{q}" if label == "median" else f"{q} {label}")
+            ax.plot(
+                x,
+                y,
+                linestyle=style,
+                marker=marker,
+                color=color,
+                gid=q,
+                label=f"{q}" if label == "median" else f"{q} {label}",
+            )
     _threads_axis(ax, threaded["threads"])
     _auto_log_y(ax, ys, logy)
     ax.set_ylabel("latency per iteration (ms)")
@@ -275,7 +316,7 @@ def plot_outcome_matrix(
     df: pd.DataFrame,
     *,
     title: str = "Outcomes per grid point",
-) -> "plt.Figure":
+) -> plt.Figure:
     """Grid points (rows) x outcomes ok / error / mismatch / crash / hang (columns): run counts.
 
     ``df`` is a sweep or trials frame, or its summary. A cell holds the number of
@@ -294,8 +335,9 @@ def plot_outcome_matrix(
             prefix = "" if label == "median" else f"{label}, "
             rows.append((f"{prefix}threads={int(r['threads'])} (n={int(r['n'])})", r))
     cols = list(_OUTCOME_COLUMNS)
-    fig, ax = plt.subplots(figsize=(2.5 + 1.1 * len(cols) + 0.05 * max(len(r[0]) for r in rows),
-                                    1.0 + 0.36 * len(rows)))
+    fig, ax = plt.subplots(
+        figsize=(2.5 + 1.1 * len(cols) + 0.05 * max(len(r[0]) for r in rows), 1.0 + 0.36 * len(rows))
+    )
     for i, (_, r) in enumerate(rows):
         n = max(int(r["n"]), 1)
         for j, o in enumerate(cols):
@@ -304,10 +346,20 @@ def plot_outcome_matrix(
                 color, alpha = STATUS_COLORS[o], 0.35 + 0.65 * count / n
             else:
                 color, alpha = "#f2f2f2", 1.0
-            ax.add_patch(plt.Rectangle((j, i), 1, 1, facecolor=color, alpha=alpha, edgecolor="white",
-                                       linewidth=2, gid=f"cell-{o}"))
-            ax.text(j + 0.5, i + 0.5, str(count), ha="center", va="center", fontsize=8,
-                    color="white" if count and alpha > 0.6 and _dark(color) else "black")
+            ax.add_patch(
+                plt.Rectangle(
+                    (j, i), 1, 1, facecolor=color, alpha=alpha, edgecolor="white", linewidth=2, gid=f"cell-{o}"
+                )
+            )
+            ax.text(
+                j + 0.5,
+                i + 0.5,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if count and alpha > 0.6 and _dark(color) else "black",
+            )
     ax.set_xlim(0, len(cols))
     ax.set_ylim(len(rows), 0)
     ax.set_xticks(np.arange(len(cols)) + 0.5, cols)
@@ -336,15 +388,22 @@ __all__ += ["plot_coverage_matrix", "plot_edge_matrix"]
 
 # The catalogue figures live in their own module; re-exported so ``plots.<name>`` finds every figure.
 from mpslab.report.catalogue_plots import (  # noqa: E402
-    plot_coverage_matrix, plot_edge_matrix, plot_scenario_rates, plot_status_matrix,
+    plot_coverage_matrix,
+    plot_edge_matrix,
+    plot_scenario_rates,
+    plot_status_matrix,
 )
-
 
 # --------------------------------------------------------------------------- two builds side by side
 
 
-def plot_compare(table: pd.DataFrame, *, label_a: str = "a", label_b: str = "b",
-                 title: str = "Two torch builds on the same scenarios") -> "plt.Figure":
+def plot_compare(
+    table: pd.DataFrame,
+    *,
+    label_a: str = "a",
+    label_b: str = "b",
+    title: str = "Two torch builds on the same scenarios",
+) -> plt.Figure:
     """Left: failure rate (%) of a and b per scenario with 95% whiskers; right: throughput b / a.
 
     ``table`` is ``mpslab.studies.compare.compare_table``'s. The right panel's
@@ -355,8 +414,9 @@ def plot_compare(table: pd.DataFrame, *, label_a: str = "a", label_b: str = "b",
         raise ValueError("plot_compare: no scenarios to plot")
     n = len(table)
     y = np.arange(n)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 1.6 + 0.45 * n), sharey=True,
-                                      gridspec_kw={"width_ratios": [3, 2]})
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(11, 1.6 + 0.45 * n), sharey=True, gridspec_kw={"width_ratios": [3, 2]}
+    )
     for side, off, color, label in (("a", -0.18, "#7f7f7f", label_a), ("b", 0.18, "#1f77b4", label_b)):
         rate = table[f"{side}_rate"].to_numpy(float) * 100
         low = table[f"{side}_low"].to_numpy(float) * 100
@@ -373,17 +433,32 @@ def plot_compare(table: pd.DataFrame, *, label_a: str = "a", label_b: str = "b",
     ratio = table["speed_ratio"].to_numpy(float)
     lo, hi = table["speed_low"].to_numpy(float), table["speed_high"].to_numpy(float)
     ok = np.isfinite(ratio)
-    right.errorbar(ratio[ok], y[ok], xerr=[ratio[ok] - lo[ok], hi[ok] - ratio[ok]], fmt="o", color="black",
-                   capsize=3, markersize=4, gid="speed-ratio")
+    right.errorbar(
+        ratio[ok],
+        y[ok],
+        xerr=[ratio[ok] - lo[ok], hi[ok] - ratio[ok]],
+        fmt="o",
+        color="black",
+        capsize=3,
+        markersize=4,
+        gid="speed-ratio",
+    )
     right.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     right.set_xscale("log")
     right.set_xlabel("throughput ratio b / a (median ops/s, log scale)")
     right.grid(axis="x", alpha=0.3)
     fig.suptitle(f"{title}\na = {label_a}   b = {label_b}", fontsize=10)
-    fig.text(0.01, -0.02, "Left: bars are observed failure rates, whiskers exact (Clopper-Pearson) 95% intervals; "
-             "* = Barnard's exact test p < 0.05. Right: median throughput of b over a with a percentile-bootstrap "
-             "95% interval; > 1 means b is faster, a whisker across 1 is not significant.",
-             fontsize=7, ha="left", va="top", wrap=True)
+    fig.text(
+        0.01,
+        -0.02,
+        "Left: bars are observed failure rates, whiskers exact (Clopper-Pearson) 95% intervals; "
+        "* = Barnard's exact test p < 0.05. Right: median throughput of b over a with a percentile-bootstrap "
+        "95% interval; > 1 means b is faster, a whisker across 1 is not significant.",
+        fontsize=7,
+        ha="left",
+        va="top",
+        wrap=True,
+    )
     fig.tight_layout()
     return fig
 

@@ -69,15 +69,18 @@ def trials_table(df: pd.DataFrame) -> pd.DataFrame:
     ``first error`` is added only when some trial has one.
     """
     _need(df, ("trial", "outcome", "seconds", "ops_per_s"), "trials_table")
-    out = pd.DataFrame({
-        "trial": df["trial"].astype(int).to_numpy(),
-        "outcome": df["outcome"].map(_text).to_numpy(),
-        "exit code": df["exit_code"].map(lambda v: _text(v if _missing(v) else int(v))).to_numpy()
-        if "exit_code" in df.columns else MISSING,
-        "signal": df["signal"].map(_text).to_numpy() if "signal" in df.columns else MISSING,
-        "time (s)": df["seconds"].map(fmt_number).to_numpy(),
-        "throughput (ops/s)": df["ops_per_s"].map(fmt_number).to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "trial": df["trial"].astype(int).to_numpy(),
+            "outcome": df["outcome"].map(_text).to_numpy(),
+            "exit code": df["exit_code"].map(lambda v: _text(v if _missing(v) else int(v))).to_numpy()
+            if "exit_code" in df.columns
+            else MISSING,
+            "signal": df["signal"].map(_text).to_numpy() if "signal" in df.columns else MISSING,
+            "time (s)": df["seconds"].map(fmt_number).to_numpy(),
+            "throughput (ops/s)": df["ops_per_s"].map(fmt_number).to_numpy(),
+        }
+    )
     for col, header in (("error_count", "errors"), ("mismatch_count", "mismatches")):
         if col in df.columns:
             out[header] = df[col].map(lambda v: _text(v if _missing(v) else int(v))).to_numpy()
@@ -130,18 +133,25 @@ def advisor_table(table: pd.DataFrame) -> pd.DataFrame:
     Columns: configuration, requests/s median with its 95% interval, p50/p99 latency (ms), trials,
     failures, the failure rate's upper bound (%) and the verdict.
     """
-    _need(table, ("configuration", "requests_per_s", "ci_low", "ci_high", "trials", "failures", "upper_bound",
-                  "verdict"), "advisor_table")
-    out = pd.DataFrame({
-        "configuration": table["configuration"].map(_text).to_numpy(),
-        "median (requests/s)": table["requests_per_s"].map(fmt_number).to_numpy(),
-        "95% CI (requests/s)": [MISSING if _missing(lo) or _missing(hi) else f"{fmt_number(lo)} – {fmt_number(hi)}"
-                                for lo, hi in zip(table["ci_low"], table["ci_high"])],
-        "p50 latency (ms)": table["latency_p50_ms"].map(fmt_number).to_numpy(),
-        "p99 latency (ms)": table["latency_p99_ms"].map(fmt_number).to_numpy(),
-        "trials": table["trials"].map(lambda v: _text(v if _missing(v) else int(v))).to_numpy(),
-        "failures": table["failures"].map(lambda v: _text(v if _missing(v) else int(v))).to_numpy(),
-        "failure bound (%)": table["upper_bound"].map(lambda v: fmt_number(v * 100 if not _missing(v) else v)),
-        "verdict": table["verdict"].map(_text).to_numpy(),
-    })
+    _need(
+        table,
+        ("configuration", "requests_per_s", "ci_low", "ci_high", "trials", "failures", "upper_bound", "verdict"),
+        "advisor_table",
+    )
+    out = pd.DataFrame(
+        {
+            "configuration": table["configuration"].map(_text).to_numpy(),
+            "median (requests/s)": table["requests_per_s"].map(fmt_number).to_numpy(),
+            "95% CI (requests/s)": [
+                MISSING if _missing(lo) or _missing(hi) else f"{fmt_number(lo)} – {fmt_number(hi)}"
+                for lo, hi in zip(table["ci_low"], table["ci_high"])
+            ],
+            "p50 latency (ms)": table["latency_p50_ms"].map(fmt_number).to_numpy(),
+            "p99 latency (ms)": table["latency_p99_ms"].map(fmt_number).to_numpy(),
+            "trials": table["trials"].map(lambda v: _text(v if _missing(v) else int(v))).to_numpy(),
+            "failures": table["failures"].map(lambda v: _text(v if _missing(v) else int(v))).to_numpy(),
+            "failure bound (%)": table["upper_bound"].map(lambda v: fmt_number(v * 100 if not _missing(v) else v)),
+            "verdict": table["verdict"].map(_text).to_numpy(),
+        }
+    )
     return out.set_index("configuration")

@@ -20,8 +20,9 @@ from __future__ import annotations
 import contextlib
 import platform
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -79,7 +80,7 @@ class HostEvent:
     def query(self) -> bool:
         return self._t is not None
 
-    def elapsed_time(self, end: "HostEvent") -> float:
+    def elapsed_time(self, end: HostEvent) -> float:
         if self._t is None or end._t is None:
             raise RuntimeError("elapsed_time: both events must be recorded first")
         return (end._t - self._t) * 1e3
@@ -297,9 +298,7 @@ class MpsBackend(Backend):
             yield
 
     def memory(self) -> MemoryCounters:
-        return MemoryCounters(
-            int(self.api.current_allocated_memory()), int(self.api.driver_allocated_memory())
-        )
+        return MemoryCounters(int(self.api.current_allocated_memory()), int(self.api.driver_allocated_memory()))
 
     def empty_cache(self) -> bool:
         self.api.empty_cache()

@@ -124,16 +124,20 @@ class StressConfig:
         if self.throttle is not None:
             _int("throttle", self.throttle, 1)
             if self.throttle > self.threads:
-                raise ConfigError(
-                    f"throttle={self.throttle!r}: must be None or between 1 and threads ({self.threads})"
-                )
+                raise ConfigError(f"throttle={self.throttle!r}: must be None or between 1 and threads ({self.threads})")
         mode = verify_mode(self.verify)
         if mode is None:
-            raise ConfigError(f"verify={self.verify!r}: must be one of {', '.join(VERIFY_MODES)} "
-                              "(or True/False, aliases of fingerprint/off)")
+            raise ConfigError(
+                f"verify={self.verify!r}: must be one of {', '.join(VERIFY_MODES)} "
+                "(or True/False, aliases of fingerprint/off)"
+            )
         set_("verify", mode)
-        if isinstance(self.full_cap_mb, bool) or not isinstance(self.full_cap_mb, (int, float)) \
-                or not self.full_cap_mb > 0 or self.full_cap_mb == float("inf"):
+        if (
+            isinstance(self.full_cap_mb, bool)
+            or not isinstance(self.full_cap_mb, (int, float))
+            or not self.full_cap_mb > 0
+            or self.full_cap_mb == float("inf")
+        ):
             raise ConfigError(f"full_cap_mb={self.full_cap_mb!r}: must be a positive number of MiB")
 
         names = [w.name for w in list_workloads()]
@@ -194,7 +198,9 @@ class StressConfig:
             count = backend.device_count()
             index = dev.index or 0
             if index >= count:
-                raise ConfigError(f"device={device!r}: this machine has {count} CUDA device(s), cuda:0..cuda:{count - 1}")
+                raise ConfigError(
+                    f"device={device!r}: this machine has {count} CUDA device(s), cuda:0..cuda:{count - 1}"
+                )
             return f"cuda:{index}"
         return dev.type
 
@@ -208,7 +214,7 @@ class StressConfig:
         """Operations as the seed counted them: threads x iterations."""
         return self.threads * self.iterations
 
-    def replace(self, **changes: Any) -> "StressConfig":
+    def replace(self, **changes: Any) -> StressConfig:
         """A new validated config with some fields changed."""
         return dataclasses.replace(self, **changes)
 
@@ -219,11 +225,13 @@ class StressConfig:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "StressConfig":
+    def from_dict(cls, data: dict[str, Any]) -> StressConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"{unknown[0]}={data[unknown[0]]!r}: unknown parameter; known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"{unknown[0]}={data[unknown[0]]!r}: unknown parameter; known: {', '.join(sorted(known))}"
+            )
         data = dict(data)
         if "plugins" in data and isinstance(data["plugins"], list):
             data["plugins"] = tuple(data["plugins"])

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from mpslab.version import __version__
 from mpslab.run.backends import get_backend
+from mpslab.version import __version__
 
 __all__ = ["environment", "git_commit"]
 
@@ -26,7 +26,10 @@ def git_commit() -> str | None:
     try:
         out = subprocess.run(
             ["git", "-C", here, "rev-parse", "--short=12", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -35,7 +38,10 @@ def git_commit() -> str | None:
         return None
     dirty = subprocess.run(
         ["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True, text=True, timeout=5, check=False,
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=False,
     ).stdout.strip()
     return sha + ("-dirty" if dirty else "")
 

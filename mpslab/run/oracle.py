@@ -38,17 +38,31 @@ errors); it only defines what an output's fingerprint is and what a mismatch is.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from mpslab.run.workloads import Workload, WorkerContext
+from mpslab.run.workloads import WorkerContext, Workload
 
 __all__ = [
-    "VERIFY_MODES", "TOLERANCE", "K", "Mismatch", "Fingerprinter", "FingerprintLog", "FullLog",
-    "verify_mode", "thread_seed", "replay", "check_thread", "compare", "detects", "output_nbytes", "full_refusal",
+    "VERIFY_MODES",
+    "TOLERANCE",
+    "K",
+    "Mismatch",
+    "Fingerprinter",
+    "FingerprintLog",
+    "FullLog",
+    "verify_mode",
+    "thread_seed",
+    "replay",
+    "check_thread",
+    "compare",
+    "detects",
+    "output_nbytes",
+    "full_refusal",
     "rtol_for",
 ]
 
@@ -158,8 +172,10 @@ class Fingerprinter:
 
 def _check_output(out: Any) -> torch.Tensor:
     if not isinstance(out, torch.Tensor):
-        raise TypeError(f"workload step must return a tensor for verify, got {type(out).__name__} "
-                        "(return the output tensor, or use verify='off')")
+        raise TypeError(
+            f"workload step must return a tensor for verify, got {type(out).__name__} "
+            "(return the output tensor, or use verify='off')"
+        )
     return out
 
 
@@ -190,13 +206,13 @@ class FingerprintLog:
     def flush(self) -> None:
         if self.pending:
             k = len(self.pending) // 2
-            self.buf[self.start:self.start + k].copy_(torch.stack(self.pending).reshape(k, 2 * (K + 1)))
+            self.buf[self.start : self.start + k].copy_(torch.stack(self.pending).reshape(k, 2 * (K + 1)))
             self.start += k
             self.pending.clear()
 
     def truncate(self, n: int) -> None:
         """Keep the first ``n`` iterations (those that finished)."""
-        del self.pending[2 * max(0, n - self.start):]
+        del self.pending[2 * max(0, n - self.start) :]
         self.sigs = [s for s in self.sigs if s[0] < n]
 
     @property
@@ -232,13 +248,20 @@ class FullLog:
 # --------------------------------------------------------------------------- replay and comparison
 
 
-def replay(workload: Workload, state: Any, config: Any, thread: int, iterations: int,
-           each: Callable[[int, torch.Tensor], None]) -> None:
+def replay(
+    workload: Workload, state: Any, config: Any, thread: int, iterations: int, each: Callable[[int, torch.Tensor], None]
+) -> None:
     """Thread ``thread``'s steps recomputed serially on the default stream; ``each(i, output)`` per step."""
     device = torch.device(config.device)
-    ctx = WorkerContext(thread, device, config.torch_dtype, config.size,
-                        torch.Generator(device=device).manual_seed(thread_seed(config.seed, thread)), state,
-                        config.params)
+    ctx = WorkerContext(
+        thread,
+        device,
+        config.torch_dtype,
+        config.size,
+        torch.Generator(device=device).manual_seed(thread_seed(config.seed, thread)),
+        state,
+        config.params,
+    )
     for i in range(iterations):
         each(i, _check_output(workload.step(ctx, i)))
 
@@ -256,8 +279,9 @@ def _per_iteration(table: list[tuple[int, int, tuple, Any]], n: int) -> list[tup
     return out
 
 
-def check_thread(workload: Workload, state: Any, config: Any, thread: int, log: Any,
-                 out: list[Mismatch]) -> tuple[int, int]:
+def check_thread(
+    workload: Workload, state: Any, config: Any, thread: int, log: Any, out: list[Mismatch]
+) -> tuple[int, int]:
     """Replay ``thread`` and compare with its log; append mismatches to ``out``. Returns (verified, mismatched)."""
     if isinstance(log, FullLog):
         return _check_full(workload, state, config, thread, log, out)
@@ -279,17 +303,25 @@ def check_thread(workload: Workload, state: Any, config: Any, thread: int, log: 
     en = exp_norm.to("cpu", torch.float64).numpy()
     rtol = np.array([rtol_for(d, config.dtype, fp.acc) for _, d in exp_sig])
     g = log.host()
-    found = compare(e, en, exp_sig, g, _per_iteration(_sig_table(log.sigs, n), n), rtol,
-                    float(workload.scale(config.size)))
+    found = compare(
+        e, en, exp_sig, g, _per_iteration(_sig_table(log.sigs, n), n), rtol, float(workload.scale(config.size))
+    )
     for i, what, detail in found[: max(0, MAX_REPORTED - len(out))]:
         out.append(Mismatch(thread, i, float(e[i, K]), float(g[i, K]), what, detail))
     return n, len(found)
 
 
-def compare(e: np.ndarray, en: np.ndarray, exp_sig: list[tuple[tuple, Any]], g: np.ndarray,
-            got_sig: list[tuple[tuple, Any]], rtol: np.ndarray, scale: float) -> list[tuple[int, str, str]]:
+def compare(
+    e: np.ndarray,
+    en: np.ndarray,
+    exp_sig: list[tuple[tuple, Any]],
+    g: np.ndarray,
+    got_sig: list[tuple[tuple, Any]],
+    rtol: np.ndarray,
+    scale: float,
+) -> list[tuple[int, str, str]]:
     """Expected fingerprints ``e`` (with norms ``en``) against observed ``g``: ``(iteration, what, detail)`` each."""
-    ev, ec, gv, gc = e[:, :K + 1], e[:, K + 1:], g[:, :K + 1], g[:, K + 1:]
+    ev, ec, gv, gc = e[:, : K + 1], e[:, K + 1 :], g[:, : K + 1], g[:, K + 1 :]
     ref = np.maximum(en, scale)
     tol = (rtol * ref)[:, None] * np.ones((1, K + 1))
     tol[:, K] = rtol * np.maximum(ref, np.abs(ev[:, K]))  # the plain sum: also relative to itself
@@ -306,16 +338,24 @@ def compare(e: np.ndarray, en: np.ndarray, exp_sig: list[tuple[tuple, Any]], g: 
         elif ed != gd:
             found.append((i, "dtype", f"dtype {gd} where the replay gave {ed}"))
         elif bad_c[i].any():
-            found.append((i, "non-finite", f"NaN/Inf at other positions than the replay (code sum {gc[i, K]:g} "
-                                           f"vs {ec[i, K]:g}; NaN=1, +Inf=2, -Inf=3 each)"))
+            found.append(
+                (
+                    i,
+                    "non-finite",
+                    f"NaN/Inf at other positions than the replay (code sum {gc[i, K]:g} "
+                    f"vs {ec[i, K]:g}; NaN=1, +Inf=2, -Inf=3 each)",
+                )
+            )
         elif bad_v[i].any():
-            found.append((i, "values", f"fingerprint off by {float(np.nanmax(ratio[i])):.3g}x its tolerance "
-                                       f"(rtol {rtol[i]:g})"))
+            found.append(
+                (i, "values", f"fingerprint off by {float(np.nanmax(ratio[i])):.3g}x its tolerance (rtol {rtol[i]:g})")
+            )
     return found
 
 
-def detects(expected: torch.Tensor, got: torch.Tensor, config_dtype: str = "float32",
-            scale: float = 0.0) -> tuple[str, str] | None:
+def detects(
+    expected: torch.Tensor, got: torch.Tensor, config_dtype: str = "float32", scale: float = 0.0
+) -> tuple[str, str] | None:
     """Whether the fingerprint tells ``got`` from ``expected``: ``(what, detail)``, or None when it cannot."""
     fp = Fingerprinter(expected.device)
     e = fp.row(expected).to("cpu", torch.float64).numpy()[None]
@@ -326,8 +366,9 @@ def detects(expected: torch.Tensor, got: torch.Tensor, config_dtype: str = "floa
     return found[0][1:] if found else None
 
 
-def _check_full(workload: Workload, state: Any, config: Any, thread: int, log: FullLog,
-                out: list[Mismatch]) -> tuple[int, int]:
+def _check_full(
+    workload: Workload, state: Any, config: Any, thread: int, log: FullLog, out: list[Mismatch]
+) -> tuple[int, int]:
     n = log.count
     if n == 0:
         return 0, 0
@@ -355,8 +396,10 @@ def _check_full(workload: Workload, state: Any, config: Any, thread: int, log: F
                 idx = tuple(int(v) for v in np.unravel_index(k, tuple(e.shape))) if e.dim() else ()
                 nonfinite = ~close & ~(torch.isfinite(ga) & torch.isfinite(ea))
                 what = "non-finite" if bool(nonfinite.any()) else "values"
-                detail = (f"{wrong} of {e.numel()} elements differ; first at {idx}: expected "
-                          f"{float(ea.reshape(-1)[k])!r}, got {float(ga.reshape(-1)[k])!r}")
+                detail = (
+                    f"{wrong} of {e.numel()} elements differ; first at {idx}: expected "
+                    f"{float(ea.reshape(-1)[k])!r}, got {float(ga.reshape(-1)[k])!r}"
+                )
         if what:
             bad.append(i)
             if len(out) < MAX_REPORTED:
@@ -373,9 +416,11 @@ def full_refusal(config: Any, nbytes: int) -> str | None:
     kept = config.threads * config.iterations * nbytes
     if kept <= config.full_cap_mb * 2**20:
         return None
-    return (f"verify='full': would keep {kept / 2**20:.1f} MiB of outputs ({config.threads} threads x "
-            f"{config.iterations} iterations x {nbytes} bytes), above full_cap_mb={config.full_cap_mb:g}; "
-            "use verify='fingerprint' or raise full_cap_mb")
+    return (
+        f"verify='full': would keep {kept / 2**20:.1f} MiB of outputs ({config.threads} threads x "
+        f"{config.iterations} iterations x {nbytes} bytes), above full_cap_mb={config.full_cap_mb:g}; "
+        "use verify='fingerprint' or raise full_cap_mb"
+    )
 
 
 def output_nbytes(workload: Workload, config: Any) -> int | None:
@@ -387,8 +432,9 @@ def output_nbytes(workload: Workload, config: Any) -> int | None:
     try:
         state = None
         if workload.setup_fn is not None:
-            state = workload.setup_fn(WorkerContext(-1, meta, config.torch_dtype, config.size, None, None,
-                                                           config.params))
+            state = workload.setup_fn(
+                WorkerContext(-1, meta, config.torch_dtype, config.size, None, None, config.params)
+            )
         o = workload.step(WorkerContext(0, meta, config.torch_dtype, config.size, None, state, config.params), 0)
         return int(o.numel()) * int(o.element_size()) if isinstance(o, torch.Tensor) else None
     except Exception:

@@ -15,8 +15,9 @@ registry (``mpslab.run.workloads``); it only knows parameters.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 __all__ = ["Param", "Params", "ParamError", "resolve", "describe"]
 
@@ -86,7 +87,7 @@ class Params(Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"Params({dict(self._items)!r})"
 
-    def __deepcopy__(self, memo: dict) -> "Params":  # immutable: dataclasses.asdict may copy it
+    def __deepcopy__(self, memo: dict) -> Params:  # immutable: dataclasses.asdict may copy it
         return self
 
     def text(self) -> str:

@@ -35,11 +35,30 @@ import torch
 from mpslab.run.backends import Backend, get_backend
 from mpslab.run.config import ConfigError, StressConfig
 from mpslab.run.environment import environment
-from mpslab.run.oracle import (TOLERANCE, Fingerprinter, FingerprintLog, FullLog, Mismatch, check_thread,
-                               full_refusal, output_nbytes, replay, thread_seed)
-from mpslab.run.workloads import Workload, WorkerContext, get_workload
+from mpslab.run.oracle import (
+    TOLERANCE,
+    Fingerprinter,
+    FingerprintLog,
+    FullLog,
+    Mismatch,
+    check_thread,
+    full_refusal,
+    output_nbytes,
+    replay,
+    thread_seed,
+)
+from mpslab.run.workloads import WorkerContext, Workload, get_workload
 
-__all__ = ["run_stress", "StressResult", "ThreadError", "Mismatch", "thread_seed", "replay", "latency_summary", "TOLERANCE"]
+__all__ = [
+    "run_stress",
+    "StressResult",
+    "ThreadError",
+    "Mismatch",
+    "thread_seed",
+    "replay",
+    "latency_summary",
+    "TOLERANCE",
+]
 
 LATENCY_CAPACITY = 1 << 16  # latency samples kept per thread (a ring: the last ones)
 MAX_REPORTED = 50  # errors kept in full; all are counted
@@ -55,9 +74,15 @@ class ThreadError:
     traceback: str
 
     @classmethod
-    def capture(cls, thread: int, iteration: int, phase: str, exc: BaseException) -> "ThreadError":
-        return cls(thread, iteration, phase, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "",
-                   "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    def capture(cls, thread: int, iteration: int, phase: str, exc: BaseException) -> ThreadError:
+        return cls(
+            thread,
+            iteration,
+            phase,
+            type(exc).__name__,
+            str(exc).splitlines()[0] if str(exc) else "",
+            "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        )
 
 
 @dataclass
@@ -100,7 +125,9 @@ class StressResult:
             return "Mismatches: not checked (verify='off')"
         if not get_workload(c.workload).final_sync:
             return "Mismatches: not checked (no final synchronisation: the process's exit is the measurement)"
-        return f"Mismatches (serial-replay oracle): {self.mismatch_count} of {self.verified} outputs, verify={c.verify!r}"
+        return (
+            f"Mismatches (serial-replay oracle): {self.mismatch_count} of {self.verified} outputs, verify={c.verify!r}"
+        )
 
     def summary(self) -> str:
         c = self.config
@@ -121,8 +148,10 @@ class StressResult:
         for e in self.errors[:3]:
             lines.append(f"  error: thread {e.thread} iteration {e.iteration} ({e.phase}): {e.type}: {e.message}")
         for m in self.mismatches[:3]:
-            lines.append(f"  mismatch: thread {m.thread} iteration {m.iteration} ({m.what}): {m.detail}; "
-                         f"sum expected {m.expected!r}, got {m.got!r}")
+            lines.append(
+                f"  mismatch: thread {m.thread} iteration {m.iteration} ({m.what}): {m.detail}; "
+                f"sum expected {m.expected!r}, got {m.got!r}"
+            )
         lines.append(f"Outcome: {self.outcome} (one run; for a failure rate with its interval run isolated trials)")
         return "\n".join(lines)
 
@@ -142,7 +171,7 @@ class StressResult:
             "verified": self.verified,
         }
         row.update({f"latency_{k}_ms": v for k, v in self.latency_ms.items()})
-        row["first_error"] = (f"{self.errors[0].type}: {self.errors[0].message}" if self.errors else None)
+        row["first_error"] = f"{self.errors[0].type}: {self.errors[0].message}" if self.errors else None
         cfg = self.config.to_dict()
         cfg["plugins"] = ",".join(cfg["plugins"])
         cfg["params"] = self.config.params.text()
@@ -175,14 +204,13 @@ def _generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
-
 # --------------------------------------------------------------------------- the runner
 
 
 class _Worker:
     """One worker thread's state and loop."""
 
-    def __init__(self, t: int, run: "_Run") -> None:
+    def __init__(self, t: int, run: _Run) -> None:
         self.t = t
         self.run = run
         self.done = 0
@@ -311,8 +339,9 @@ def run_stress(config: StressConfig) -> StressResult:
     state = None
     if workload.setup_fn is not None:
         try:
-            state = workload.setup_fn(WorkerContext(-1, device, config.torch_dtype, config.size, None,
-                                                    params=config.params))
+            state = workload.setup_fn(
+                WorkerContext(-1, device, config.torch_dtype, config.size, None, params=config.params)
+            )
             backend.synchronize()
         except Exception as exc:
             err = ThreadError.capture(-1, -1, "setup", exc)
@@ -320,9 +349,16 @@ def run_stress(config: StressConfig) -> StressResult:
     if config.verify == "full":
         _refuse_full_above_cap(config, workload, state, device)
 
-    run = _Run(config, backend, workload, state, threading.Barrier(config.threads + 1),
-               threading.Barrier(config.threads + 1),
-               threading.BoundedSemaphore(config.throttle) if config.throttle else None, Fingerprinter(device))
+    run = _Run(
+        config,
+        backend,
+        workload,
+        state,
+        threading.Barrier(config.threads + 1),
+        threading.Barrier(config.threads + 1),
+        threading.BoundedSemaphore(config.throttle) if config.throttle else None,
+        Fingerprinter(device),
+    )
     workers = [_Worker(t, run) for t in range(config.threads)]
     threads = [threading.Thread(target=w, name=f"mpslab-worker-{w.t}", daemon=True) for w in workers]
     for th in threads:
@@ -375,9 +411,15 @@ def _refuse_full_above_cap(config: StressConfig, workload: Workload, state: Any,
     nbytes = output_nbytes(workload, config)
     if nbytes is None:  # the meta device could not run the step: one untimed step here tells its size
         try:
-            ctx = WorkerContext(0, device, config.torch_dtype, config.size,
-                                torch.Generator(device=device).manual_seed(thread_seed(config.seed, 0) ^ 0x5EED), state,
-                                config.params)
+            ctx = WorkerContext(
+                0,
+                device,
+                config.torch_dtype,
+                config.size,
+                torch.Generator(device=device).manual_seed(thread_seed(config.seed, 0) ^ 0x5EED),
+                state,
+                config.params,
+            )
             out = workload.step(ctx, 0)
             nbytes = out.numel() * out.element_size() if isinstance(out, torch.Tensor) else 0
         except Exception:

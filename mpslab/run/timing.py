@@ -10,8 +10,9 @@ not synchronise MPS, so it times only the dispatch there).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class SyncTimer:
         self.seconds = float("nan")
         self._t0 = 0.0
 
-    def __enter__(self) -> "SyncTimer":
+    def __enter__(self) -> SyncTimer:
         self.backend.synchronize()
         self._t0 = time.perf_counter()
         return self
@@ -87,7 +88,7 @@ class Measurement:
         return []
 
     def __str__(self) -> str:
-        text = f"{self.label or 'measurement'}: median {self.median * 1e3:.3f} ms, IQR {self.iqr * 1e3:.3f} ms ({len(self.samples)} samples of {self.number})"
+        text = f"{self.label or 'measurement'}: median {self.median * 1e3:.3f} ms, IQR {self.iqr * 1e3:.3f} ms ({len(self.samples)} samples of {self.number})"  # noqa: E501
         return text + "".join(f"\n  WARNING: {w}" for w in self.warnings)
 
 

@@ -36,8 +36,9 @@ then the measurement).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -137,9 +138,18 @@ def register_workload(
             raise TypeError(f"workload {name!r}: step must be callable, got {type(fn).__name__}")
         if not replace and name in _REGISTRY:
             raise ValueError(f"workload {name!r} is already registered")
-        wl = Workload(name, fn, description.strip().splitlines()[0], setup, kind=kind, batched=batched,
-                      params=dict(params or {}), applies=applies, final_sync=final_sync,
-                      check_params=check_params)
+        wl = Workload(
+            name,
+            fn,
+            description.strip().splitlines()[0],
+            setup,
+            kind=kind,
+            batched=batched,
+            params=dict(params or {}),
+            applies=applies,
+            final_sync=final_sync,
+            check_params=check_params,
+        )
         if scale is not None:
             wl.scale = scale
         _REGISTRY[name] = wl

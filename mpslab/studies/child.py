@@ -15,14 +15,23 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 __all__ = ["CRASH_MARKERS", "SCRIPTS_DIR", "ChildResult", "grace", "run_child", "run_script", "script_path"]
 
 # stderr text that means the process crashed rather than exited.
-CRASH_MARKERS = ("Segmentation fault", "Fatal Python error", "terminate called", "core dumped",
-                 "Aborted", "Bus error", "SIGSEGV", "SIGABRT")
+CRASH_MARKERS = (
+    "Segmentation fault",
+    "Fatal Python error",
+    "terminate called",
+    "core dumped",
+    "Aborted",
+    "Bus error",
+    "SIGSEGV",
+    "SIGABRT",
+)
 
 SCRIPTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts")
 
@@ -71,8 +80,10 @@ def _run(cmd: list[str], timeout: float) -> ChildResult:
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env)
     except subprocess.TimeoutExpired as exc:
+
         def text(v: Any) -> str:
             return v.decode(errors="replace") if isinstance(v, bytes) else (v or "")
+
         return ChildResult(None, text(exc.stdout), text(exc.stderr), time.perf_counter() - t0)
     return ChildResult(out.returncode, out.stdout, out.stderr, time.perf_counter() - t0)
 

@@ -41,8 +41,18 @@ import pandas as pd
 from mpslab.run.config import ConfigError
 from mpslab.trials.stats import failure_rate, format_percent
 
-__all__ = ["Interpreter", "CompareResult", "probe_interpreter", "check_interpreters", "compare_builds",
-           "failure_test", "throughput_ratio", "compare_table", "compare_report", "environment_lines"]
+__all__ = [
+    "Interpreter",
+    "CompareResult",
+    "probe_interpreter",
+    "check_interpreters",
+    "compare_builds",
+    "failure_test",
+    "throughput_ratio",
+    "compare_table",
+    "compare_report",
+    "environment_lines",
+]
 
 PROBE_TIMEOUT_S = 180.0
 ALPHA = 0.05
@@ -108,8 +118,14 @@ def probe_interpreter(python: str, label: str = "a") -> Interpreter:
         raise ConfigError(f"--{label} {text!r}: not executable")
     path = os.path.abspath(found)
     try:
-        out = subprocess.run([path, "-c", _PROBE], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
-                             stdin=subprocess.DEVNULL, check=False)
+        out = subprocess.run(
+            [path, "-c", _PROBE],
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise ConfigError(f"--{label} {text!r}: cannot run it: {exc}") from None
     last = (out.stdout.strip().splitlines() or [""])[-1]
@@ -123,17 +139,22 @@ def probe_interpreter(python: str, label: str = "a") -> Interpreter:
     return Interpreter(label, path, info)
 
 
-def check_interpreters(python_a: str, python_b: str, *, same_build_ok: bool = False,
-                       device: str = "auto") -> tuple[Interpreter, Interpreter, str]:
+def check_interpreters(
+    python_a: str, python_b: str, *, same_build_ok: bool = False, device: str = "auto"
+) -> tuple[Interpreter, Interpreter, str]:
     """Both interpreters probed, the same-build refusal, and the device both will use."""
     a, b = probe_interpreter(python_a, "a"), probe_interpreter(python_b, "b")
     if a.build == b.build and not same_build_ok:
-        raise ConfigError(f"--a and --b report the same torch build ({a.info['torch']}, "
-                          f"git {str(a.info.get('torch_git'))[:12]}): pass --same-build-ok for an A/A check")
+        raise ConfigError(
+            f"--a and --b report the same torch build ({a.info['torch']}, "
+            f"git {str(a.info.get('torch_git'))[:12]}): pass --same-build-ok for an A/A check"
+        )
     if device == "auto":
         if a.info["auto_device"] != b.info["auto_device"]:
-            raise ConfigError(f"--device auto means {a.info['auto_device']} under a but {b.info['auto_device']} "
-                              f"under b: name one with --device")
+            raise ConfigError(
+                f"--device auto means {a.info['auto_device']} under a but {b.info['auto_device']} "
+                f"under b: name one with --device"
+            )
         device = a.info["auto_device"]
     return a, b, device
 
@@ -141,13 +162,18 @@ def check_interpreters(python_a: str, python_b: str, *, same_build_ok: bool = Fa
 def environment_lines(side: Interpreter) -> list[str]:
     """The environment block of one side, as report lines."""
     i, f = side.info, side.info.get("build_flags", {})
-    build = ", ".join(f"{k}={v}" for k, v in f.items() if k in ("BUILD_TYPE", "USE_CUDA", "USE_MPS",
-                                                                 "BLAS_INFO", "CPU_CAPABILITY", "CUDA_VERSION"))
-    return [f"{side.label}: {side.python}",
-            f"   torch {i['torch']} (git {str(i.get('torch_git'))[:12]}), cuda {i.get('torch_cuda')}, "
-            f"mps built {i.get('mps_built')}, python {i.get('python_version')}",
-            f"   build: {build or 'n/a'} (config sha {i.get('config_sha')})",
-            f"   device: {i.get('auto_device')} ({i.get('device_name')})"]
+    build = ", ".join(
+        f"{k}={v}"
+        for k, v in f.items()
+        if k in ("BUILD_TYPE", "USE_CUDA", "USE_MPS", "BLAS_INFO", "CPU_CAPABILITY", "CUDA_VERSION")
+    )
+    return [
+        f"{side.label}: {side.python}",
+        f"   torch {i['torch']} (git {str(i.get('torch_git'))[:12]}), cuda {i.get('torch_cuda')}, "
+        f"mps built {i.get('mps_built')}, python {i.get('python_version')}",
+        f"   build: {build or 'n/a'} (config sha {i.get('config_sha')})",
+        f"   device: {i.get('auto_device')} ({i.get('device_name')})",
+    ]
 
 
 # --------------------------------------------------------------------------- statistics
@@ -174,8 +200,9 @@ def failure_verdict(fa: int, na: int, fb: int, nb: int, p: float, alpha: float =
     return f"b fails more: {fb}/{nb} vs {fa}/{na}, {_p_text(p)}"
 
 
-def throughput_ratio(ops_a: Sequence[float], ops_b: Sequence[float], *, confidence: float = 0.95,
-                     seed: int = 0) -> tuple[float, float, float, str]:
+def throughput_ratio(
+    ops_a: Sequence[float], ops_b: Sequence[float], *, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float, float, str]:
     """Median ops/s of b over a, its percentile-bootstrap interval, and pyperf-style words."""
     from scipy.stats import bootstrap
 
@@ -184,9 +211,15 @@ def throughput_ratio(ops_a: Sequence[float], ops_b: Sequence[float], *, confiden
     if len(xa) < 2 or len(xb) < 2:
         return math.nan, math.nan, math.nan, "n/a (fewer than 2 clean trials on a side)"
     ratio = float(np.median(xb) / np.median(xa))
-    res = bootstrap((xa, xb), lambda x, y, axis=-1: np.median(y, axis=axis) / np.median(x, axis=axis),
-                    method="percentile", confidence_level=confidence, n_resamples=2000,
-                    rng=np.random.default_rng(seed), vectorized=True)
+    res = bootstrap(
+        (xa, xb),
+        lambda x, y, axis=-1: np.median(y, axis=axis) / np.median(x, axis=axis),
+        method="percentile",
+        confidence_level=confidence,
+        n_resamples=2000,
+        rng=np.random.default_rng(seed),
+        vectorized=True,
+    )
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
     if lo <= 1.0 <= hi:
         return ratio, lo, hi, f"not significant ({ratio:.2f}x [{lo:.2f}x, {hi:.2f}x])"
@@ -225,18 +258,36 @@ def compare_table(rows: pd.DataFrame, alpha: float = ALPHA, order: Sequence[str]
         p = failure_test(ra.failures, ra.trials, rb.failures, rb.trials)
         ok_a = ga.loc[ga["outcome"] == "ok", "ops_per_s"]
         ok_b = gb.loc[gb["outcome"] == "ok", "ops_per_s"]
-        ratio, lo, hi, speed = throughput_ratio(pd.to_numeric(ok_a, errors="coerce").tolist(),
-                                                pd.to_numeric(ok_b, errors="coerce").tolist())
-        out.append({
-            "scenario": name,
-            "a_failures": ra.failures, "a_trials": ra.trials, "a_rate": ra.rate, "a_low": ra.low, "a_high": ra.high,
-            "a_interval": ra.interval_text(), "a_outcomes": _kinds(ra.outcomes),
-            "b_failures": rb.failures, "b_trials": rb.trials, "b_rate": rb.rate, "b_low": rb.low, "b_high": rb.high,
-            "b_interval": rb.interval_text(), "b_outcomes": _kinds(rb.outcomes),
-            "p_value": p, "test": "Barnard exact, two-sided", "significant": p < alpha,
-            "verdict": failure_verdict(ra.failures, ra.trials, rb.failures, rb.trials, p, alpha),
-            "speed_ratio": ratio, "speed_low": lo, "speed_high": hi, "throughput": speed,
-        })
+        ratio, lo, hi, speed = throughput_ratio(
+            pd.to_numeric(ok_a, errors="coerce").tolist(), pd.to_numeric(ok_b, errors="coerce").tolist()
+        )
+        out.append(
+            {
+                "scenario": name,
+                "a_failures": ra.failures,
+                "a_trials": ra.trials,
+                "a_rate": ra.rate,
+                "a_low": ra.low,
+                "a_high": ra.high,
+                "a_interval": ra.interval_text(),
+                "a_outcomes": _kinds(ra.outcomes),
+                "b_failures": rb.failures,
+                "b_trials": rb.trials,
+                "b_rate": rb.rate,
+                "b_low": rb.low,
+                "b_high": rb.high,
+                "b_interval": rb.interval_text(),
+                "b_outcomes": _kinds(rb.outcomes),
+                "p_value": p,
+                "test": "Barnard exact, two-sided",
+                "significant": p < alpha,
+                "verdict": failure_verdict(ra.failures, ra.trials, rb.failures, rb.trials, p, alpha),
+                "speed_ratio": ratio,
+                "speed_low": lo,
+                "speed_high": hi,
+                "throughput": speed,
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -246,17 +297,22 @@ def _kinds(outcomes: dict[str, int]) -> str:
 
 def compare_report(result: CompareResult) -> str:
     """The text report: both environment blocks, then one block per scenario."""
-    lines = [f"mpslab compare: {result.device}, interleaved a/b in blocks"
-             + (f"; store {result.store}" if result.store else ""), ""]
+    lines = [
+        f"mpslab compare: {result.device}, interleaved a/b in blocks"
+        + (f"; store {result.store}" if result.store else ""),
+        "",
+    ]
     lines += environment_lines(result.a) + environment_lines(result.b) + [""]
     t = result.table
     if t.empty:
         lines.append("no scenario ran")
     width = max([len(s) for s in t["scenario"]] + [8]) if not t.empty else 8
     for r in t.itertuples():
-        lines.append(f"{r.scenario:<{width}}  a {r.a_failures}/{r.a_trials} failed ({format_percent(r.a_rate)}, "
-                     f"{r.a_interval})  b {r.b_failures}/{r.b_trials} failed ({format_percent(r.b_rate)}, "
-                     f"{r.b_interval})")
+        lines.append(
+            f"{r.scenario:<{width}}  a {r.a_failures}/{r.a_trials} failed ({format_percent(r.a_rate)}, "
+            f"{r.a_interval})  b {r.b_failures}/{r.b_trials} failed ({format_percent(r.b_rate)}, "
+            f"{r.b_interval})"
+        )
         lines.append(f"{'':<{width}}  failures: {r.verdict} [Barnard exact, two-sided]")
         lines.append(f"{'':<{width}}  throughput: {r.throughput}")
     for name, why in result.skipped.items():
@@ -326,13 +382,24 @@ def compare_builds(
                 for side in sides:
                     if progress is not None:
                         progress(f"round {r + 1}/{rounds}: {name} under {side.label} (trials up to {upto})")
-                    df = run_trials(config, trials=upto, timeout_s=timeout_s, python=side.python, store=path,
-                                    mode=_launch(name, get_scenario), batch=f"compare-{side.label}", progress=False)
+                    df = run_trials(
+                        config,
+                        trials=upto,
+                        timeout_s=timeout_s,
+                        python=side.python,
+                        store=path,
+                        mode=_launch(name, get_scenario),
+                        batch=f"compare-{side.label}",
+                        progress=False,
+                    )
                     frames[(name, side.label)] = df.assign(scenario=name, side=side.label)
     finally:
         if tmp is not None:
             os.unlink(tmp)
-    rows = (pd.concat(list(frames.values()), ignore_index=True) if frames
-            else pd.DataFrame(columns=["scenario", "side", "outcome", "ops_per_s"]))
+    rows = (
+        pd.concat(list(frames.values()), ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["scenario", "side", "outcome", "ops_per_s"])
+    )
     table = compare_table(rows, order=[n for n, _ in todo]) if frames else pd.DataFrame()
     return CompareResult(a, b, dev, rows, table, store, skipped)

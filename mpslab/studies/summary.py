@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,8 +48,9 @@ def _bootstrap_kwargs(seed: int) -> dict[str, Any]:
     return {"random_state": seed}  # scipy < 1.15
 
 
-def median_ci(values: Iterable[float], confidence: float = 0.95, *, n_resamples: int = 2000,
-              seed: int = 0) -> tuple[float, float]:
+def median_ci(
+    values: Iterable[float], confidence: float = 0.95, *, n_resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
     """A percentile-bootstrap confidence interval of the median (``scipy.stats.bootstrap``).
 
     NaN values are dropped first. Fewer than two values: ``(nan, nan)``, since one
@@ -66,8 +68,15 @@ def median_ci(values: Iterable[float], confidence: float = 0.95, *, n_resamples:
         return math.nan, math.nan
     if np.all(x == x[0]):
         return float(x[0]), float(x[0])
-    res = stats.bootstrap((x,), np.median, confidence_level=confidence, n_resamples=n_resamples,
-                          method="percentile", vectorized=True, **_bootstrap_kwargs(seed))
+    res = stats.bootstrap(
+        (x,),
+        np.median,
+        confidence_level=confidence,
+        n_resamples=n_resamples,
+        method="percentile",
+        vectorized=True,
+        **_bootstrap_kwargs(seed),
+    )
     # Every resampled median lies in [min, max] of the data, and so does any percentile of them;
     # the quantile interpolation can still land one ulp outside. Clip: the promise holds by construction.
     lo, hi = float(x.min()), float(x.max())
@@ -129,8 +138,20 @@ def summarize(df: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             row[o] = int(counts.get(o, 0))
         row["failed"] = int(sum(row[o] for o in FAILED_OUTCOMES))
         out_rows.append(row)
-    summary = pd.DataFrame(out_rows, columns=[*keys, "n", "ops_per_s_median", "ci_low", "ci_high",
-                                              "latency_p50_ms", "latency_p99_ms", *OUTCOMES, "failed"])
+    summary = pd.DataFrame(
+        out_rows,
+        columns=[
+            *keys,
+            "n",
+            "ops_per_s_median",
+            "ci_low",
+            "ci_high",
+            "latency_p50_ms",
+            "latency_p99_ms",
+            *OUTCOMES,
+            "failed",
+        ],
+    )
     if summary.empty:
         for c in ("speedup", "efficiency", "batched_ops_per_s", "vs_batched"):
             summary[c] = pd.Series(dtype=float)

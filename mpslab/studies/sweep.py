@@ -13,7 +13,8 @@ the same total work in one thread, ``iterations`` steps each over a batch of
 threads) at the largest thread count, and its rows carry ``mode="batched"``.
 Batching, not threading, is what users are told to compare against.
 
-``summarize(df)`` (``mpslab.studies.summary``, re-exported here) reduces the runs to one row per grid point: median ops/s with
+``summarize(df)`` (``mpslab.studies.summary``, re-exported here) reduces the runs to one
+row per grid point: median ops/s with
 a bootstrap confidence interval, speedup and parallel efficiency against one
 thread, latency medians, outcomes counted.
 """
@@ -25,25 +26,31 @@ import itertools
 import math
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from mpslab.trials import records as _records
-from mpslab.trials.store import TrialStore
 from mpslab.run.backends import get_backend
 from mpslab.run.config import ConfigError, StressConfig
 from mpslab.run.environment import environment
 from mpslab.run.progress import progress_bar
-from mpslab.trials.isolate import run_trials
 from mpslab.run.runner import run_stress, thread_seed
 from mpslab.run.timing import SyncTimer
 from mpslab.run.workloads import WorkerContext, Workload, get_workload
 from mpslab.studies.summary import (  # noqa: F401  (re-exported: summaries belong to sweeps)
-    _CONFIG_FIELDS, FAILED_OUTCOMES, SERIES_ENV_COLUMNS, grid_columns, median_ci, summarize,
+    _CONFIG_FIELDS,
+    FAILED_OUTCOMES,
+    SERIES_ENV_COLUMNS,
+    grid_columns,
+    median_ci,
+    summarize,
 )
+from mpslab.trials import records as _records
+from mpslab.trials.isolate import run_trials
+from mpslab.trials.store import TrialStore
 
 __all__ = [
     "sweep",
@@ -304,15 +311,14 @@ def _point_label(cfg: StressConfig, axes: dict[str, list[Any]]) -> str:
     return " ".join(f"{k}={getattr(cfg, k)}" for k in axes) or "base config"
 
 
-def _store_row(store: "TrialStore", row: dict[str, Any], cfg: StressConfig, token: str) -> None:
+def _store_row(store: TrialStore, row: dict[str, Any], cfg: StressConfig, token: str) -> None:
     """Append one in-process run as a trial record (schema: ``mpslab.trials.records``)."""
     config = cfg.to_dict()
     env = {k[4:]: v for k, v in row.items() if k.startswith("env_")}
-    batch = _records.batch_key(kind="sweep", mode="in-process", config=config,
-                               env=_records.environment_id(env), call=token)
+    batch = _records.batch_key(
+        kind="sweep", mode="in-process", config=config, env=_records.environment_id(env), call=token
+    )
     store.append(_records.make_record(dict(row, trial=row["repeat"]), batch=batch, config=config))
 
 
 # --------------------------------------------------------------------------- summaries
-
-

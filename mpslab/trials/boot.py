@@ -21,8 +21,9 @@ import sys
 
 
 def _load_mpslab(pkg: str) -> None:
-    spec = importlib.util.spec_from_file_location("mpslab", os.path.join(pkg, "__init__.py"),
-                                                  submodule_search_locations=[pkg])
+    spec = importlib.util.spec_from_file_location(
+        "mpslab", os.path.join(pkg, "__init__.py"), submodule_search_locations=[pkg]
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules["mpslab"] = module
     spec.loader.exec_module(module)

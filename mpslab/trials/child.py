@@ -23,10 +23,10 @@ from typing import Any
 
 from mpslab.run.config import StressConfig
 
-
 _EXIT_HARNESS = 70  # a child whose own harness failed (no result)
 
 _EXIT_ORPHAN = 71  # a child whose parent was gone before it could watch it
+
 
 def _die_with_parent(parent_pid: int) -> None:
     """End this process when ``parent_pid`` ends (Linux: PR_SET_PDEATHSIG; elsewhere a watcher thread)."""
@@ -49,6 +49,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
     threading.Thread(target=watch, name="mpslab-parent-watch", daemon=True).start()
 
+
 def _prefer_as_oom_victim() -> None:
     """Linux: make this trial child, not the parent or the server, the OOM killer's first choice."""
     try:
@@ -57,18 +58,21 @@ def _prefer_as_oom_victim() -> None:
     except OSError:
         pass
 
+
 def _write_json_atomic(path: str, obj: Any) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(obj, fh)
     os.replace(tmp, path)
 
+
 def _blank_row(config: StressConfig, env: dict[str, Any]) -> dict[str, Any]:
     """``to_row()``'s columns for a trial that left no result: config and env filled, measurements NaN."""
     from mpslab.run.runner import StressResult, latency_summary
 
-    row = StressResult(config=config, seconds=math.nan, completed=0,
-                       latency_ms=latency_summary([]), environment=env).to_row()
+    row = StressResult(
+        config=config, seconds=math.nan, completed=0, latency_ms=latency_summary([]), environment=env
+    ).to_row()
     keep = set(config.to_dict()) | {"outcome", "ops"}
     for key in row:
         if key not in keep and not key.startswith("env_"):
@@ -76,10 +80,12 @@ def _blank_row(config: StressConfig, env: dict[str, Any]) -> dict[str, Any]:
     row["first_error"] = None
     return row
 
+
 def _environment_block(device: str) -> dict[str, Any]:
     from mpslab.run.environment import environment
 
     return environment(device)
+
 
 def _handle_request(req: dict[str, Any]) -> int:
     """Run one request in this (child) process and write its answer to ``req["result"]``."""
@@ -95,12 +101,14 @@ def _handle_request(req: dict[str, Any]) -> int:
     _write_json_atomic(req["result"], payload)
     return 0
 
+
 def _spawned_child_main(request: str) -> int:
     """Entry point of a spawned child (started through ``boot.py child``)."""
     req = json.loads(request)
     _die_with_parent(int(req["parent"]))
     _prefer_as_oom_victim()
     return _handle_request(req)
+
 
 def _forked_child_main(req: dict[str, Any], server_pid: int) -> int:
     """Entry point of a child forked by the fork server; the caller ``os._exit``s with its value."""

@@ -31,7 +31,8 @@ import socket
 import sys
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mpslab.run.config import ConfigError, StressConfig
 from mpslab.trials import records as _records
@@ -66,7 +67,7 @@ class _MemoryClaimant:
     def held_by_others(self) -> list[int]:
         return []
 
-    def __enter__(self) -> "_MemoryClaimant":
+    def __enter__(self) -> _MemoryClaimant:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -246,10 +247,12 @@ def _is_client(client: Any) -> bool:
 def _slots(client: Any) -> Callable[[], int]:
     """How many trials may be in flight: device resources, else worker threads (Dask); pool size otherwise."""
     if _is_client(client):
+
         def slots() -> int:
             workers = client.scheduler_info(n_workers=-1)["workers"].values()
             devices = sum(int((w.get("resources") or {}).get("device", 0)) for w in workers)
             return devices if devices else sum(int(w.get("nthreads", 1)) for w in workers)
+
         return slots
     return lambda: int(getattr(client, "_max_workers", 0) or os.cpu_count() or 1)
 
@@ -290,8 +293,9 @@ def run_fleet(
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r}: must be one of {', '.join(MODES)}")
     if not (_is_client(client) or isinstance(client, cf.Executor)):
-        raise ConfigError(f"client: must be a distributed.Client or a concurrent.futures.Executor, "
-                          f"got {type(client).__name__}")
+        raise ConfigError(
+            f"client: must be a distributed.Client or a concurrent.futures.Executor, got {type(client).__name__}"
+        )
     cfg = config.to_dict() if isinstance(config, StressConfig) else dict(config)
     plugins = cfg.get("plugins") or []
     cfg["plugins"] = list([plugins] if isinstance(plugins, str) else plugins)
@@ -303,8 +307,9 @@ def run_fleet(
                     files[spec] = fh.read()
             except OSError as exc:
                 raise ConfigError(f"plugins={spec!r}: cannot be read: {exc.strerror}") from None
-    key = _records.batch_key(config=cfg, plugin_files=files, timeout_s=float(timeout_s), mode=mode,
-                             label=batch, fleet=True)
+    key = _records.batch_key(
+        config=cfg, plugin_files=files, timeout_s=float(timeout_s), mode=mode, label=batch, fleet=True
+    )
     spec = {"config": cfg, "plugin_files": files, "timeout_s": float(timeout_s), "mode": mode, "batch": key}
     trial_store = TrialStore(store) if store is not None else None
 
@@ -312,12 +317,12 @@ def run_fleet(
         resources = {"device": 1} if _uses_devices(client) else None
 
         def submit(k: int) -> Any:
-            return client.submit(fleet_trial, spec, k, key=f"mpslab-trial-{key}-{k}", pure=False,
-                                 resources=resources)
+            return client.submit(fleet_trial, spec, k, key=f"mpslab-trial-{key}-{k}", pure=False, resources=resources)
 
         def cancel(futs: list[Any]) -> None:
             client.cancel(futs)
     else:
+
         def submit(k: int) -> Any:
             return client.submit(fleet_trial, spec, k)
 
@@ -338,9 +343,17 @@ def run_fleet(
             bar.update(1)
 
     try:
-        records, ran = drive_batch(submit, trials=trials, batch=key, config=cfg, store=trial_store,
-                                   capacity=_slots(client), stop_when=stop_when, on_record=on_record,
-                                   cancel=cancel)
+        records, ran = drive_batch(
+            submit,
+            trials=trials,
+            batch=key,
+            config=cfg,
+            store=trial_store,
+            capacity=_slots(client),
+            stop_when=stop_when,
+            on_record=on_record,
+            cancel=cancel,
+        )
     finally:
         if bar is not None:
             bar.close()

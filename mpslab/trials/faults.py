@@ -46,8 +46,8 @@ import ctypes
 import os
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -147,12 +147,18 @@ def _register() -> None:
     for kind, (_, description) in _ACTIONS.items():
         step = _make_step(kind)
         register_workload(
-            f"fault-{kind}", step, setup=_setup_at, kind="fault",
+            f"fault-{kind}",
+            step,
+            setup=_setup_at,
+            kind="fault",
             description=f"fault at thread 0's iteration number `size` (1 = at once): {description}",
             scale=lambda size: float(_WORK_SIDE) ** 1.5,
         )
         register_workload(
-            f"fault-{kind}-random", step, setup=_setup_random, kind="fault",
+            f"fault-{kind}-random",
+            step,
+            setup=_setup_random,
+            kind="fault",
             description=f"fault in a random 1 of every `size` runs, at once: {description}",
             scale=lambda size: float(_WORK_SIDE) ** 1.5,
         )

@@ -26,15 +26,22 @@ from typing import Any
 from mpslab.trials.child import _EXIT_HARNESS, _forked_child_main
 from mpslab.trials.outcomes import _last_line, _read_end
 from mpslab.trials.supervise import (
-    BOOT, REAP_WAIT_S, _TEMP_PREFIX, _Exit, _Handle, _kill_group, _ServerBroken, _supervise,
+    _TEMP_PREFIX,
+    BOOT,
+    REAP_WAIT_S,
+    _Exit,
+    _Handle,
+    _kill_group,
+    _ServerBroken,
+    _supervise,
 )
-
 
 SERVER_START_S = 180.0  # fork server: interpreter start-up and imports
 
 SERVER_REPLY_S = 30.0  # fork server: time to fork and answer with the child's pid
 
 SERVER_IDLE_S = 300.0  # fork server: exits after this long without a request
+
 
 class _LineReader:
     """Newline-delimited messages from a file descriptor, with deadlines (``select``)."""
@@ -61,11 +68,13 @@ class _LineReader:
         line, _, self.buf = self.buf.partition(b"\n")
         return line
 
+
 def _send(fd: int, obj: Any) -> None:
     data = (json.dumps(obj) + "\n").encode()
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
+
 
 def _serve() -> int:
     """The fork server's loop: one request line in, one forked child, its pid and exit status out.
@@ -75,8 +84,9 @@ def _serve() -> int:
     stdin closes (the parent has gone: the running child is killed first) or
     after ``SERVER_IDLE_S`` without a request.
     """
-    from mpslab.run.environment import git_commit
     import platform
+
+    from mpslab.run.environment import git_commit
 
     git_commit()  # cached, so children do not run git for every trial
     platform.platform()
@@ -109,6 +119,7 @@ def _serve() -> int:
             return 0
         _send(1, {"pid": pid, "exit": code})
 
+
 def _wait_child_or_parent(pid: int, reader: _LineReader) -> int | None:
     """Wait for child ``pid``; if the parent closes our stdin first, kill the child and return ``None``."""
     pidfd = None
@@ -135,8 +146,9 @@ def _wait_child_or_parent(pid: int, reader: _LineReader) -> int | None:
         if pidfd is not None:
             os.close(pidfd)
 
+
 class _ServerHandle(_Handle):
-    def __init__(self, server: "_ForkServer", pid: int) -> None:
+    def __init__(self, server: _ForkServer, pid: int) -> None:
         self.server = server
         self.pid = pid
 
@@ -148,6 +160,7 @@ class _ServerHandle(_Handle):
             raise _ServerBroken(f"fork server: unexpected message {msg!r}")
         return int(msg["exit"])
 
+
 class _ForkServer:
     """The long-lived process that forks trial children (see ``_serve``)."""
 
@@ -158,8 +171,11 @@ class _ForkServer:
         try:
             self.proc = subprocess.Popen(
                 [python, BOOT, "server"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=fd,
-                start_new_session=True, close_fds=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=fd,
+                start_new_session=True,
+                close_fds=True,
             )
         finally:
             os.close(fd)
@@ -215,19 +231,40 @@ class _ForkServer:
         except OSError:
             pass
 
+
 # Environment variables that torch, its thread pools, the allocator or Python itself may
 # read once, when the fork server imports torch: a change to one starts a new server.
 # Every other variable reaches the trial child anyway (each request carries the environment).
 
 
-_IMPORT_TIME_ENV = ("PYTORCH", "TORCH", "OMP_", "KMP_", "GOMP_", "MKL_", "OPENBLAS_", "VECLIB_",
-                    "CUDA", "NVIDIA_", "HIP_", "ROCR_", "HSA_", "MPS_", "METAL_", "PYTHON",
-                    "LD_", "DYLD_", "MALLOC")
+_IMPORT_TIME_ENV = (
+    "PYTORCH",
+    "TORCH",
+    "OMP_",
+    "KMP_",
+    "GOMP_",
+    "MKL_",
+    "OPENBLAS_",
+    "VECLIB_",
+    "CUDA",
+    "NVIDIA_",
+    "HIP_",
+    "ROCR_",
+    "HSA_",
+    "MPS_",
+    "METAL_",
+    "PYTHON",
+    "LD_",
+    "DYLD_",
+    "MALLOC",
+)
+
 
 def _server_key(python: str) -> str:
     """A fork server serves one interpreter and one set of import-time environment variables."""
     env = sorted((k, v) for k, v in os.environ.items() if k.startswith(_IMPORT_TIME_ENV))
     return hashlib.sha256(f"{python}\0{json.dumps(env)}".encode()).hexdigest()
+
 
 # One server per key, alive side by side; each key has its own lock, held by the batch using it.
 _REGISTRY_LOCK = threading.Lock()

@@ -66,12 +66,19 @@ from typing import Any
 
 from mpslab.run.config import ConfigError, StressConfig
 from mpslab.trials import records as _records
-from mpslab.trials.store import TrialStore
 from mpslab.trials.forkserver import _ServerBroken, shutdown_server
 from mpslab.trials.outcomes import OUTCOMES, classify
 from mpslab.trials.plan import (
-    MODES, _check_inputs, _make_runner, _plan, _remove_stale_temp, _run_one, _without_sigint, default_mode,
+    MODES,
+    _check_inputs,
+    _make_runner,
+    _plan,
+    _remove_stale_temp,
+    _run_one,
+    _without_sigint,
+    default_mode,
 )
+from mpslab.trials.store import TrialStore
 from mpslab.trials.supervise import _TEMP_PREFIX
 
 __all__ = ["run_trials", "classify", "shutdown_server", "OUTCOMES", "MODES", "default_mode"]
@@ -145,8 +152,9 @@ def run_trials(
         if show and todo_n:
             from mpslab.run.progress import progress_bar
 
-            bar = progress_bar(trials, initial=trials - todo_n, desc=f"trials {plan.config['workload']}",
-                               unit="trial", enabled=True)
+            bar = progress_bar(
+                trials, initial=trials - todo_n, desc=f"trials {plan.config['workload']}", unit="trial", enabled=True
+            )
         counts: dict[str, int] = {}
 
         def submit(k: int) -> Any:  # here, one at a time: a future already done
@@ -163,8 +171,15 @@ def run_trials(
                 bar.set_postfix({o: counts[o] for o in OUTCOMES if o in counts}, refresh=False)
                 bar.update(1)
 
-        records, ran = drive_batch(submit, trials=trials, batch=plan.batch, config=plan.config,
-                                   store=trial_store, capacity=1, on_record=on_record)
+        records, ran = drive_batch(
+            submit,
+            trials=trials,
+            batch=plan.batch,
+            config=plan.config,
+            store=trial_store,
+            capacity=1,
+            on_record=on_record,
+        )
     except BaseException:
         if runner is not None:
             _without_sigint(runner.abort)

@@ -14,7 +14,6 @@ import os
 import signal
 from typing import Any
 
-
 OUTCOMES = ("ok", "error", "mismatch", "crash", "hang")
 
 STDERR_TAIL_LINES = 40
@@ -22,6 +21,7 @@ STDERR_TAIL_LINES = 40
 STDERR_LINE_CHARS = 400
 
 HANG_STACKS_CHARS = 32_000
+
 
 def classify(exit_code: int | None, timed_out: bool, result_outcome: str | None) -> str:
     """The outcome class of one trial.
@@ -38,6 +38,7 @@ def classify(exit_code: int | None, timed_out: bool, result_outcome: str | None)
         return "crash"
     return result_outcome
 
+
 def _read_end(path: str, limit: int = 256 * 1024) -> str:
     """The last ``limit`` bytes of a file as text, '' if there is none."""
     try:
@@ -49,9 +50,11 @@ def _read_end(path: str, limit: int = 256 * 1024) -> str:
         return ""
     return data.decode("utf-8", errors="replace")
 
+
 def _tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
     """The last ``lines`` lines of ``text``, each cut to ``STDERR_LINE_CHARS``."""
     return "\n".join(ln[:STDERR_LINE_CHARS] for ln in text.splitlines()[-lines:])
+
 
 def _last_line(text: str) -> str:
     for line in reversed(text.splitlines()):
@@ -59,19 +62,22 @@ def _last_line(text: str) -> str:
             return line.strip()
     return ""
 
+
 # What a diagnosis line in a crashed child's stderr contains, most telling first: a failed
 # assertion (Metal's "failed assertion `...'"), then Python's fatal-signal report, then the rest.
 _NOTABLE = (("assert",), ("fatal",), ("error", "exception", "abort", "killed", "terminat"))
 
+
 def _notable_line(text: str) -> str | None:
     """The last stderr line of the most telling kind (an assertion, a fatal error, ...)."""
     lines = [ln.strip() for ln in text.splitlines()]
-    lines = [ln for ln in lines if ln and not ln.startswith(("File \"", "Extension modules:"))]
+    lines = [ln for ln in lines if ln and not ln.startswith(('File "', "Extension modules:"))]
     for words in _NOTABLE:
         for line in reversed(lines):
             if any(word in line.lower() for word in words):
                 return line[:300]
     return None
+
 
 def _read_stacks(path: str) -> str:
     try:
@@ -84,11 +90,13 @@ def _read_stacks(path: str) -> str:
         text = text[:HANG_STACKS_CHARS] + "\n[... cut]"
     return text
 
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
     except ValueError:
         return f"SIG{number}"
+
 
 def _read_result(path: str) -> dict[str, Any] | None:
     try:

@@ -17,26 +17,35 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from mpslab.run.config import ConfigError, StressConfig
 from mpslab.trials import records as _records
 from mpslab.trials.child import _blank_row, _environment_block
 from mpslab.trials.forkserver import _ForkServerRunner
 from mpslab.trials.outcomes import (
-    _last_line, _notable_line, _read_end, _read_result, _read_stacks, _signal_name, _tail, classify,
+    _last_line,
+    _notable_line,
+    _read_end,
+    _read_result,
+    _read_stacks,
+    _signal_name,
+    _tail,
+    classify,
 )
 from mpslab.trials.supervise import _TEMP_PREFIX, _Exit, _SpawnRunner
-
 
 MODES = ("auto", "spawn", "forkserver")
 
 PROBE_TIMEOUT_S = 180.0  # the probe under another interpreter
 
+
 def default_mode() -> str:
     """What ``mode="auto"`` means on this platform: ``forkserver`` on Linux, else ``spawn``."""
     return "forkserver" if sys.platform.startswith("linux") else "spawn"
+
 
 def _remove_stale_temp() -> None:
     """Remove the temporary folders and logs of mpslab processes that no longer exist.
@@ -52,7 +61,7 @@ def _remove_stale_temp() -> None:
     for name in names:
         if not name.startswith(_TEMP_PREFIX):
             continue
-        pid_text, _, rest = name[len(_TEMP_PREFIX):].partition("-")
+        pid_text, _, rest = name[len(_TEMP_PREFIX) :].partition("-")
         if not pid_text.isdigit() or not rest.startswith(("trials-", "forkserver-")):
             continue
         path = os.path.join(tmp, name)
@@ -73,6 +82,7 @@ def _remove_stale_temp() -> None:
             except OSError:
                 pass
 
+
 @dataclass
 class _Plan:
     """Everything a batch needs, checked before any trial runs."""
@@ -85,8 +95,17 @@ class _Plan:
     timeout_s: float
     batch: str
 
-def _trial_row(plan: _Plan, k: int, exit_: _Exit, payload: dict[str, Any] | None, stderr_tail: str,
-               diag: str | None, hang_stacks: str, started_at: str) -> dict[str, Any]:
+
+def _trial_row(
+    plan: _Plan,
+    k: int,
+    exit_: _Exit,
+    payload: dict[str, Any] | None,
+    stderr_tail: str,
+    diag: str | None,
+    hang_stacks: str,
+    started_at: str,
+) -> dict[str, Any]:
     child_row = payload.get("row") if payload else None
     result_outcome = child_row.get("outcome") if isinstance(child_row, dict) else None
     outcome = classify(exit_.code, exit_.timed_out, result_outcome)
@@ -98,26 +117,31 @@ def _trial_row(plan: _Plan, k: int, exit_: _Exit, payload: dict[str, Any] | None
     code = exit_.code
     sig = -code if code is not None and code < 0 else None
     if outcome == "hang":
-        what = (f"no exit within {plan.timeout_s:g} s"
-                + (" (its result was written: it hung on the way out)" if child_row else "")
-                + "; stacks dumped, then killed")
+        what = (
+            f"no exit within {plan.timeout_s:g} s"
+            + (" (its result was written: it hung on the way out)" if child_row else "")
+            + "; stacks dumped, then killed"
+        )
         row["first_error"] = what
     elif outcome == "crash":
         how = f"killed by {_signal_name(sig)} (signal {sig})" if sig is not None else f"exit code {code}"
         how += " after writing its result" if child_row else " without a result"
         row["first_error"] = how + (f"; stderr: {diag}" if diag else "")
-    row.update({
-        "trial": k,
-        "outcome": outcome,
-        "exit_code": code if code is not None and code >= 0 else None,
-        "signal": _signal_name(sig) if sig is not None else None,
-        "signal_number": sig,
-        "wall_s": exit_.wall_s,
-        "stderr_tail": stderr_tail,
-        "hang_stacks": hang_stacks if outcome == "hang" else "",
-        "launch": plan.mode,
-    })
+    row.update(
+        {
+            "trial": k,
+            "outcome": outcome,
+            "exit_code": code if code is not None and code >= 0 else None,
+            "signal": _signal_name(sig) if sig is not None else None,
+            "signal_number": sig,
+            "wall_s": exit_.wall_s,
+            "stderr_tail": stderr_tail,
+            "hang_stacks": hang_stacks if outcome == "hang" else "",
+            "launch": plan.mode,
+        }
+    )
     return row
+
 
 def _run_one(runner: Any, plan: _Plan, k: int, workdir: str) -> dict[str, Any]:
     """One trial: start, supervise, read what the child left, classify; returns its record."""
@@ -136,8 +160,16 @@ def _run_one(runner: Any, plan: _Plan, k: int, workdir: str) -> dict[str, Any]:
     exit_ = runner.run(req, plan.timeout_s)
     payload = _read_result(req["result"])
     stderr = _read_end(req["stderr"])
-    row = _trial_row(plan, k, exit_, payload, _tail(stderr), _notable_line(stderr),
-                     _read_stacks(req["stacks"]) if exit_.timed_out else "", started_at)
+    row = _trial_row(
+        plan,
+        k,
+        exit_,
+        payload,
+        _tail(stderr),
+        _notable_line(stderr),
+        _read_stacks(req["stacks"]) if exit_.timed_out else "",
+        started_at,
+    )
     for suffix in (".json", ".stderr", ".stacks"):
         try:
             os.unlink(base + suffix)
@@ -145,20 +177,27 @@ def _run_one(runner: Any, plan: _Plan, k: int, workdir: str) -> dict[str, Any]:
             pass
     return _records.make_record(row, batch=plan.batch, config=plan.config)
 
+
 def _check_inputs(trials: Any, timeout_s: Any, python: Any, mode: Any, batch: Any) -> tuple[str, str]:
     """Refuse bad input with one ``ConfigError`` line; returns (interpreter path, concrete mode)."""
     if os.name != "posix":
         raise ConfigError("run_trials: isolated trials need a POSIX system (Linux or macOS)")
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ConfigError(f"trials={trials!r}: must be an integer >= 1")
-    if (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float))
-            or not math.isfinite(timeout_s) or timeout_s <= 0):
+    if (
+        isinstance(timeout_s, bool)
+        or not isinstance(timeout_s, (int, float))
+        or not math.isfinite(timeout_s)
+        or timeout_s <= 0
+    ):
         raise ConfigError(f"timeout_s={timeout_s!r}: must be a number of seconds > 0")
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r}: must be one of {', '.join(MODES)}")
     if mode == "forkserver" and not sys.platform.startswith("linux"):
-        raise ConfigError(f"mode='forkserver': Linux only (forking after Metal/ObjC start is unsafe on "
-                          f"{sys.platform}); use 'spawn' or 'auto'")
+        raise ConfigError(
+            f"mode='forkserver': Linux only (forking after Metal/ObjC start is unsafe on "
+            f"{sys.platform}); use 'spawn' or 'auto'"
+        )
     if batch is not None and (not isinstance(batch, str) or not batch):
         raise ConfigError(f"batch={batch!r}: must be None or a non-empty string")
     if python is None:
@@ -175,24 +214,35 @@ def _check_inputs(trials: Any, timeout_s: Any, python: Any, mode: Any, batch: An
         path = os.path.abspath(found)
     return path, default_mode() if mode == "auto" else mode
 
+
 def _make_runner(mode: str, python: str) -> Any:
     return _ForkServerRunner(python) if mode == "forkserver" else _SpawnRunner(python)
+
 
 def _probe(runner: Any, config: dict[str, Any], python: str, workdir: str) -> dict[str, Any]:
     """Validate ``config`` under the trial interpreter and fetch its environment block."""
     base = os.path.join(workdir, "probe")
-    req = {"probe": True, "config": config, "result": base + ".json", "stderr": base + ".stderr",
-           "stacks": base + ".stacks", "cwd": os.getcwd(), "env": dict(os.environ), "parent": os.getpid()}
+    req = {
+        "probe": True,
+        "config": config,
+        "result": base + ".json",
+        "stderr": base + ".stderr",
+        "stacks": base + ".stacks",
+        "cwd": os.getcwd(),
+        "env": dict(os.environ),
+        "parent": os.getpid(),
+    }
     exit_ = runner.run(req, PROBE_TIMEOUT_S)
     payload = _read_result(req["result"])
     if exit_.code != 0 or not payload or "template" not in payload:
         why = _last_line(_read_end(req["stderr"])) or (
-            f"no answer within {PROBE_TIMEOUT_S:g} s" if exit_.timed_out else f"exit code {exit_.code}")
+            f"no answer within {PROBE_TIMEOUT_S:g} s" if exit_.timed_out else f"exit code {exit_.code}"
+        )
         raise ConfigError(f"python={python!r}: the trial interpreter refused the config: {why}")
     return payload
 
-def _plan(config: Any, python: str, mode: str, timeout_s: float, batch: str | None,
-          runner: Any, workdir: str) -> _Plan:
+
+def _plan(config: Any, python: str, mode: str, timeout_s: float, batch: str | None, runner: Any, workdir: str) -> _Plan:
     same = python == os.path.abspath(sys.executable)
     if same:
         cfg = config if isinstance(config, StressConfig) else StressConfig.from_dict(dict(config))
@@ -203,10 +253,14 @@ def _plan(config: Any, python: str, mode: str, timeout_s: float, batch: str | No
         answer = _probe(runner, raw, python, workdir)
         cfg_dict, env, template = answer["config"], answer["environment"], answer["template"]
     key = _records.batch_key(
-        config=cfg_dict, timeout_s=float(timeout_s), python=python,
-        environment={k: v for k, v in env.items() if k != "time"}, label=batch,
+        config=cfg_dict,
+        timeout_s=float(timeout_s),
+        python=python,
+        environment={k: v for k, v in env.items() if k != "time"},
+        label=batch,
     )
     return _Plan(cfg_dict, env, template, python, mode, float(timeout_s), key)
+
 
 def _without_sigint(fn: Callable[[], None]) -> None:
     """Run clean-up with Ctrl-C held back (main thread only), so a second Ctrl-C cannot cut it short."""

@@ -52,7 +52,8 @@ import json
 import math
 import os
 import warnings
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from mpslab.run.config import ConfigError
 
@@ -78,8 +79,19 @@ OWNER_BASE = 1 << 20  # lock-file byte of the owner with pid p: OWNER_BASE + p (
 
 # Columns first in every frame, in this order; the rest follow as they come.
 LEADING_COLUMNS = [
-    "trial", "outcome", "exit_code", "signal", "signal_number", "seconds", "wall_s", "ops_per_s",
-    "error_count", "mismatch_count", "latency_p50_ms", "latency_p99_ms", "first_error",
+    "trial",
+    "outcome",
+    "exit_code",
+    "signal",
+    "signal_number",
+    "seconds",
+    "wall_s",
+    "ops_per_s",
+    "error_count",
+    "mismatch_count",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "first_error",
 ]
 TRAILING_COLUMNS = ["stderr_tail", "hang_stacks", "launch", "batch", "env_id"]
 _NULLABLE_INT = ["exit_code", "signal_number", "error_count", "mismatch_count", "completed", "verified"]
@@ -159,18 +171,21 @@ def make_record(row: dict[str, Any], *, batch: str, config: dict[str, Any]) -> d
     ``null``: the record is plain JSON.
     """
     cfg_keys = set(config)
-    result = {k: v for k, v in row.items()
-              if k not in cfg_keys and not k.startswith("env_") and k not in ("trial", "batch")}
+    result = {
+        k: v for k, v in row.items() if k not in cfg_keys and not k.startswith("env_") and k not in ("trial", "batch")
+    }
     env = {k[4:]: v for k, v in row.items() if k.startswith("env_") and k != "env_id"}
-    return _jsonable({
-        "schema": SCHEMA_VERSION,
-        "kind": RECORD_KIND,
-        "batch": batch,
-        "trial": int(row["trial"]),
-        "result": result,
-        "config": config,
-        "environment": env,
-    })
+    return _jsonable(
+        {
+            "schema": SCHEMA_VERSION,
+            "kind": RECORD_KIND,
+            "batch": batch,
+            "trial": int(row["trial"]),
+            "result": result,
+            "config": config,
+            "environment": env,
+        }
+    )
 
 
 def record_to_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -221,10 +236,16 @@ def _isnull(v: Any) -> bool:
 
 
 def _valid(obj: Any) -> bool:
-    return (isinstance(obj, dict) and obj.get("kind") == RECORD_KIND and isinstance(obj.get("schema"), int)
-            and isinstance(obj.get("batch"), str) and isinstance(obj.get("trial"), int)
-            and isinstance(obj.get("result"), dict) and isinstance(obj.get("config"), dict)
-            and isinstance(obj.get("environment"), dict))
+    return (
+        isinstance(obj, dict)
+        and obj.get("kind") == RECORD_KIND
+        and isinstance(obj.get("schema"), int)
+        and isinstance(obj.get("batch"), str)
+        and isinstance(obj.get("trial"), int)
+        and isinstance(obj.get("result"), dict)
+        and isinstance(obj.get("config"), dict)
+        and isinstance(obj.get("environment"), dict)
+    )
 
 
 def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -239,8 +260,9 @@ def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return [rec for kind, rec in _parse_lines(path, data, 1, final=True) if kind == RECORD_KIND]
 
 
-def _parse_lines(path: str, data: bytes, first_lineno: int, *, final: bool, migrate: bool = True,
-                 schemas: set[int] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+def _parse_lines(
+    path: str, data: bytes, first_lineno: int, *, final: bool, migrate: bool = True, schemas: set[int] | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """(kind, object) for each valid record or claim in ``data`` (whole lines), warning about the rest.
 
     ``final``: ``data`` runs to the end of the file, so a bad last line is named "last line".
@@ -256,28 +278,39 @@ def _parse_lines(path: str, data: bytes, first_lineno: int, *, final: bool, migr
             obj = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             where = "last line" if final and index == len(lines) - 1 else f"line {lineno}"
-            warnings.warn(f"{path}: {where} is not a complete record (a torn write?); skipped",
-                          TornRecordWarning, stacklevel=3)
+            warnings.warn(
+                f"{path}: {where} is not a complete record (a torn write?); skipped", TornRecordWarning, stacklevel=3
+            )
             continue
         if _valid_claim(obj):
             yield CLAIM_KIND, obj
             continue
         if not _valid(obj):
-            warnings.warn(f"{path}: line {lineno} is not an mpslab trial record; skipped",
-                          TornRecordWarning, stacklevel=3)
+            warnings.warn(
+                f"{path}: line {lineno} is not an mpslab trial record; skipped", TornRecordWarning, stacklevel=3
+            )
             continue
         if schemas is not None:
             schemas.add(obj["schema"])
         if obj["schema"] > SCHEMA_VERSION:
-            warnings.warn(f"{path}: line {lineno} has schema {obj['schema']}, newer than this mpslab "
-                          f"reads ({SCHEMA_VERSION}); skipped", TornRecordWarning, stacklevel=3)
+            warnings.warn(
+                f"{path}: line {lineno} has schema {obj['schema']}, newer than this mpslab "
+                f"reads ({SCHEMA_VERSION}); skipped",
+                TornRecordWarning,
+                stacklevel=3,
+            )
             continue
         yield RECORD_KIND, (_migrate(obj) if migrate else obj)
 
 
 def _valid_claim(obj: Any) -> bool:
-    return (isinstance(obj, dict) and obj.get("kind") == CLAIM_KIND and isinstance(obj.get("batch"), str)
-            and isinstance(obj.get("trial"), int) and isinstance(obj.get("owner"), dict))
+    return (
+        isinstance(obj, dict)
+        and obj.get("kind") == CLAIM_KIND
+        and isinstance(obj.get("batch"), str)
+        and isinstance(obj.get("trial"), int)
+        and isinstance(obj.get("owner"), dict)
+    )
 
 
 def _expand(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:

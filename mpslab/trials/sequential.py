@@ -34,8 +34,16 @@ from typing import Any
 
 from mpslab.trials.stats import FailureRate, failure_rate, format_percent
 
-__all__ = ["ZeroFailurePlan", "BoundRun", "planned_trials", "run_until_bound", "parse_target",
-           "parse_duration", "trials_chunk_runner", "naive_peeking_claims"]
+__all__ = [
+    "ZeroFailurePlan",
+    "BoundRun",
+    "planned_trials",
+    "run_until_bound",
+    "parse_target",
+    "parse_duration",
+    "trials_chunk_runner",
+    "naive_peeking_claims",
+]
 
 
 def parse_target(text: Any) -> float:
@@ -116,11 +124,16 @@ class BoundRun:
     def verdict(self) -> str:
         p, level = format_percent(self.plan.target), f"{self.plan.confidence * 100:g}%"
         if self.met:
-            return (f"target met: {self.trials} of {self.trials} trials clean, failure rate below {p} "
-                    f"({level} one-sided, planned zero-failure test of n={self.plan.n})")
-        why = {"failure": "stopped at the first failure",
-               "planned": f"a failure among the {self.plan.n} planned trials",
-               "max-trials": "--max-trials reached first", "max-time": "--max-time reached first"}
+            return (
+                f"target met: {self.trials} of {self.trials} trials clean, failure rate below {p} "
+                f"({level} one-sided, planned zero-failure test of n={self.plan.n})"
+            )
+        why = {
+            "failure": "stopped at the first failure",
+            "planned": f"a failure among the {self.plan.n} planned trials",
+            "max-trials": "--max-trials reached first",
+            "max-time": "--max-time reached first",
+        }
         reason = why.get(self.stopped_by, self.stopped_by)
         if self.failures:
             reason = f"{self.failures} failure(s): the claim at {p} fails ({reason})"
@@ -151,10 +164,15 @@ def run_until_bound(
     say = announce or (lambda line: None)
     n = plan.n
     goal = n if max_trials is None else min(n, max_trials)
-    say(f"until-bound: 'failure rate below {format_percent(plan.target)}' at {plan.confidence * 100:g}% "
+    say(
+        f"until-bound: 'failure rate below {format_percent(plan.target)}' at {plan.confidence * 100:g}% "
         f"needs {n} clean trials (planned zero-failure test; the first failure ends the claim)"
-        + (f"; --max-trials {max_trials} < {n}: the target cannot be met" if max_trials is not None
-           and max_trials < n else ""))
+        + (
+            f"; --max-trials {max_trials} < {n}: the target cannot be met"
+            if max_trials is not None and max_trials < n
+            else ""
+        )
+    )
     run = BoundRun(plan)
     start = clock()
     stage = 0  # 0: one warm-up trial (start-up costs), 1: the pilot that measures the rate, 2: chunks
@@ -181,8 +199,10 @@ def run_until_bound(
         if stage == 1 or (stage == 0 and run.trials >= goal):
             per = (clock() - t0) / k
             left = max(0, goal - run.trials)
-            say(f"until-bound: {per:.2f} s per trial measured over {k} (after a first, start-up trial); "
-                f"ETA for the remaining {left}: {_duration(per * left)}")
+            say(
+                f"until-bound: {per:.2f} s per trial measured over {k} (after a first, start-up trial); "
+                f"ETA for the remaining {left}: {_duration(per * left)}"
+            )
         stage = min(stage + 1, 2)
     run.elapsed_s = clock() - start
     return run
@@ -211,13 +231,14 @@ def trials_chunk_runner(config: Any, store: str, **trial_kwargs: Any) -> tuple[C
         total[0] += k
         df = run_trials(config, trials=total[0], store=store, **trial_kwargs)
         frames.append(df)
-        return df["outcome"].tolist()[total[0] - k:]
+        return df["outcome"].tolist()[total[0] - k :]
 
     return run_chunk, frames
 
 
-def naive_peeking_claims(rate: float, target: float, *, runs: int, max_trials: int, confidence: float = 0.95,
-                         seed: int = 0) -> float:
+def naive_peeking_claims(
+    rate: float, target: float, *, runs: int, max_trials: int, confidence: float = 0.95, seed: int = 0
+) -> float:
     """Fraction of simulated runs that the *invalid* rule (stop when the Clopper-Pearson
     upper bound first dips below ``target``) ends with a "below target" claim."""
     import numpy as np

@@ -15,11 +15,20 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
-__all__ = ["FailureRate", "RateComparison", "failure_rate", "failure_rates", "compare_rates", "format_percent",
-           "ENVIRONMENT_COLUMNS", "MixedEnvironmentsError"]
+__all__ = [
+    "FailureRate",
+    "RateComparison",
+    "failure_rate",
+    "failure_rates",
+    "compare_rates",
+    "format_percent",
+    "ENVIRONMENT_COLUMNS",
+    "MixedEnvironmentsError",
+]
 
 # What makes two sets of trials comparable: the same host, torch build and device.
 ENVIRONMENT_COLUMNS = ("env_host", "env_torch", "env_torch_build", "env_device")
@@ -28,6 +37,7 @@ NOT_EVIDENCE = ("lost",)  # trials that ran nowhere to the end: no outcome of th
 
 class MixedEnvironmentsError(ValueError):
     """A frame holds trials of several environments and pooling them was not asked for."""
+
 
 METHODS = {"exact": "Clopper-Pearson", "wilson": "Wilson"}
 
@@ -129,8 +139,7 @@ def _counts(data: Any) -> tuple[int, int, dict[str, int]]:
         raise TypeError("failure_rate needs a DataFrame, a sequence of outcomes or (failures, trials)")
     else:
         outcomes = list(data.tolist() if hasattr(data, "tolist") else data)
-    counts = Counter("missing" if o is None or (isinstance(o, float) and math.isnan(o)) else str(o)
-                     for o in outcomes)
+    counts = Counter("missing" if o is None or (isinstance(o, float) and math.isnan(o)) else str(o) for o in outcomes)
     trials = sum(counts.values())
     failures = trials - counts.get("ok", 0)
     return failures, trials, {k: counts[k] for k in sorted(counts)}
@@ -160,8 +169,18 @@ def failure_rates(data: Any, *, confidence: float = 0.95, method: str = "exact",
         if not len(part[~part["outcome"].isin(NOT_EVIDENCE)]):
             continue
         r = failure_rate(part, confidence=confidence, method=method, pool=True)
-        rows.append({**dict(zip(cols, key)), "failures": r.failures, "trials": r.trials, "rate": r.rate,
-                     "low": r.low, "high": r.high, "verdict": r.verdict, "result": r})
+        rows.append(
+            {
+                **dict(zip(cols, key)),
+                "failures": r.failures,
+                "trials": r.trials,
+                "rate": r.rate,
+                "low": r.low,
+                "high": r.high,
+                "verdict": r.verdict,
+                "result": r,
+            }
+        )
     return pd.DataFrame(rows, columns=cols + ["failures", "trials", "rate", "low", "high", "verdict", "result"])
 
 
@@ -182,12 +201,16 @@ def failure_rate(data: Any, *, confidence: float = 0.95, method: str = "exact", 
 
     if not pool and hasattr(data, "columns"):
         cols = _env_columns(data)
-        envs = len(data.loc[~data["outcome"].isin(NOT_EVIDENCE), cols].astype(str).drop_duplicates()) if (
-            cols and "outcome" in data.columns) else 0
+        envs = (
+            len(data.loc[~data["outcome"].isin(NOT_EVIDENCE), cols].astype(str).drop_duplicates())
+            if (cols and "outcome" in data.columns)
+            else 0
+        )
         if envs > 1:
             raise MixedEnvironmentsError(
                 f"failure_rate: the trials come from {envs} environments "
-                f"({', '.join(cols)}); use failure_rates() for one each, or pool=True to pool them")
+                f"({', '.join(cols)}); use failure_rates() for one each, or pool=True to pool them"
+            )
 
     if method not in METHODS:
         raise ValueError(f"method={method!r}: must be one of {', '.join(METHODS)}")
@@ -205,8 +228,7 @@ def failure_rate(data: Any, *, confidence: float = 0.95, method: str = "exact", 
         sided, alternative = "lower", "greater"
     else:
         sided, alternative = "two-sided", "two-sided"
-    ci = binomtest(failures, trials, alternative=alternative).proportion_ci(
-        confidence_level=confidence, method=method)
+    ci = binomtest(failures, trials, alternative=alternative).proportion_ci(confidence_level=confidence, method=method)
     low, high = float(ci.low), float(ci.high)
     rate = failures / trials
 
@@ -220,8 +242,10 @@ def failure_rate(data: Any, *, confidence: float = 0.95, method: str = "exact", 
     elif sided == "lower":
         verdict = f"{head}: failure rate above {format_percent(low, 'down')} ({level} one-sided lower bound, {name})"
     else:
-        verdict = (f"{head}: failure rate {format_percent(rate)} "
-                   f"({level} CI {format_percent(low, 'down')}-{format_percent(high, 'up')}, {name})")
+        verdict = (
+            f"{head}: failure rate {format_percent(rate)} "
+            f"({level} CI {format_percent(low, 'down')}-{format_percent(high, 'up')}, {name})"
+        )
     return FailureRate(failures, trials, rate, low, high, confidence, method, sided, outcomes, verdict)
 
 
@@ -262,7 +286,9 @@ def compare_rates(
         judgement = f"significant, {direction}"
     else:
         judgement = "difference not significant"
-    verdict = (f"{side(la, a)} -> {side(lb, b)}: {judgement} "
-               f"(Fisher exact p={p:.2g}, two-sided, alpha {alpha:g}; "
-               f"intervals {a.confidence * 100:g}%, {METHODS[a.method]})")
+    verdict = (
+        f"{side(la, a)} -> {side(lb, b)}: {judgement} "
+        f"(Fisher exact p={p:.2g}, two-sided, alpha {alpha:g}; "
+        f"intervals {a.confidence * 100:g}%, {METHODS[a.method]})"
+    )
     return RateComparison(a, b, p, odds, alpha, significant, (la, lb), verdict)

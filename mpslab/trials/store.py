@@ -18,11 +18,19 @@ import socket
 import stat
 import threading
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from mpslab.run.config import ConfigError
 from mpslab.trials.records import (
-    CLAIM_KIND, OWNER_BASE, SCHEMA_VERSION, StoreSchemaError, _jsonable, _migrate, _parse_lines, _valid,
+    CLAIM_KIND,
+    OWNER_BASE,
+    SCHEMA_VERSION,
+    StoreSchemaError,
+    _jsonable,
+    _migrate,
+    _parse_lines,
+    _valid,
     read_records,
 )
 
@@ -91,8 +99,9 @@ class TrialStore:
         if end < 0:
             return
         chunk = data[:end]
-        for kind, obj in _parse_lines(self.path, chunk, self._lineno, final=False, migrate=False,
-                                     schemas=self._schemas):
+        for kind, obj in _parse_lines(
+            self.path, chunk, self._lineno, final=False, migrate=False, schemas=self._schemas
+        ):
             if kind == CLAIM_KIND:
                 self._claims.setdefault(obj["batch"], {})[obj["trial"]] = obj["owner"]
                 continue
@@ -107,7 +116,8 @@ class TrialStore:
         if other:
             raise StoreSchemaError(
                 f"store={self.path!r}: holds records of schema {', '.join(map(str, other))}; this mpslab "
-                f"writes schema {SCHEMA_VERSION}: append to a new file (older files keep loading)")
+                f"writes schema {SCHEMA_VERSION}: append to a new file (older files keep loading)"
+            )
 
     def records(self) -> list[dict[str, Any]]:
         return read_records(self.path)
@@ -146,7 +156,7 @@ class TrialStore:
         fcntl.lockf(fd, fcntl.LOCK_UN, 1, OWNER_BASE + pid)
         return False
 
-    def claimant(self, batch: str, trials: int) -> "Claimant":
+    def claimant(self, batch: str, trials: int) -> Claimant:
         """A writer's share of ``batch`` (trials ``0 .. trials-1``) in this store."""
         return Claimant(self, batch, trials)
 
@@ -157,13 +167,16 @@ class TrialStore:
         if not _valid(record):
             raise ValueError("TrialStore.append: not an mpslab trial record")
         if record["schema"] != SCHEMA_VERSION:
-            raise StoreSchemaError(f"TrialStore.append: record of schema {record['schema']}, this mpslab "
-                                   f"writes schema {SCHEMA_VERSION}")
+            raise StoreSchemaError(
+                f"TrialStore.append: record of schema {record['schema']}, this mpslab writes schema {SCHEMA_VERSION}"
+            )
         self._append_line(record)
 
     def _append_line(self, obj: dict[str, Any]) -> None:
-        line = json.dumps(_jsonable(obj), allow_nan=False, ensure_ascii=False,
-                          separators=(",", ":")).encode("utf-8") + b"\n"
+        line = (
+            json.dumps(_jsonable(obj), allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            + b"\n"
+        )
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             size = os.fstat(fd).st_size
@@ -220,8 +233,9 @@ class Claimant:
                         alive[key] = store._owner_alive(owner)
                     if alive[key]:
                         continue
-                store._append_line({"kind": CLAIM_KIND, "schema": SCHEMA_VERSION, "batch": self.batch,
-                                    "trial": k, "owner": self.owner})
+                store._append_line(
+                    {"kind": CLAIM_KIND, "schema": SCHEMA_VERSION, "batch": self.batch, "trial": k, "owner": self.owner}
+                )
                 claims[k] = self.owner
                 out.append(k)
         self.mine.update(out)
@@ -241,13 +255,20 @@ class Claimant:
             store._refresh()
             done = store._done.get(self.batch, {})
             claims = store._claims.get(self.batch, {})
-            return [k for k in range(self.trials) if k not in done and k not in self.mine
-                    and k in claims and claims[k].get("run") != self.run and store._owner_alive(claims[k])]
+            return [
+                k
+                for k in range(self.trials)
+                if k not in done
+                and k not in self.mine
+                and k in claims
+                and claims[k].get("run") != self.run
+                and store._owner_alive(claims[k])
+            ]
 
     def close(self) -> None:
         _ACTIVE_RUNS.discard(self.run)
 
-    def __enter__(self) -> "Claimant":
+    def __enter__(self) -> Claimant:
         return self
 
     def __exit__(self, *exc: Any) -> None:

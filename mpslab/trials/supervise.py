@@ -24,6 +24,7 @@ STACKS_WAIT_S = 2.0  # after SIGUSR1: how long the child gets to write its stack
 
 REAP_WAIT_S = 5.0  # after SIGKILL: how long until the exit is seen
 
+
 def _kill_group(pid: int) -> None:
     """SIGKILL the process group led by ``pid`` (and ``pid`` itself, in case it has not set it up yet)."""
     for kill in (os.killpg, os.kill):
@@ -32,11 +33,13 @@ def _kill_group(pid: int) -> None:
         except (ProcessLookupError, PermissionError):
             pass
 
+
 @dataclass
 class _Exit:
     code: int | None  # subprocess convention: negative = killed by that signal
     timed_out: bool
     wall_s: float
+
 
 class _Handle:
     """A running trial child: its pid, and a wait that returns its exit code or ``None``."""
@@ -45,6 +48,7 @@ class _Handle:
 
     def wait(self, timeout: float) -> int | None:
         raise NotImplementedError
+
 
 class _PopenHandle(_Handle):
     def __init__(self, proc: subprocess.Popen) -> None:
@@ -57,8 +61,10 @@ class _PopenHandle(_Handle):
         except subprocess.TimeoutExpired:
             return None
 
+
 class _ServerBroken(RuntimeError):
     """The fork server died or answered out of turn."""
+
 
 def _supervise(handle: _Handle, started: float, timeout_s: float, stacks_path: str) -> _Exit:
     """Wait for the child until ``timeout_s`` after ``started``; past it, dump its stacks and kill it.
@@ -80,6 +86,7 @@ def _supervise(handle: _Handle, started: float, timeout_s: float, stacks_path: s
         raise _ServerBroken(f"trial child {handle.pid} did not end {REAP_WAIT_S:g} s after SIGKILL")
     return _Exit(None, True, wall)
 
+
 def _wait_for_stacks(handle: _Handle, stacks_path: str) -> int | None:
     """Give the child up to ``STACKS_WAIT_S`` to finish writing its stacks; its exit code if it ends."""
     end = time.monotonic() + STACKS_WAIT_S
@@ -97,6 +104,7 @@ def _wait_for_stacks(handle: _Handle, stacks_path: str) -> int | None:
         last = size
     return None
 
+
 class _SpawnRunner:
     """One fresh interpreter per trial."""
 
@@ -111,10 +119,13 @@ class _SpawnRunner:
         with open(req["stderr"], "wb") as err:
             proc = subprocess.Popen(
                 # the environment is inherited, not put on the command line (where `ps` shows it)
-                [self.python, BOOT, "child", req["stacks"],
-                 json.dumps({k: v for k, v in req.items() if k != "env"})],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                start_new_session=True, close_fds=True, cwd=req["cwd"],
+                [self.python, BOOT, "child", req["stacks"], json.dumps({k: v for k, v in req.items() if k != "env"})],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
+                close_fds=True,
+                cwd=req["cwd"],
             )
         self.current = _PopenHandle(proc)
         exit_ = _supervise(self.current, started, timeout_s, req["stacks"])

@@ -34,7 +34,15 @@ def planted_threshold(ctx, i):
     return torch.matmul(a, a).sum()
 
 
-register_workload("planted-under-b", planted_under_b, kind="fault",
-                  description="aborts in thread 0 only under an interpreter started with -X mpslab_planted")
-register_workload("planted-threshold", planted_threshold, kind="fault",
-                  description="aborts only with >= 3 threads and >= 4 iterations")
+register_workload(
+    "planted-under-b",
+    planted_under_b,
+    kind="fault",
+    description="aborts in thread 0 only under an interpreter started with -X mpslab_planted",
+)
+register_workload(
+    "planted-threshold",
+    planted_threshold,
+    kind="fault",
+    description="aborts only with >= 3 threads and >= 4 iterations",
+)

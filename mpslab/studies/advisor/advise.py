@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -71,11 +72,26 @@ def _axis(name: str, given: Any, default: list, kind: str) -> tuple[list, bool]:
     return _grid.parse_axis(name, given, kind), True
 
 
-def advise(workload: str = "mlp", device: str = "auto", budget: Any = "10m", max_failure: Any = 0.05, *,
-           threads: Any = None, throttle: Any = None, sync: Any = None, streams: Any = None,
-           batch_sizes: Any = None, size: int = 256, dtype: str = "float32", repeats: int = 3,
-           out: str | None = None, progress: bool = True, params: dict[str, Any] | None = None,
-           plugins: Sequence[str] = (), log: Callable[[str], None] = print) -> AdvisorResult:
+def advise(
+    workload: str = "mlp",
+    device: str = "auto",
+    budget: Any = "10m",
+    max_failure: Any = 0.05,
+    *,
+    threads: Any = None,
+    throttle: Any = None,
+    sync: Any = None,
+    streams: Any = None,
+    batch_sizes: Any = None,
+    size: int = 256,
+    dtype: str = "float32",
+    repeats: int = 3,
+    out: str | None = None,
+    progress: bool = True,
+    params: dict[str, Any] | None = None,
+    plugins: Sequence[str] = (),
+    log: Callable[[str], None] = print,
+) -> AdvisorResult:
     """Which way of serving ``workload`` concurrently is safe and fastest here (see the package docstring).
 
     Grid options take a list or a comma-separated string (``threads="1,2,4,8"``,
@@ -100,8 +116,16 @@ def advise(workload: str = "mlp", device: str = "auto", budget: Any = "10m", max
     s_axis, _ = _axis("sync", sync, defaults["sync"], "sync")
     st_axis, _ = _axis("streams", streams, defaults["streams"], "streams")
     b_axis, b_given = _axis("batch-sizes", batch_sizes, defaults["batch"], "batch")
-    cands = _grid.build_grid(base.device, workload, threads=t_axis, throttle=k_axis, sync=s_axis,
-                             streams=st_axis, batch=b_axis, batch_given=b_given)
+    cands = _grid.build_grid(
+        base.device,
+        workload,
+        threads=t_axis,
+        throttle=k_axis,
+        sync=s_axis,
+        streams=st_axis,
+        batch=b_axis,
+        batch_given=b_given,
+    )
     unit = _grid.request_unit(cands)
     folder = os.path.abspath(out) if out else None
     if folder:
@@ -111,23 +135,36 @@ def advise(workload: str = "mlp", device: str = "auto", budget: Any = "10m", max
         _measure.config_for(c, base, unit, work, verify=True)
 
     env = environment(base.device)
-    request = {"workload": workload, "device": base.device, "size": size, "dtype": dtype, "budget_s": budget_s,
-               "max_failure": p, "repeats": repeats, "grid": [c.to_dict() for c in cands],
-               "params": params or {}, "plugins": list(plugins),
-               "build": {k: env.get(k) for k in ("torch", "torch_build", "device_name")}}
+    request = {
+        "workload": workload,
+        "device": base.device,
+        "size": size,
+        "dtype": dtype,
+        "budget_s": budget_s,
+        "max_failure": p,
+        "repeats": repeats,
+        "grid": [c.to_dict() for c in cands],
+        "params": params or {},
+        "plugins": list(plugins),
+        "build": {k: env.get(k) for k in ("torch", "torch_build", "device_name")},
+    }
     start = time.monotonic()
     plan, resumed = _load_plan(folder, request)
     if plan is None:
-        log(f"advisor: {workload!r} on {base.device} [{env.get('device_name')}], torch {env.get('torch')}; "
-            f"{len(cands)} configurations; calibrating ...")
+        log(
+            f"advisor: {workload!r} on {base.device} [{env.get('device_name')}], torch {env.get('torch')}; "
+            f"{len(cands)} configurations; calibrating ..."
+        )
         cal = _calibrate(base, work, folder)
         plan = _budget.make_plan(cands, unit, cal, budget_s=budget_s, repeats=repeats, max_failure=p)
         _save_plan(folder, request, plan)
     else:
         log(f"advisor: resuming the plan in {folder}")
     log(plan.describe())
-    log("a request is one workload step (for mlp: one forward pass of its input rows); a batched call of "
-        "size B serves B requests; every measurement serves the same number of requests")
+    log(
+        "a request is one workload step (for mlp: one forward pass of its input rows); a batched call of "
+        "size B serves B requests; every measurement serves the same number of requests"
+    )
 
     bar = _bar(plan, progress)
     trial_store = os.path.join(folder, "trials.jsonl") if folder else None
@@ -142,30 +179,49 @@ def advise(workload: str = "mlp", device: str = "auto", budget: Any = "10m", max
                 rows.append(row)
                 bar.update(1)
         rows_df = pd.DataFrame.from_records(rows)
-        trials, picked, notes = _trials_phase(plan, base, rows_df, work, trial_store, bar,
-                                              deadline=start + 1.1 * budget_s)
+        trials, picked, notes = _trials_phase(
+            plan, base, rows_df, work, trial_store, bar, deadline=start + 1.1 * budget_s
+        )
     finally:
         bar.close()
     table = _decide.build_table(plan, rows_df, trials, picked)
     trial_s = plan.calibration.trial_cost_s(plan.requests) / _budget.SAFETY
     recommended, text = _decide.recommendation(plan, table, trial_s)
-    all_trials = pd.concat([t.assign(configuration=k) for k, t in trials.items()], ignore_index=True) \
-        if trials else pd.DataFrame()
+    all_trials = (
+        pd.concat([t.assign(configuration=k) for k, t in trials.items()], ignore_index=True)
+        if trials
+        else pd.DataFrame()
+    )
     if folder:
         table.to_csv(os.path.join(folder, "table.csv"), index=False)
         with open(os.path.join(folder, "result.json"), "w") as f:
-            json.dump({"recommended": recommended, "text": text, "plan": plan.to_dict(), "notes": notes,
-                       "table": _decide.as_records(table), "environment": env}, f, indent=2, default=str)
+            json.dump(
+                {
+                    "recommended": recommended,
+                    "text": text,
+                    "plan": plan.to_dict(),
+                    "notes": notes,
+                    "table": _decide.as_records(table),
+                    "environment": env,
+                },
+                f,
+                indent=2,
+                default=str,
+            )
     return AdvisorResult(plan, table, recommended, text, rows_df, all_trials, folder, resumed, notes)
 
 
-def _trials_phase(plan: _budget.Plan, base: StressConfig, rows: pd.DataFrame, work: str, store: str | None,
-                  bar: Any, deadline: float) -> tuple[dict[str, pd.DataFrame], str | None, list[str]]:
+def _trials_phase(
+    plan: _budget.Plan, base: StressConfig, rows: pd.DataFrame, work: str, store: str | None, bar: Any, deadline: float
+) -> tuple[dict[str, pd.DataFrame], str | None, list[str]]:
     """Trials fastest first; each in chunks, stopped at its first failure; the first that qualifies is the pick."""
     trials: dict[str, pd.DataFrame] = {}
     notes: list[str] = []
-    order = [c for c in _decide.speed_order(rows, plan.candidates)
-             if not (rows[rows["label"] == c.label]["outcome"] != "ok").any()][: plan.tested]
+    order = [
+        c
+        for c in _decide.speed_order(rows, plan.candidates)
+        if not (rows[rows["label"] == c.label]["outcome"] != "ok").any()
+    ][: plan.tested]
     chunk = max(5, plan.trials_per // 5)
     timeout = _measure.trial_timeout(plan.calibration.trial_cost_s(plan.requests))
     for c in order:
@@ -215,8 +271,13 @@ def _calibrate(base: StressConfig, work: str, folder: str | None) -> _budget.Cal
     w1 = time.perf_counter()
     _measure.run_candidate_trials(trial_cfg, 3, store=store, timeout_s=120.0, label=label)
     trial_s = (time.perf_counter() - w1) / 2
-    return _budget.Calibration(per_request_s=per_s, run_overhead_s=overhead, trial_s=trial_s, trial_requests=16,
-                               elapsed_s=time.monotonic() - t0)
+    return _budget.Calibration(
+        per_request_s=per_s,
+        run_overhead_s=overhead,
+        trial_s=trial_s,
+        trial_requests=16,
+        elapsed_s=time.monotonic() - t0,
+    )
 
 
 def _load_plan(folder: str | None, request: dict[str, Any]) -> tuple[_budget.Plan | None, bool]:
@@ -228,7 +289,9 @@ def _load_plan(folder: str | None, request: dict[str, Any]) -> tuple[_budget.Pla
             saved = json.load(f)
     except (OSError, json.JSONDecodeError):
         return None, False
-    if json.dumps(saved.get("request"), sort_keys=True, default=str) != json.dumps(request, sort_keys=True, default=str):
+    if json.dumps(saved.get("request"), sort_keys=True, default=str) != json.dumps(
+        request, sort_keys=True, default=str
+    ):
         return None, False
     return _budget.Plan.from_dict(saved["plan"]), True
 

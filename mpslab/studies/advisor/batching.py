@@ -36,9 +36,15 @@ def register_batched(workload: str, batch: int) -> str:
         return fn(ctx, i, b)
 
     name = batched_name(workload, b)
-    register_workload(name, step, description=f"{workload}: one call serving {b} requests (its batched form)",
-                      setup=base.setup_fn, scale=lambda size: float(base.scale(size)) * math.sqrt(b),
-                      kind="workload", batched=None)
+    register_workload(
+        name,
+        step,
+        description=f"{workload}: one call serving {b} requests (its batched form)",
+        setup=base.setup_fn,
+        scale=lambda size: float(base.scale(size)) * math.sqrt(b),
+        kind="workload",
+        batched=None,
+    )
     return name
 
 
@@ -46,9 +52,11 @@ def plugin_file(folder: str, workload: str, batch: int) -> str:
     """Write (once) the plugin that registers ``<workload>@batch<B>`` in a child; returns its path."""
     os.makedirs(folder, exist_ok=True)
     path = os.path.abspath(os.path.join(folder, f"batched_{workload}_{int(batch)}.py"))
-    text = ("# written by mpslab advise: registers the batched candidate for isolated trials\n"
-            "from mpslab.studies.advisor.batching import register_batched\n"
-            f"register_batched({workload!r}, {int(batch)})\n")
+    text = (
+        "# written by mpslab advise: registers the batched candidate for isolated trials\n"
+        "from mpslab.studies.advisor.batching import register_batched\n"
+        f"register_batched({workload!r}, {int(batch)})\n"
+    )
     if not os.path.exists(path) or open(path).read() != text:
         with open(path, "w") as f:
             f.write(text)

@@ -22,14 +22,23 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from mpslab.run.config import ConfigError
 from mpslab.studies.advisor.grid import Candidate
 
-__all__ = ["parse_budget", "trials_needed", "Calibration", "Plan", "make_plan", "BudgetError",
-           "THROUGHPUT_SHARE", "MIN_BUDGET_S"]
+__all__ = [
+    "parse_budget",
+    "trials_needed",
+    "Calibration",
+    "Plan",
+    "make_plan",
+    "BudgetError",
+    "THROUGHPUT_SHARE",
+    "MIN_BUDGET_S",
+]
 
 THROUGHPUT_SHARE = 0.3
 MIN_BUDGET_S = 3.0  # below this not even the calibration fits
@@ -61,8 +70,10 @@ def parse_budget(text: Any) -> float:
     if not math.isfinite(seconds) or seconds <= 0:
         raise ConfigError(f"--budget={text!r}: must be a positive duration")
     if seconds < MIN_BUDGET_S:
-        raise BudgetError(f"--budget={text!r}: too small for even one configuration (need at least "
-                          f"{MIN_BUDGET_S:g} s for the calibration alone)")
+        raise BudgetError(
+            f"--budget={text!r}: too small for even one configuration (need at least "
+            f"{MIN_BUDGET_S:g} s for the calibration alone)"
+        )
     return seconds
 
 
@@ -146,13 +157,18 @@ class Plan:
         if self.feasible:
             lines.append(f"{self.trials_per} clean trials give a bound below {self.max_failure:.2%} at that level")
         else:
-            lines.append(f"this budget cannot show a bound below {self.max_failure:.2%}: "
-                         f"{trials_needed(self.max_failure, 1 - self.alpha)} clean trials would take "
-                         f"~{trials_needed(self.max_failure, 1 - self.alpha) * c.trial_cost_s(self.requests):.0f} s; "
-                         f"all {self.trials_per} trials go to the fastest configuration")
+            lines.append(
+                f"this budget cannot show a bound below {self.max_failure:.2%}: "
+                f"{trials_needed(self.max_failure, 1 - self.alpha)} clean trials would take "
+                f"~{trials_needed(self.max_failure, 1 - self.alpha) * c.trial_cost_s(self.requests):.0f} s; "
+                f"all {self.trials_per} trials go to the fastest configuration"
+            )
         if self.dropped:
-            lines.append(f"dropped to fit the budget ({len(self.dropped)}): "
-                         + "; ".join(d.label for d in self.dropped[:6]) + (" ..." if len(self.dropped) > 6 else ""))
+            lines.append(
+                f"dropped to fit the budget ({len(self.dropped)}): "
+                + "; ".join(d.label for d in self.dropped[:6])
+                + (" ..." if len(self.dropped) > 6 else "")
+            )
         lines += self.notes
         return "\n".join(lines)
 
@@ -163,7 +179,7 @@ class Plan:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Plan":
+    def from_dict(cls, d: dict[str, Any]) -> Plan:
         d = dict(d)
         d["candidates"] = [Candidate.from_dict(x) for x in d["candidates"]]
         d["dropped"] = [Candidate.from_dict(x) for x in d["dropped"]]
@@ -174,14 +190,29 @@ class Plan:
 def priority(grid: Sequence[Candidate]) -> list[Candidate]:
     """The order candidates are kept in when the budget is short: batched, then simple controls first."""
     sync_rank = {0: 0, 1: 1}
-    return sorted(grid, key=lambda c: (c.kind != "batched", c.batch,
-                                       sync_rank.get(c.sync_every, 2),
-                                       0 if c.throttle is None else (1 if c.throttle == 1 else 2),
-                                       c.streams != "shared", c.threads))
+    return sorted(
+        grid,
+        key=lambda c: (
+            c.kind != "batched",
+            c.batch,
+            sync_rank.get(c.sync_every, 2),
+            0 if c.throttle is None else (1 if c.throttle == 1 else 2),
+            c.streams != "shared",
+            c.threads,
+        ),
+    )
 
 
-def make_plan(grid: Sequence[Candidate], unit: int, calibration: Calibration, *, budget_s: float,
-              repeats: int, max_failure: float, alpha: float = 0.05) -> Plan:
+def make_plan(
+    grid: Sequence[Candidate],
+    unit: int,
+    calibration: Calibration,
+    *,
+    budget_s: float,
+    repeats: int,
+    max_failure: float,
+    alpha: float = 0.05,
+) -> Plan:
     """The plan that fits ``budget_s`` (see the module docstring); ``BudgetError`` if nothing fits."""
     cal = calibration
     left = budget_s - cal.elapsed_s
@@ -197,9 +228,11 @@ def make_plan(grid: Sequence[Candidate], unit: int, calibration: Calibration, *,
     if not kept or tp_cost(kept, unit) + cal.trial_cost_s(unit) > left:
         first = priority(grid)[0]
         need = cal.elapsed_s + tp_cost([first], unit) + cal.trial_cost_s(unit)
-        raise BudgetError(f"--budget={budget_s:g}s: too small for even one configuration here "
-                          f"(calibration took {cal.elapsed_s:.1f} s; one configuration needs ~{need:.0f} s)",
-                          need_s=need)
+        raise BudgetError(
+            f"--budget={budget_s:g}s: too small for even one configuration here "
+            f"(calibration took {cal.elapsed_s:.1f} s; one configuration needs ~{need:.0f} s)",
+            need_s=need,
+        )
     # the largest request count (a multiple of the unit) whose measurements fit, within MAX_RUN_S
     steps = max(1, int(MAX_RUN_S / max(cal.per_request_s * unit, 1e-9)))
     j = 1
@@ -224,6 +257,18 @@ def make_plan(grid: Sequence[Candidate], unit: int, calibration: Calibration, *,
             break
     if not feasible:
         tested, per = 1, budget_trials
-    return Plan(budget_s=budget_s, requests=requests, repeats=repeats, candidates=order, dropped=dropped,
-                tested=tested, trials_per=per, feasible=feasible, max_failure=max_failure, alpha=alpha,
-                throughput_s=throughput_s, trials_s=tested * per * trial_s, calibration=cal)
+    return Plan(
+        budget_s=budget_s,
+        requests=requests,
+        repeats=repeats,
+        candidates=order,
+        dropped=dropped,
+        tested=tested,
+        trials_per=per,
+        feasible=feasible,
+        max_failure=max_failure,
+        alpha=alpha,
+        throughput_s=throughput_s,
+        trials_s=tested * per * trial_s,
+        calibration=cal,
+    )

@@ -22,8 +22,9 @@ This module builds and checks the grid; it runs nothing. Refusals are one
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from mpslab.run.backends import get_backend
 from mpslab.run.config import ConfigError, StressConfig
@@ -49,8 +50,11 @@ class Candidate:
     def label(self) -> str:
         if self.kind == "batched":
             return f"batched B={self.batch}, 1 thread"
-        control = "no limit" if self.throttle is None else ("global lock" if self.throttle == 1
-                                                            else f"semaphore {self.throttle}")
+        control = (
+            "no limit"
+            if self.throttle is None
+            else ("global lock" if self.throttle == 1 else f"semaphore {self.throttle}")
+        )
         sync = {1: "sync every", 0: "sync at end"}.get(self.sync_every, f"sync every {self.sync_every}")
         streams = ", per-thread streams" if self.streams == "per-thread" else ""
         return f"{self.threads} thread{'' if self.threads == 1 else 's'}, {control}, {sync}{streams}"
@@ -60,8 +64,11 @@ class Candidate:
         """The concurrency control alone (one line per control in the figures)."""
         if self.kind == "batched":
             return f"batched B={self.batch}"
-        base = "no limit" if self.throttle is None else ("global lock" if self.throttle == 1
-                                                         else f"semaphore {self.throttle}")
+        base = (
+            "no limit"
+            if self.throttle is None
+            else ("global lock" if self.throttle == 1 else f"semaphore {self.throttle}")
+        )
         return base + (" + per-thread streams" if self.streams == "per-thread" else "")
 
     @property
@@ -80,11 +87,17 @@ class Candidate:
         return requests // per
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "threads": self.threads, "throttle": self.throttle,
-                "sync_every": self.sync_every, "streams": self.streams, "batch": self.batch}
+        return {
+            "kind": self.kind,
+            "threads": self.threads,
+            "throttle": self.throttle,
+            "sync_every": self.sync_every,
+            "streams": self.streams,
+            "batch": self.batch,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Candidate":
+    def from_dict(cls, d: dict[str, Any]) -> Candidate:
         return cls(**{k: d[k] for k in ("kind", "threads", "throttle", "sync_every", "streams", "batch")})
 
 
@@ -113,8 +126,12 @@ def parse_axis(name: str, values: Any, kind: str) -> list[Any]:
             try:
                 val = int(text)
             except ValueError:
-                allowed = {"threads": "integers >= 1", "batch": "integers >= 1",
-                           "throttle": "none or integers >= 1", "sync": "every, end or integers >= 1"}[kind]
+                allowed = {
+                    "threads": "integers >= 1",
+                    "batch": "integers >= 1",
+                    "throttle": "none or integers >= 1",
+                    "sync": "every, end or integers >= 1",
+                }[kind]
                 raise ConfigError(f"--{name}={v!r}: must be {allowed}") from None
             if val < 1:
                 raise ConfigError(f"--{name}={v!r}: must be >= 1")
@@ -129,8 +146,7 @@ def default_axes(device: str, workload: str) -> dict[str, list[Any]]:
     backend = get_backend(device)
     streams = ["shared", "per-thread"] if backend.has_streams else ["shared"]
     batch = [8, 32] if get_workload(workload).batched is not None else []
-    return {"threads": [1, 2, 4, 8], "throttle": [None, 1, 2], "sync": [1, 20, 0], "streams": streams,
-            "batch": batch}
+    return {"threads": [1, 2, 4, 8], "throttle": [None, 1, 2], "sync": [1, 20, 0], "streams": streams, "batch": batch}
 
 
 def check_workload(name: str) -> None:
@@ -139,9 +155,17 @@ def check_workload(name: str) -> None:
         raise ConfigError(f"--workload={name!r}: unknown; registered: {', '.join(names)}")
 
 
-def build_grid(device: str, workload: str, *, threads: Sequence[int], throttle: Sequence[int | None],
-               sync: Sequence[int], streams: Sequence[str], batch: Sequence[int],
-               batch_given: bool = False) -> list[Candidate]:
+def build_grid(
+    device: str,
+    workload: str,
+    *,
+    threads: Sequence[int],
+    throttle: Sequence[int | None],
+    sync: Sequence[int],
+    streams: Sequence[str],
+    batch: Sequence[int],
+    batch_given: bool = False,
+) -> list[Candidate]:
     """Every candidate of the grid, in a fixed order (threaded first, then batched).
 
     A throttle k >= threads is the same as no limit and is left out for that
@@ -151,8 +175,9 @@ def build_grid(device: str, workload: str, *, threads: Sequence[int], throttle: 
     """
     backend = get_backend(device)
     if "per-thread" in streams and not backend.has_streams:
-        raise ConfigError(f"--streams per-thread: the {backend.kind} backend has no streams in this torch "
-                          "build; use shared")
+        raise ConfigError(
+            f"--streams per-thread: the {backend.kind} backend has no streams in this torch build; use shared"
+        )
     wl = get_workload(workload)
     if batch and wl.batched is None:
         if batch_given:
@@ -161,8 +186,9 @@ def build_grid(device: str, workload: str, *, threads: Sequence[int], throttle: 
     limits = [k for k in throttle if k is not None]
     if limits and max(limits) >= max(threads) and max(threads) > 1:
         bad = [k for k in limits if k >= max(threads)]
-        raise ConfigError(f"--throttle {bad[0]}: not below the largest thread count ({max(threads)}), "
-                          "so it limits nothing")
+        raise ConfigError(
+            f"--throttle {bad[0]}: not below the largest thread count ({max(threads)}), so it limits nothing"
+        )
     grid: list[Candidate] = []
     for t in threads:
         for k in throttle:
@@ -186,13 +212,25 @@ def request_unit(grid: Sequence[Candidate]) -> int:
     return unit
 
 
-def base_config(device: str, workload: str, size: int, dtype: str, params: dict[str, Any] | None,
-                plugins: Sequence[str] = ()) -> StressConfig:
+def base_config(
+    device: str, workload: str, size: int, dtype: str, params: dict[str, Any] | None, plugins: Sequence[str] = ()
+) -> StressConfig:
     """The fields every candidate shares, validated now (``params`` only where StressConfig has it)."""
     extra: dict[str, Any] = {}
     if params:
         if "params" not in StressConfig.__dataclass_fields__:
             raise ConfigError("--param: this mpslab's StressConfig has no workload parameters")
         extra["params"] = dict(params)
-    return StressConfig(threads=1, iterations=1, sync_every=0, workload=workload, size=size, dtype=dtype,
-                        device=device, plugins=tuple(plugins), verify=True, warmup=1, **extra)
+    return StressConfig(
+        threads=1,
+        iterations=1,
+        sync_every=0,
+        workload=workload,
+        size=size,
+        dtype=dtype,
+        device=device,
+        plugins=tuple(plugins),
+        verify=True,
+        warmup=1,
+        **extra,
+    )

@@ -21,7 +21,8 @@ import json
 import math
 import os
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -42,11 +43,24 @@ def config_for(c: Candidate, base: StressConfig, requests: int, folder: str, *, 
     """The ``StressConfig`` that serves ``requests`` requests as candidate ``c``."""
     if c.kind == "batched":
         plugin = plugin_file(os.path.join(folder, "plugins"), base.workload, c.batch)
-        return base.replace(workload=batched_name(base.workload, c.batch), threads=1,
-                            iterations=c.iterations(requests), sync_every=0, streams="shared", throttle=None,
-                            plugins=tuple(base.plugins) + (plugin,), verify=verify)
-    return base.replace(threads=c.threads, iterations=c.iterations(requests), sync_every=c.sync_every,
-                        streams=c.streams, throttle=c.throttle, verify=verify)
+        return base.replace(
+            workload=batched_name(base.workload, c.batch),
+            threads=1,
+            iterations=c.iterations(requests),
+            sync_every=0,
+            streams="shared",
+            throttle=None,
+            plugins=tuple(base.plugins) + (plugin,),
+            verify=verify,
+        )
+    return base.replace(
+        threads=c.threads,
+        iterations=c.iterations(requests),
+        sync_every=c.sync_every,
+        streams=c.streams,
+        throttle=c.throttle,
+        verify=verify,
+    )
 
 
 def config_key(config: StressConfig) -> str:
@@ -104,14 +118,20 @@ def measure_throughput(c: Candidate, config: StressConfig, repeat: int, store: T
     result = run_stress(config.replace(verify=False))
     per_step = c.per_request_steps()
     row = {
-        "key": key, "repeat": repeat, "label": c.label, **{f"c_{k}": v for k, v in c.to_dict().items()},
+        "key": key,
+        "repeat": repeat,
+        "label": c.label,
+        **{f"c_{k}": v for k, v in c.to_dict().items()},
         "requests": config.iterations * config.threads * per_step,
         "seconds": result.seconds,
         "requests_per_s": result.completed * per_step / result.seconds if result.seconds > 0 else math.nan,
-        "latency_p50_ms": result.latency_ms["p50"], "latency_p99_ms": result.latency_ms["p99"],
-        "outcome": result.outcome, "error_count": result.error_count,
+        "latency_p50_ms": result.latency_ms["p50"],
+        "latency_p99_ms": result.latency_ms["p99"],
+        "outcome": result.outcome,
+        "error_count": result.error_count,
         "first_error": f"{result.errors[0].type}: {result.errors[0].message}" if result.errors else None,
-        "torch": result.environment.get("torch"), "device_name": result.environment.get("device_name"),
+        "torch": result.environment.get("torch"),
+        "device_name": result.environment.get("device_name"),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     store.append(row)
@@ -123,8 +143,9 @@ def trial_timeout(estimate_s: float) -> float:
     return max(60.0, 20.0 * estimate_s)
 
 
-def run_candidate_trials(config: StressConfig, trials: int, *, store: str | None, timeout_s: float,
-                         label: str = "advisor") -> pd.DataFrame:
+def run_candidate_trials(
+    config: StressConfig, trials: int, *, store: str | None, timeout_s: float, label: str = "advisor"
+) -> pd.DataFrame:
     """``trials`` isolated trials of ``config`` (resumed from ``store``); one row per trial."""
     return run_trials(config, trials=trials, timeout_s=timeout_s, store=store, batch=label, progress=False)
 

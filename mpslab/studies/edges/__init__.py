@@ -21,16 +21,43 @@ expectation per backend), ``health`` (canary and background threads) and ``runne
 
 from mpslab.studies.edges.catalogue import CASES, edge_catalogue, get_case, list_cases
 from mpslab.studies.edges.expect import (
-    EDGE_STATUSES, FAIL, NOT_APPLICABLE, NOT_RUN, PASS, CaseContext, ChildCrashed, EdgeCase, Expect, WrongResult,
-    completes, not_applicable, raises,
+    EDGE_STATUSES,
+    FAIL,
+    NOT_APPLICABLE,
+    NOT_RUN,
+    PASS,
+    CaseContext,
+    ChildCrashed,
+    EdgeCase,
+    Expect,
+    WrongResult,
+    completes,
+    not_applicable,
+    raises,
 )
 from mpslab.studies.edges.health import canary
 from mpslab.studies.edges.runner import edge_failures, run_case, run_edges
 
 __all__ = [
-    "PASS", "FAIL", "NOT_APPLICABLE", "NOT_RUN", "EDGE_STATUSES",
-    "Expect", "raises", "completes", "not_applicable",
-    "EdgeCase", "CaseContext", "WrongResult", "ChildCrashed",
-    "CASES", "list_cases", "get_case", "edge_catalogue", "canary",
-    "run_case", "run_edges", "edge_failures",
+    "PASS",
+    "FAIL",
+    "NOT_APPLICABLE",
+    "NOT_RUN",
+    "EDGE_STATUSES",
+    "Expect",
+    "raises",
+    "completes",
+    "not_applicable",
+    "EdgeCase",
+    "CaseContext",
+    "WrongResult",
+    "ChildCrashed",
+    "CASES",
+    "list_cases",
+    "get_case",
+    "edge_catalogue",
+    "canary",
+    "run_case",
+    "run_edges",
+    "edge_failures",
 ]

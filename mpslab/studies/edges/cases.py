@@ -27,9 +27,19 @@ from mpslab.studies.edges.expect import CaseContext, WrongResult
 from mpslab.studies.limits import default_fraction
 
 __all__ = [
-    "bad_view", "empty_cache_race", "empty_cache_race_case", "float64", "matmul_shape_mismatch", "nan_inf",
-    "negative_size", "non_contiguous", "oom_then_recovery", "sync_nothing_pending", "two_devices",
-    "worker_exception", "zero_size",
+    "bad_view",
+    "empty_cache_race",
+    "empty_cache_race_case",
+    "float64",
+    "matmul_shape_mismatch",
+    "nan_inf",
+    "negative_size",
+    "non_contiguous",
+    "oom_then_recovery",
+    "sync_nothing_pending",
+    "two_devices",
+    "worker_exception",
+    "zero_size",
 ]
 
 
@@ -82,8 +92,9 @@ def oom_then_recovery(ctx: CaseContext) -> str:
         b.synchronize()
         b.empty_cache()
         limit = b.memory().reserved + headroom
-        total = (b.api.get_device_properties(b.index).total_memory if ctx.kind == "cuda"
-                 else b.api.recommended_max_memory())
+        total = (
+            b.api.get_device_properties(b.index).total_memory if ctx.kind == "cuda" else b.api.recommended_max_memory()
+        )
         b.set_memory_fraction(min(1.0, limit / total))
         try:
             try:
@@ -118,24 +129,50 @@ def worker_exception(ctx: CaseContext) -> str:
         x = torch.randn(w.size, w.size, generator=w.generator, device=w.device, dtype=w.dtype)
         return (x @ x).sum()
 
-    register_workload(_RAISE_WORKLOAD, step, description="edge case: worker 0 raises at iteration 2",
-                      scale=lambda s: float(s) ** 1.5, kind="fault")
+    register_workload(
+        _RAISE_WORKLOAD,
+        step,
+        description="edge case: worker 0 raises at iteration 2",
+        scale=lambda s: float(s) ** 1.5,
+        kind="fault",
+    )
     try:
-        res = run_stress(StressConfig(threads=threads, iterations=iters, sync_every=2, workload=_RAISE_WORKLOAD,
-                                      size=ctx.size, device=str(ctx.device), warmup=0))
+        res = run_stress(
+            StressConfig(
+                threads=threads,
+                iterations=iters,
+                sync_every=2,
+                workload=_RAISE_WORKLOAD,
+                size=ctx.size,
+                device=str(ctx.device),
+                warmup=0,
+            )
+        )
     finally:
         unregister_workload(_RAISE_WORKLOAD)
     good = (threads - 1) * iters + bad
     e = res.errors[0] if res.errors else None
-    if not (res.error_count == 1 and e is not None and e.thread == 0 and e.iteration == bad
-            and e.type == "RuntimeError" and "cannot be multiplied" in e.message):
-        raise WrongResult(f"expected one RuntimeError from thread 0 at iteration {bad}; got "
-                          f"{res.error_count} error(s): {[(x.thread, x.iteration, x.type) for x in res.errors[:3]]}")
+    if not (
+        res.error_count == 1
+        and e is not None
+        and e.thread == 0
+        and e.iteration == bad
+        and e.type == "RuntimeError"
+        and "cannot be multiplied" in e.message
+    ):
+        raise WrongResult(
+            f"expected one RuntimeError from thread 0 at iteration {bad}; got "
+            f"{res.error_count} error(s): {[(x.thread, x.iteration, x.type) for x in res.errors[:3]]}"
+        )
     if res.mismatch_count or res.completed != good or res.verified != good:
-        raise WrongResult(f"the other threads: {res.completed} iterations completed, {res.verified} verified, "
-                          f"{res.mismatch_count} mismatches (expected {good}, {good}, 0)")
-    return (f"thread 0's RuntimeError at iteration {bad} was captured; {threads - 1} other thread(s) "
-            f"finished, {res.verified} checksums verified, 0 mismatches")
+        raise WrongResult(
+            f"the other threads: {res.completed} iterations completed, {res.verified} verified, "
+            f"{res.mismatch_count} mismatches (expected {good}, {good}, 0)"
+        )
+    return (
+        f"thread 0's RuntimeError at iteration {bad} was captured; {threads - 1} other thread(s) "
+        f"finished, {res.verified} checksums verified, 0 mismatches"
+    )
 
 
 def zero_size(ctx: CaseContext) -> str:
@@ -182,8 +219,9 @@ def nan_inf(ctx: CaseContext) -> str:
     got = (xd @ xd).to("cpu", torch.float64)
     if not torch.equal(got.isnan(), want.isnan()):
         raise WrongResult("matmul: the NaN pattern differs from IEEE float64 on the CPU")
-    if not torch.equal(got.isinf() & (got > 0), want.isinf() & (want > 0)) or \
-            not torch.equal(got.isinf() & (got < 0), want.isinf() & (want < 0)):
+    if not torch.equal(got.isinf() & (got > 0), want.isinf() & (want > 0)) or not torch.equal(
+        got.isinf() & (got < 0), want.isinf() & (want < 0)
+    ):
         raise WrongResult("matmul: the +Inf / -Inf pattern differs from IEEE float64 on the CPU")
     finite = want.isfinite()
     if not torch.allclose(got[finite], want[finite], rtol=1e-3, atol=1e-3):
@@ -193,12 +231,13 @@ def nan_inf(ctx: CaseContext) -> str:
     cleaned = xd.nan_to_num(nan=0.0, posinf=1e4, neginf=-1e4)
     if not bool(cleaned.isfinite().all().item()):
         raise WrongResult("nan_to_num left non-finite values")
-    return (f"matmul kept the IEEE NaN/Inf pattern ({int(want.isnan().sum())} NaN, {int(want.isinf().sum())} Inf "
-            "entries); sum and max propagate NaN; nan_to_num cleans")
+    return (
+        f"matmul kept the IEEE NaN/Inf pattern ({int(want.isnan().sum())} NaN, {int(want.isinf().sum())} Inf "
+        "entries); sum and max propagate NaN; nan_to_num cleans"
+    )
 
 
-def empty_cache_race(backend: Backend, *, threads: int, timeout: float, rounds: int = 20,
-                     elems: int = 1 << 20) -> str:
+def empty_cache_race(backend: Backend, *, threads: int, timeout: float, rounds: int = 20, elems: int = 1 << 20) -> str:
     """``empty_cache()`` in a loop while ``max(2, threads)`` threads allocate, fill and check buffers.
 
     The release loop is the scenario library's (``empty_cache_while``, also behind the scenario
@@ -223,8 +262,10 @@ def empty_cache_race(backend: Backend, *, threads: int, timeout: float, rounds: 
         raise WrongResult(f"threads still running after {timeout:.0f} s")
     if report.problems:
         raise WrongResult("; ".join(report.problems[:3]))
-    return (f"{threads} thread(s) x {rounds} fresh {elems * 4 / 2**20:g} MiB buffers held their values while "
-            f"empty_cache() ran {report.releases} times")
+    return (
+        f"{threads} thread(s) x {rounds} fresh {elems * 4 / 2**20:g} MiB buffers held their values while "
+        f"empty_cache() ran {report.releases} times"
+    )
 
 
 def empty_cache_race_case(ctx: CaseContext) -> str:

@@ -12,16 +12,28 @@ What it is not: the cases (``cases``, ``process``, ``harness``), the list of the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import torch
 
 from mpslab.run.backends import Backend, get_backend
 
 __all__ = [
-    "PASS", "FAIL", "NOT_APPLICABLE", "NOT_RUN", "EDGE_STATUSES", "Attempt", "CaseContext", "ChildCrashed",
-    "EdgeCase", "Expect", "WrongResult", "completes", "not_applicable", "raises",
+    "PASS",
+    "FAIL",
+    "NOT_APPLICABLE",
+    "NOT_RUN",
+    "EDGE_STATUSES",
+    "Attempt",
+    "CaseContext",
+    "ChildCrashed",
+    "EdgeCase",
+    "Expect",
+    "WrongResult",
+    "completes",
+    "not_applicable",
+    "raises",
 ]
 
 PASS = "pass"
@@ -57,17 +69,21 @@ class Expect:
             return "completes with the right result" + (f" ({self.note})" if self.note else "")
         return f"not applicable: {self.note}"
 
-    def met_by(self, attempt: "Attempt") -> bool:
+    def met_by(self, attempt: Attempt) -> bool:
         if self.outcome == "completes":
             return attempt.kind == "completed"
         if self.outcome == "raises":
-            return (attempt.kind == "raised" and isinstance(attempt.exc, self.exception)  # type: ignore[arg-type]
-                    and self.fragment.lower() in str(attempt.exc).lower())
+            return (
+                attempt.kind == "raised"
+                and isinstance(attempt.exc, self.exception)  # type: ignore[arg-type]
+                and self.fragment.lower() in str(attempt.exc).lower()
+            )
         return False
 
 
-def raises(exception: type[BaseException] | tuple[type[BaseException], ...], fragment: str = "",
-           note: str = "") -> Expect:
+def raises(
+    exception: type[BaseException] | tuple[type[BaseException], ...], fragment: str = "", note: str = ""
+) -> Expect:
     return Expect("raises", exception, fragment, note)
 
 

@@ -11,15 +11,22 @@ What it is not: the list of refused values and their expectations (``catalogue``
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from mpslab.run.backends import Backend
 from mpslab.run.config import ConfigError, StressConfig
 from mpslab.run.runner import run_stress
 from mpslab.studies.edges.expect import CaseContext, Expect, completes, raises
 
-__all__ = ["config_case", "from_dict_unknown", "run_edges_bad", "run_probes_bad", "run_stress_not_config",
-           "streams_expect"]
+__all__ = [
+    "config_case",
+    "from_dict_unknown",
+    "run_edges_bad",
+    "run_probes_bad",
+    "run_stress_not_config",
+    "streams_expect",
+]
 
 
 def config_case(changes: Mapping[str, Any]) -> Callable[[CaseContext], str]:
@@ -28,6 +35,7 @@ def config_case(changes: Mapping[str, Any]) -> Callable[[CaseContext], str]:
         params.update(changes)
         cfg = StressConfig(**params)
         return f"config accepted ({', '.join(f'{k}={getattr(cfg, k)!r}' for k in changes)})"
+
     return action
 
 

@@ -66,9 +66,10 @@ class Background:
             with self._lock:
                 self.problems.append(f"worker {w}: {type(exc).__name__}: {exc}")
 
-    def __enter__(self) -> "Background":
-        self._threads = [threading.Thread(target=self._work, args=(w,), name=f"mpslab-bg-{w}", daemon=True)
-                         for w in range(self.n)]
+    def __enter__(self) -> Background:
+        self._threads = [
+            threading.Thread(target=self._work, args=(w,), name=f"mpslab-bg-{w}", daemon=True) for w in range(self.n)
+        ]
         for t in self._threads:
             t.start()
         deadline = time.monotonic() + self.timeout

@@ -17,8 +17,13 @@ from mpslab.studies.child import ChildResult, run_script
 from mpslab.studies.edges.expect import CaseContext, ChildCrashed, WrongResult
 
 __all__ = [
-    "check_child", "daemon_threads_exit", "elapsed_before_record", "exit_with_device_work", "exit_with_queued_work",
-    "keyboard_interrupt_in_worker", "keyboard_interrupt_main",
+    "check_child",
+    "daemon_threads_exit",
+    "elapsed_before_record",
+    "exit_with_device_work",
+    "exit_with_queued_work",
+    "keyboard_interrupt_in_worker",
+    "keyboard_interrupt_main",
 ]
 
 
@@ -29,8 +34,12 @@ def check_child(res: ChildResult, *, want_rc: int, stderr_has: str = "", stdout_
     crash = res.crash_text()
     if crash or res.returncode != want_rc:
         tail = "\n".join(res.stderr.strip().splitlines()[-8:])
-        raise ChildCrashed(f"child {res.describe()}" + (f" (crash text: {', '.join(crash)})" if crash else "")
-                           + f"; expected exit {want_rc}" + (f"\nchild stderr (last lines):\n{tail}" if tail else ""))
+        raise ChildCrashed(
+            f"child {res.describe()}"
+            + (f" (crash text: {', '.join(crash)})" if crash else "")
+            + f"; expected exit {want_rc}"
+            + (f"\nchild stderr (last lines):\n{tail}" if tail else "")
+        )
     if stderr_has and stderr_has not in res.stderr:
         raise WrongResult(f"child exit {res.returncode} but stderr lacks {stderr_has!r}")
     if stdout_has and stdout_has not in res.stdout:
@@ -72,10 +81,14 @@ def exit_with_queued_work(device: str, *, threads: int, size: int, timeout: floa
     row = exit_after_work_trial(device, max(2, threads), max(size, 1024), 200, timeout)
     if row.get("outcome") != "ok":
         tail = str(row.get("stderr_tail") or "").strip().splitlines()[-3:]
-        raise ChildCrashed(f"outcome {row.get('outcome')}, exit {row.get('exit_code')}, signal {row.get('signal')}: "
-                           + " | ".join(tail))
-    return (f"{max(2, threads)} thread(s) queued {max(size, 1024)}x{max(size, 1024)} matmuls x 200, no synchronize; "
-            f"the child exited 0 in {float(row.get('wall_s') or 0):.1f} s")
+        raise ChildCrashed(
+            f"outcome {row.get('outcome')}, exit {row.get('exit_code')}, signal {row.get('signal')}: "
+            + " | ".join(tail)
+        )
+    return (
+        f"{max(2, threads)} thread(s) queued {max(size, 1024)}x{max(size, 1024)} matmuls x 200, no synchronize; "
+        f"the child exited 0 in {float(row.get('wall_s') or 0):.1f} s"
+    )
 
 
 def exit_with_device_work(ctx: CaseContext) -> str:

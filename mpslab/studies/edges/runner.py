@@ -15,7 +15,8 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import torch
@@ -51,24 +52,56 @@ def _attempt(case: EdgeCase, ctx: CaseContext) -> Attempt:
     return Attempt("completed", str(box.get("summary", "")))
 
 
-_COLUMNS = ["case", "group", "backend", "device", "does", "expected", "observed", "observed_with_others",
-            "expected_met_alone", "expected_met_with_others", "isolated", "healthy", "status", "detail",
-            "traceback", "seconds"]
+_COLUMNS = [
+    "case",
+    "group",
+    "backend",
+    "device",
+    "does",
+    "expected",
+    "observed",
+    "observed_with_others",
+    "expected_met_alone",
+    "expected_met_with_others",
+    "isolated",
+    "healthy",
+    "status",
+    "detail",
+    "traceback",
+    "seconds",
+]
 
 
-def run_case(case: EdgeCase, backend: Backend, *, threads: int = 4, size: int = 64,
-             timeout: float = 120.0, pause: float = 0.0) -> dict[str, Any]:
+def run_case(
+    case: EdgeCase, backend: Backend, *, threads: int = 4, size: int = 64, timeout: float = 120.0, pause: float = 0.0
+) -> dict[str, Any]:
     """One case on one backend: alone, then with ``threads`` background threads; one tidy row.
 
     ``pause``: seconds each background thread rests between its checked matmuls
     (0 = flat out; a little leaves CPU to child processes on small machines).
     """
     exp = case.expectation(backend)
-    row: dict[str, Any] = {"case": case.name, "group": case.group, "backend": backend.kind,
-                           "device": str(backend.device), "does": case.does, "expected": exp.describe()}
+    row: dict[str, Any] = {
+        "case": case.name,
+        "group": case.group,
+        "backend": backend.kind,
+        "device": str(backend.device),
+        "does": case.does,
+        "expected": exp.describe(),
+    }
     if exp.outcome == "not applicable":
-        row.update(observed="", observed_with_others="", expected_met_alone=None, expected_met_with_others=None,
-                   isolated=None, healthy=None, status=NOT_APPLICABLE, detail=exp.note, traceback="", seconds=0.0)
+        row.update(
+            observed="",
+            observed_with_others="",
+            expected_met_alone=None,
+            expected_met_with_others=None,
+            isolated=None,
+            healthy=None,
+            status=NOT_APPLICABLE,
+            detail=exp.note,
+            traceback="",
+            seconds=0.0,
+        )
         return row
     ctx = CaseContext(backend, threads, size, timeout)
     t0 = time.perf_counter()
@@ -84,17 +117,25 @@ def run_case(case: EdgeCase, backend: Backend, *, threads: int = 4, size: int = 
     problems = []
     for label, att, met in (("alone", alone, met_alone), ("with others", together, met_together)):
         if not met:
-            problems.append(f"{label}: expected {exp.describe()}, observed {att.observed()}"
-                            + (f"\n{att.tb}" if att.tb else ""))
+            problems.append(
+                f"{label}: expected {exp.describe()}, observed {att.observed()}" + (f"\n{att.tb}" if att.tb else "")
+            )
     if not bg.ok:
         problems.append(f"isolation: {bg.describe()}")
     if not healthy:
         problems.append(f"health: after alone: {health_alone}; after with others: {health_after}")
-    row.update(observed=alone.observed(), observed_with_others=together.observed(),
-               expected_met_alone=met_alone, expected_met_with_others=met_together, isolated=bg.ok,
-               healthy=healthy, status=PASS if ok else FAIL,
-               detail=f"{bg.describe()}; {health_alone} after the alone run, {health_after} after the other",
-               traceback="\n\n".join(problems), seconds=time.perf_counter() - t0)
+    row.update(
+        observed=alone.observed(),
+        observed_with_others=together.observed(),
+        expected_met_alone=met_alone,
+        expected_met_with_others=met_together,
+        isolated=bg.ok,
+        healthy=healthy,
+        status=PASS if ok else FAIL,
+        detail=f"{bg.describe()}; {health_alone} after the alone run, {health_after} after the other",
+        traceback="\n\n".join(problems),
+        seconds=time.perf_counter() - t0,
+    )
     return row
 
 
@@ -108,9 +149,16 @@ def _check_params(threads: Any, size: Any, timeout: Any, pause: Any = 0.0) -> No
         raise ValueError(f"pause={pause!r}: must be a number of seconds between 0 and 1")
 
 
-def run_edges(device: str = "cpu", *, threads: int = 4, size: int = 64, timeout: float = 120.0,
-              pause: float = 0.0, cases: Sequence[str] | None = None,
-              backend: Backend | None = None) -> pd.DataFrame:
+def run_edges(
+    device: str = "cpu",
+    *,
+    threads: int = 4,
+    size: int = 64,
+    timeout: float = 120.0,
+    pause: float = 0.0,
+    cases: Sequence[str] | None = None,
+    backend: Backend | None = None,
+) -> pd.DataFrame:
     """Every case (or those named) on one backend; a tidy frame, one row per case.
 
     A backend that is not available gives ``not run`` rows (``not applicable`` where
@@ -132,9 +180,18 @@ def run_edges(device: str = "cpu", *, threads: int = 4, size: int = 64, timeout:
         for c in selected:
             exp = c.expectation(backend)
             na = exp.outcome == "not applicable"
-            rows.append({"case": c.name, "group": c.group, "backend": backend.kind, "device": None, "does": c.does,
-                         "expected": exp.describe(), "status": NOT_APPLICABLE if na else NOT_RUN,
-                         "detail": exp.note if na else f"the {backend.kind} backend is not available on this machine"})
+            rows.append(
+                {
+                    "case": c.name,
+                    "group": c.group,
+                    "backend": backend.kind,
+                    "device": None,
+                    "does": c.does,
+                    "expected": exp.describe(),
+                    "status": NOT_APPLICABLE if na else NOT_RUN,
+                    "detail": exp.note if na else f"the {backend.kind} backend is not available on this machine",
+                }
+            )
     else:
         rows = [run_case(c, backend, threads=threads, size=size, timeout=timeout, pause=pause) for c in selected]
     df = pd.DataFrame(rows)
@@ -148,5 +205,7 @@ def run_edges(device: str = "cpu", *, threads: int = 4, size: int = 64, timeout:
 
 def edge_failures(df: pd.DataFrame) -> pd.DataFrame:
     """The failed rows with what went wrong (tracebacks included)."""
-    return df.loc[df["status"] == FAIL, ["case", "backend", "expected", "observed", "observed_with_others",
-                                         "isolated", "healthy", "traceback"]].reset_index(drop=True)
+    return df.loc[
+        df["status"] == FAIL,
+        ["case", "backend", "expected", "observed", "observed_with_others", "isolated", "healthy", "traceback"],
+    ].reset_index(drop=True)

@@ -12,7 +12,8 @@ own observations (their ``ProbeOutcome.facts``).
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 
@@ -24,8 +25,15 @@ __all__ = ["CUDA_STAT_KEYS", "Collector", "cuda_stats", "warm_profiler"]
 
 # memory_stats counters whose increase during a probe is evidence (cumulative counters only).
 CUDA_STAT_KEYS = (
-    "allocation.all.allocated", "allocation.all.freed", "segment.all.allocated", "segment.all.freed",
-    "num_alloc_retries", "num_ooms", "num_sync_all_streams", "num_device_alloc", "num_device_free",
+    "allocation.all.allocated",
+    "allocation.all.freed",
+    "segment.all.allocated",
+    "segment.all.freed",
+    "num_alloc_retries",
+    "num_ooms",
+    "num_sync_all_streams",
+    "num_device_alloc",
+    "num_device_free",
 )
 
 
@@ -84,7 +92,7 @@ class Collector:
         self._prof: Any = None
         self._before: dict[str, int] = {}
 
-    def __enter__(self) -> "Collector":
+    def __enter__(self) -> Collector:
         try:
             self._before = cuda_stats(self.backend)
         except Exception as exc:
@@ -129,8 +137,9 @@ class Collector:
             name = e.name
             # an allocation made inside an op is that op's self memory; a free outside any op is a [memory] event
             prefix = "" if name == "[memory]" else "self_"
-            usage = ((getattr(e, prefix + "cpu_memory_usage", 0) or 0)
-                     + (getattr(e, prefix + "device_memory_usage", 0) or 0))
+            usage = (getattr(e, prefix + "cpu_memory_usage", 0) or 0) + (
+                getattr(e, prefix + "device_memory_usage", 0) or 0
+            )
             if usage > 0:
                 allocs += 1
             elif usage < 0:

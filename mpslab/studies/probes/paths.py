@@ -26,8 +26,18 @@ from mpslab.studies.probes.probe import ProbeContext, ProbeOutcome
 from mpslab.studies.probes.status import ProbeFailure
 
 __all__ = [
-    "SHUTDOWN_SCRIPT", "alloc_free", "completion_handlers", "compute", "current_stream", "empty_cache",
-    "event_record_wait", "flush_coalescing", "memory_pressure", "release_on_completion", "shutdown", "synchronize",
+    "SHUTDOWN_SCRIPT",
+    "alloc_free",
+    "completion_handlers",
+    "compute",
+    "current_stream",
+    "empty_cache",
+    "event_record_wait",
+    "flush_coalescing",
+    "memory_pressure",
+    "release_on_completion",
+    "shutdown",
+    "synchronize",
 ]
 
 # The child for "shutdown with work in flight" (mpslab/studies/scripts/queued_work_exit.py):
@@ -66,7 +76,9 @@ def compute(ctx: ProbeContext) -> ProbeOutcome:
         _check_close(y, ref, f"matmul in thread {i}")
 
     ctx.run_threads(one)
-    return ProbeOutcome(f"{ctx.threads} thread(s) x 3 matmuls ({ctx.size}x{ctx.size}) matched the float64 CPU reference")
+    return ProbeOutcome(
+        f"{ctx.threads} thread(s) x 3 matmuls ({ctx.size}x{ctx.size}) matched the float64 CPU reference"
+    )
 
 
 def event_record_wait(ctx: ProbeContext) -> ProbeOutcome:
@@ -94,8 +106,10 @@ def event_record_wait(ctx: ProbeContext) -> ProbeOutcome:
         return ms
 
     times = ctx.run_threads(one)
-    fact = (f"elapsed_time between the two events: {min(times):.3f}..{max(times):.3f} ms in {len(times)} thread(s); "
-            "query() True after synchronize()")
+    fact = (
+        f"elapsed_time between the two events: {min(times):.3f}..{max(times):.3f} ms in {len(times)} thread(s); "
+        "query() True after synchronize()"
+    )
     return ProbeOutcome(f"{ctx.threads} thread(s): the sum read after wait() matched the reference", [fact])
 
 
@@ -124,8 +138,10 @@ def synchronize(ctx: ProbeContext) -> ProbeOutcome:
     pending = ctx.run_threads(one)
     facts = []
     if any(pending):
-        facts.append(f"{sum(pending)} of {len(pending)} thread(s) saw their work pending (event.query() False) "
-                     "before synchronize() and complete right after it")
+        facts.append(
+            f"{sum(pending)} of {len(pending)} thread(s) saw their work pending (event.query() False) "
+            "before synchronize() and complete right after it"
+        )
     return ProbeOutcome(f"{ctx.threads} thread(s): results right after stream and device synchronize", facts)
 
 
@@ -152,8 +168,10 @@ def current_stream(ctx: ProbeContext) -> ProbeOutcome:
         return getattr(own, "stream_id", None) or getattr(own, "cuda_stream", None) or id(own)
 
     ids = ctx.run_threads(one)
-    fact = (f"{len(ids)} thread(s) each saw its own current stream ({len(set(ids))} distinct) while all were "
-            "inside their stream contexts at once, and its default stream again afterwards")
+    fact = (
+        f"{len(ids)} thread(s) each saw its own current stream ({len(set(ids))} distinct) while all were "
+        "inside their stream contexts at once, and its default stream again afterwards"
+    )
     return ProbeOutcome(f"{ctx.threads} thread(s): matmul on the thread's own stream matched the reference", [fact])
 
 
@@ -189,7 +207,9 @@ def completion_handlers(ctx: ProbeContext) -> ProbeOutcome:
         _check_close(acc, expected, f"scalar chain in thread {i}", tol=1e-4)
 
     ctx.run_threads(one)
-    return ProbeOutcome(f"{ctx.threads} thread(s) x 16 ops with scalar operands, temporaries freed in flight: right result")
+    return ProbeOutcome(
+        f"{ctx.threads} thread(s) x 16 ops with scalar operands, temporaries freed in flight: right result"
+    )
 
 
 def alloc_free(ctx: ProbeContext) -> ProbeOutcome:
@@ -233,13 +253,17 @@ def alloc_free(ctx: ProbeContext) -> ProbeOutcome:
     facts = []
     before, alive, freed = samples.get("before0"), samples.get("alive0"), samples.get("freed0")
     if None not in (before, alive, freed) and alive - before >= requested and alive - freed >= requested:
-        facts.append(f"allocated memory rose by {fmt_bytes(alive - before)} (>= {fmt_bytes(requested)} requested "
-                     f"by {ctx.threads} thread(s)) while the buffers lived and fell by {fmt_bytes(alive - freed)} "
-                     "when they were freed")
+        facts.append(
+            f"allocated memory rose by {fmt_bytes(alive - before)} (>= {fmt_bytes(requested)} requested "
+            f"by {ctx.threads} thread(s)) while the buffers lived and fell by {fmt_bytes(alive - freed)} "
+            "when they were freed"
+        )
     seg0, seg1 = samples.get("before1.segments"), samples.get("alive1.segments")
     if seg0 is not None and seg1 is not None and seg1 == seg0:
-        facts.append("second round on the same streams: no new segment (segment.all.allocated +0), "
-                     "every block came back from the cache")
+        facts.append(
+            "second round on the same streams: no new segment (segment.all.allocated +0), "
+            "every block came back from the cache"
+        )
     return ProbeOutcome(f"{ctx.threads} thread(s) x {len(sizes)} buffers x 2 rounds held the values written", facts)
 
 
@@ -269,8 +293,10 @@ def empty_cache(ctx: ProbeContext) -> ProbeOutcome:
     facts = []
     before, after = samples.get("before"), samples.get("after")
     if before is not None and after is not None and after < before:
-        facts.append(f"reserved memory fell from {fmt_bytes(before)} to {fmt_bytes(after)} when "
-                     f"{ctx.threads} thread(s) called empty_cache() at once")
+        facts.append(
+            f"reserved memory fell from {fmt_bytes(before)} to {fmt_bytes(after)} when "
+            f"{ctx.threads} thread(s) called empty_cache() at once"
+        )
     return ProbeOutcome(f"{ctx.threads} thread(s): allocations after a concurrent empty_cache() were right", facts)
 
 
@@ -313,13 +339,17 @@ def memory_pressure(ctx: ProbeContext) -> ProbeOutcome:
     facts = []
     after = samples.get("after")
     wanted = ctx.threads * 2 * chunk
-    if (None not in (base, cached, after) and cached - base >= wanted and after < cached + wanted
-            and after <= limit):
-        facts.append(f"with {fmt_bytes(cached - base)} cached under a limit of {fmt_bytes(limit)}, "
-                     f"{ctx.threads} x {fmt_bytes(2 * chunk)} allocations succeeded and reserved memory ended at "
-                     f"{fmt_bytes(after)}: cached blocks were released to make room")
-    return ProbeOutcome(f"{ctx.threads} thread(s): 2-chunk allocations under a tight memory fraction held "
-                        "the right values (no out-of-memory)", facts)
+    if None not in (base, cached, after) and cached - base >= wanted and after < cached + wanted and after <= limit:
+        facts.append(
+            f"with {fmt_bytes(cached - base)} cached under a limit of {fmt_bytes(limit)}, "
+            f"{ctx.threads} x {fmt_bytes(2 * chunk)} allocations succeeded and reserved memory ended at "
+            f"{fmt_bytes(after)}: cached blocks were released to make room"
+        )
+    return ProbeOutcome(
+        f"{ctx.threads} thread(s): 2-chunk allocations under a tight memory fraction held "
+        "the right values (no out-of-memory)",
+        facts,
+    )
 
 
 def release_on_completion(ctx: ProbeContext) -> ProbeOutcome:
@@ -350,8 +380,10 @@ def release_on_completion(ctx: ProbeContext) -> ProbeOutcome:
         del junk
 
     ctx.run_threads(one)
-    return ProbeOutcome(f"{ctx.threads} thread(s): inputs freed while queued work still read them; "
-                        "NaN-filled new allocations did not leak into the results")
+    return ProbeOutcome(
+        f"{ctx.threads} thread(s): inputs freed while queued work still read them; "
+        "NaN-filled new allocations did not leak into the results"
+    )
 
 
 def shutdown(ctx: ProbeContext) -> ProbeOutcome:
@@ -361,7 +393,10 @@ def shutdown(ctx: ProbeContext) -> ProbeOutcome:
         raise ProbeFailure(f"child with {ctx.threads} thread(s) of queued work: {res.describe()}")
     facts = []
     if "pending_at_exit True" in res.stdout:
-        facts.append(f"child exited 0 with device work still pending (event.query() False just before exit), "
-                     f"queued by {ctx.threads} thread(s)")
-    return ProbeOutcome(f"child process with {ctx.threads} thread(s) of unsynchronised work exited 0, "
-                        "no crash text on stderr", facts)
+        facts.append(
+            f"child exited 0 with device work still pending (event.query() False just before exit), "
+            f"queued by {ctx.threads} thread(s)"
+        )
+    return ProbeOutcome(
+        f"child process with {ctx.threads} thread(s) of unsynchronised work exited 0, no crash text on stderr", facts
+    )

@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -82,8 +83,9 @@ class ProbeContext:
                 errors.append((i, exc))
                 barrier.abort()
 
-        workers = [threading.Thread(target=body, args=(i,), name=f"mpslab-probe-{i}", daemon=True)
-                   for i in range(self.threads)]
+        workers = [
+            threading.Thread(target=body, args=(i,), name=f"mpslab-probe-{i}", daemon=True) for i in range(self.threads)
+        ]
         for w in workers:
             w.start()
         deadline = time.monotonic() + self.timeout
@@ -91,8 +93,10 @@ class ProbeContext:
             w.join(max(0.0, deadline - time.monotonic()))
         if any(w.is_alive() for w in workers):
             barrier.abort()
-            raise TimeoutError(f"{sum(w.is_alive() for w in workers)} of {self.threads} probe threads "
-                               f"did not finish within {self.timeout:.0f} s")
+            raise TimeoutError(
+                f"{sum(w.is_alive() for w in workers)} of {self.threads} probe threads "
+                f"did not finish within {self.timeout:.0f} s"
+            )
         real = [(i, e) for i, e in errors if not isinstance(e, threading.BrokenBarrierError)] or errors
         if real:
             i, exc = sorted(real, key=lambda p: p[0])[0]

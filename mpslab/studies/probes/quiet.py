@@ -22,7 +22,7 @@ import re
 import sys
 import tempfile
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 __all__ = ["KINETO_NOISE", "kineto_quiet"]
 
@@ -53,8 +53,9 @@ def kineto_quiet() -> Iterator[None]:
                 finally:
                     os.dup2(saved, 2)
                     tmp.seek(0)
-                    kept = b"".join(line for line in tmp.read().splitlines(keepends=True)
-                                    if not KINETO_NOISE.match(line))
+                    kept = b"".join(
+                        line for line in tmp.read().splitlines(keepends=True) if not KINETO_NOISE.match(line)
+                    )
                     if kept:
                         os.write(2, kept)
         finally:

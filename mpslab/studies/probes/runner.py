@@ -15,7 +15,8 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import torch
@@ -26,7 +27,14 @@ from mpslab.studies.probes.catalogue import PROBES, get_probe
 from mpslab.studies.probes.evidence import Collector, warm_profiler
 from mpslab.studies.probes.probe import Probe, ProbeContext
 from mpslab.studies.probes.status import (
-    BACKEND_KINDS, COVERED, EXERCISED, FAILED, NOT_APPLICABLE, NOT_RUN, Evidence, Need,
+    BACKEND_KINDS,
+    COVERED,
+    EXERCISED,
+    FAILED,
+    NOT_APPLICABLE,
+    NOT_RUN,
+    Evidence,
+    Need,
 )
 
 __all__ = ["coverage_matrix", "coverage_table", "run_probe", "run_probes"]
@@ -49,8 +57,14 @@ def _select(probes: Sequence[str] | None) -> list[Probe]:
 
 
 def _base_row(probe: Probe, kind: str, device: str | None) -> dict[str, Any]:
-    return {"path": probe.path, "title": probe.title, "seed": probe.seed, "what": probe.what, "backend": kind,
-            "device": device}
+    return {
+        "path": probe.path,
+        "title": probe.title,
+        "seed": probe.seed,
+        "what": probe.what,
+        "backend": kind,
+        "device": device,
+    }
 
 
 def _evidence_text(need: Need | None, ev: Evidence, by_mode: Mapping[str, Evidence]) -> str:
@@ -70,8 +84,16 @@ def _evidence_text(need: Need | None, ev: Evidence, by_mode: Mapping[str, Eviden
     return "; ".join(parts)
 
 
-def run_probe(probe: Probe, backend: Backend, *, threads: int = 4, size: int = 64, chunk_mb: int = 32,
-              timeout: float = 120.0, profile: bool = True) -> dict[str, Any]:
+def run_probe(
+    probe: Probe,
+    backend: Backend,
+    *,
+    threads: int = 4,
+    size: int = 64,
+    chunk_mb: int = 32,
+    timeout: float = 120.0,
+    profile: bool = True,
+) -> dict[str, Any]:
     """Run one probe on one backend, alone then from ``threads`` threads; one tidy row."""
     kind = backend.kind
     row = _base_row(probe, kind, str(backend.device))
@@ -79,8 +101,14 @@ def run_probe(probe: Probe, backend: Backend, *, threads: int = 4, size: int = 6
     row.update({"targets": plan.targets, "threads": threads})
     reason = plan.not_applicable(backend)
     if reason is not None:
-        row.update(status=NOT_APPLICABLE, evidence="", check="", error="",
-                   explanation=f"Not applicable on {kind}: {reason}.", seconds=0.0)
+        row.update(
+            status=NOT_APPLICABLE,
+            evidence="",
+            check="",
+            error="",
+            explanation=f"Not applicable on {kind}: {reason}.",
+            seconds=0.0,
+        )
         return row
     t0 = time.perf_counter()
     by_mode: dict[str, Evidence] = {}
@@ -118,8 +146,12 @@ def run_probe(probe: Probe, backend: Backend, *, threads: int = 4, size: int = 6
     merged = Evidence()
     for ev in by_mode.values():
         merged = merged.merge(ev)
-    row.update(check=" ".join(checks), evidence=_evidence_text(plan.need, merged, by_mode), error=error,
-               seconds=time.perf_counter() - t0)
+    row.update(
+        check=" ".join(checks),
+        evidence=_evidence_text(plan.need, merged, by_mode),
+        error=error,
+        seconds=time.perf_counter() - t0,
+    )
     if error:
         row["status"] = FAILED
         row["explanation"] = f"Failed: {row.get('error_line', error.splitlines()[0])}"
@@ -130,12 +162,15 @@ def run_probe(probe: Probe, backend: Backend, *, threads: int = 4, size: int = 6
         missing = plan.need.missing(merged)
         if missing:
             row["status"] = EXERCISED
-            row["explanation"] = (f"Targets: {plan.targets}. Evidence named ({plan.need.describe()}) "
-                                  f"not complete: {'; '.join(missing)}.")
+            row["explanation"] = (
+                f"Targets: {plan.targets}. Evidence named ({plan.need.describe()}) not complete: {'; '.join(missing)}."
+            )
         else:
             row["status"] = COVERED
-            row["explanation"] = (f"Targets: {plan.targets}. Evidence ({plan.need.describe()}) "
-                                  "collected in this run." + (f" Note: {plan.reason}." if plan.reason else ""))
+            row["explanation"] = (
+                f"Targets: {plan.targets}. Evidence ({plan.need.describe()}) "
+                "collected in this run." + (f" Note: {plan.reason}." if plan.reason else "")
+            )
     row.pop("error_line", None)
     return row
 
@@ -148,16 +183,41 @@ def _not_run_rows(probes: list[Probe], kind: str, why: str) -> list[dict[str, An
         plan = p.plan(kind)
         reason = plan.not_applicable(backend)
         status = NOT_APPLICABLE if reason is not None else NOT_RUN
-        row.update(targets=plan.targets, threads=0, status=status, evidence="", check="", error="", seconds=0.0,
-                   explanation=(f"Not applicable on {kind}: {reason}." if reason is not None
-                                else f"Not run: {why}. Targets: {plan.targets}."))
+        row.update(
+            targets=plan.targets,
+            threads=0,
+            status=status,
+            evidence="",
+            check="",
+            error="",
+            seconds=0.0,
+            explanation=(
+                f"Not applicable on {kind}: {reason}."
+                if reason is not None
+                else f"Not run: {why}. Targets: {plan.targets}."
+            ),
+        )
         rows.append(row)
     return rows
 
 
 def _frame(rows: list[dict[str, Any]], env: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    cols = ["path", "title", "seed", "backend", "device", "status", "evidence", "check", "explanation",
-            "what", "targets", "threads", "seconds", "error"]
+    cols = [
+        "path",
+        "title",
+        "seed",
+        "backend",
+        "device",
+        "status",
+        "evidence",
+        "check",
+        "explanation",
+        "what",
+        "targets",
+        "threads",
+        "seconds",
+        "error",
+    ]
     df = pd.DataFrame(rows)
     for c in cols:
         if c not in df.columns:
@@ -170,9 +230,17 @@ def _frame(rows: list[dict[str, Any]], env: Mapping[str, Any] | None = None) -> 
     return df
 
 
-def run_probes(device: str = "cpu", *, threads: int = 4, size: int = 64, chunk_mb: int = 32,
-               timeout: float = 120.0, probes: Sequence[str] | None = None, backend: Backend | None = None,
-               profile: bool = True) -> pd.DataFrame:
+def run_probes(
+    device: str = "cpu",
+    *,
+    threads: int = 4,
+    size: int = 64,
+    chunk_mb: int = 32,
+    timeout: float = 120.0,
+    probes: Sequence[str] | None = None,
+    backend: Backend | None = None,
+    profile: bool = True,
+) -> pd.DataFrame:
     """Every probe (or those named) on one backend; a tidy frame, one row per path.
 
     ``backend`` injects an adapter (tests use an MPS adapter over a fake ``torch.mps``);
@@ -189,12 +257,15 @@ def run_probes(device: str = "cpu", *, threads: int = 4, size: int = 64, chunk_m
         except (RuntimeError, ValueError) as exc:
             raise ValueError(f"device={device!r}: {exc}") from None
     if not backend.is_available():
-        return _frame(_not_run_rows(selected, backend.kind,
-                                    f"the {backend.kind} backend is not available on this machine"))
+        return _frame(
+            _not_run_rows(selected, backend.kind, f"the {backend.kind} backend is not available on this machine")
+        )
     if profile:
         warm_profiler(backend)
-    rows = [run_probe(p, backend, threads=threads, size=size, chunk_mb=chunk_mb, timeout=timeout, profile=profile)
-            for p in selected]
+    rows = [
+        run_probe(p, backend, threads=threads, size=size, chunk_mb=chunk_mb, timeout=timeout, profile=profile)
+        for p in selected
+    ]
     try:
         name = backend.device_name()
     except Exception:
@@ -202,9 +273,17 @@ def run_probes(device: str = "cpu", *, threads: int = 4, size: int = 64, chunk_m
     return _frame(rows, {"device_name": name})
 
 
-def coverage_matrix(devices: Sequence[str] = ("cpu",), *, threads: int = 4, size: int = 64, chunk_mb: int = 32,
-                    timeout: float = 120.0, probes: Sequence[str] | None = None,
-                    backends: Mapping[str, Backend] | None = None, profile: bool = True) -> pd.DataFrame:
+def coverage_matrix(
+    devices: Sequence[str] = ("cpu",),
+    *,
+    threads: int = 4,
+    size: int = 64,
+    chunk_mb: int = 32,
+    timeout: float = 120.0,
+    probes: Sequence[str] | None = None,
+    backends: Mapping[str, Backend] | None = None,
+    profile: bool = True,
+) -> pd.DataFrame:
     """The coverage matrix as a tidy frame: every path x every backend kind (cpu, cuda, mps).
 
     Kinds named in ``devices`` (or injected through ``backends``) are run; the others get
@@ -226,12 +305,24 @@ def coverage_matrix(devices: Sequence[str] = ("cpu",), *, threads: int = 4, size
     for kind in BACKEND_KINDS:
         b = wanted.get(kind)
         if b is None:
-            why = ("not requested in this run" if get_backend(kind).is_available()
-                   else f"the {kind} backend is not available on this machine")
+            why = (
+                "not requested in this run"
+                if get_backend(kind).is_available()
+                else f"the {kind} backend is not available on this machine"
+            )
             frames.append(_frame(_not_run_rows(selected, kind, why)))
         else:
-            frames.append(run_probes(threads=threads, size=size, chunk_mb=chunk_mb, timeout=timeout,
-                                     probes=[p.path for p in selected], backend=b, profile=profile))
+            frames.append(
+                run_probes(
+                    threads=threads,
+                    size=size,
+                    chunk_mb=chunk_mb,
+                    timeout=timeout,
+                    probes=[p.path for p in selected],
+                    backend=b,
+                    profile=profile,
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 

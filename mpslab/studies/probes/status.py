@@ -11,8 +11,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "COVERED", "EXERCISED", "NOT_APPLICABLE", "NOT_RUN", "FAILED", "STATUSES", "STATUS_MEANING",
-    "BACKEND_KINDS", "Evidence", "Need", "ProbeFailure",
+    "COVERED",
+    "EXERCISED",
+    "NOT_APPLICABLE",
+    "NOT_RUN",
+    "FAILED",
+    "STATUSES",
+    "STATUS_MEANING",
+    "BACKEND_KINDS",
+    "Evidence",
+    "Need",
+    "ProbeFailure",
 ]
 
 COVERED = "covered"
@@ -23,9 +32,9 @@ FAILED = "failed"
 STATUSES = (COVERED, EXERCISED, NOT_APPLICABLE, NOT_RUN, FAILED)
 STATUS_MEANING = {
     COVERED: "ran alone and from T threads at once, results right, and the evidence this backend "
-             "can give was collected in this run",
+    "can give was collected in this run",
     EXERCISED: "ran alone and from T threads at once, results right, but no evidence is available on "
-               "this backend (or the evidence named was not seen; the evidence column says which)",
+    "this backend (or the evidence named was not seen; the evidence column says which)",
     NOT_APPLICABLE: "the concept does not exist on this backend; nothing was run",
     NOT_RUN: "the backend is not present on this machine (or was not asked for); nothing was run",
     FAILED: "the probe raised, hung or produced a wrong result (the error column has the traceback)",
@@ -46,9 +55,10 @@ class Evidence:
     facts: list[str] = field(default_factory=list)  # the probe's own observations
     notes: list[str] = field(default_factory=list)  # e.g. profiler unavailable
 
-    def merge(self, other: "Evidence") -> "Evidence":
-        out = Evidence({k: [v[0], set(v[1])] for k, v in self.calls.items()}, dict(self.stats),
-                       list(self.facts), list(self.notes))
+    def merge(self, other: Evidence) -> Evidence:
+        out = Evidence(
+            {k: [v[0], set(v[1])] for k, v in self.calls.items()}, dict(self.stats), list(self.facts), list(self.notes)
+        )
         for k, (n, threads) in other.calls.items():
             cur = out.calls.setdefault(k, [0, set()])
             cur[0] += n

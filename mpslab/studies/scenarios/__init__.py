@@ -11,5 +11,13 @@ from mpslab.studies.scenarios import handoff, kernels, lifecycle, models  # noqa
 from mpslab.studies.scenarios.catalogue import SCENARIOS, Scenario, get_scenario, scenario_names
 from mpslab.studies.scenarios.run import library_table, run_library, scenario_config, scenario_listing
 
-__all__ = ["SCENARIOS", "Scenario", "get_scenario", "scenario_names", "scenario_listing", "scenario_config",
-           "run_library", "library_table"]
+__all__ = [
+    "SCENARIOS",
+    "Scenario",
+    "get_scenario",
+    "scenario_names",
+    "scenario_listing",
+    "scenario_config",
+    "run_library",
+    "library_table",
+]

@@ -59,7 +59,7 @@ class _Producers:
 
 def _setup(ctx: WorkerContext) -> _Producers:
     g = torch.Generator().manual_seed(0)
-    w = torch.randn(ctx.size, ctx.size, generator=g) / ctx.size ** 0.5
+    w = torch.randn(ctx.size, ctx.size, generator=g) / ctx.size**0.5
     return _Producers(w.to(ctx.device, ctx.dtype))
 
 
@@ -86,9 +86,14 @@ def _produce(ctx: WorkerContext, box: dict[str, Any]) -> None:
         box["error"] = exc
 
 
-@register_workload("handoff", description="a tensor produced in one thread, consumed in another, synchronised "
-                   "correctly (events / wait_stream / record_stream); a control", setup=_setup,
-                   applies=_applies, scale=lambda size: float(size))
+@register_workload(
+    "handoff",
+    description="a tensor produced in one thread, consumed in another, synchronised "
+    "correctly (events / wait_stream / record_stream); a control",
+    setup=_setup,
+    applies=_applies,
+    scale=lambda size: float(size),
+)
 def handoff(ctx: WorkerContext, i: int) -> torch.Tensor:
     """mpslab control: correct cross-thread hand-off; the oracle must accept it in every trial."""
     box: dict[str, Any] = {}

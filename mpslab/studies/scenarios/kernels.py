@@ -27,10 +27,11 @@ _FIXED_DTYPE = "its dtypes are fixed by the scenario ({}); run it with dtype flo
 def _only_float32(fixed: str):
     def applies(kind: str, dtype: str) -> str | None:
         return None if dtype == "float32" else _FIXED_DTYPE.format(fixed)
+
     return applies
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _backend(device: str):
     return get_backend(device)
 
@@ -51,9 +52,12 @@ def host_generator(ctx: WorkerContext, i: int) -> torch.Generator:
 _CYCLE = (torch.float32, torch.float16, torch.bfloat16)
 
 
-@register_workload("threads-arange", description="arange + linspace over growing lengths, dtype cycling "
-                   "float32/float16/bfloat16, host read of their sum (pytorch#197805)",
-                   applies=_only_float32("float32/float16/bfloat16 in turn"))
+@register_workload(
+    "threads-arange",
+    description="arange + linspace over growing lengths, dtype cycling "
+    "float32/float16/bfloat16, host read of their sum (pytorch#197805)",
+    applies=_only_float32("float32/float16/bfloat16 in turn"),
+)
 def threads_arange(ctx: WorkerContext, i: int) -> torch.Tensor:
     """pytorch/pytorch#197805: arange/linspace from 2 threads x 5 iterations crashed every run on MPS."""
     n = ctx.size + 7 * i + ctx.thread
@@ -66,12 +70,31 @@ def threads_arange(ctx: WorkerContext, i: int) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- unary-burst
 
-UNARY_OPS = ("tanh", "abs", "sin", "cos", "tan", "asin", "acos", "atan", "sqrt", "rsqrt", "neg", "exp2",
-             "log10", "log2", "log")
+UNARY_OPS = (
+    "tanh",
+    "abs",
+    "sin",
+    "cos",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "sqrt",
+    "rsqrt",
+    "neg",
+    "exp2",
+    "log10",
+    "log2",
+    "log",
+)
 
 
-@register_workload("unary-burst", description="15 unary ops, one per thread, released at one barrier on "
-                   "in-domain values; cold process, no warm-up (pytorch#167541)", scale=lambda size: float(size))
+@register_workload(
+    "unary-burst",
+    description="15 unary ops, one per thread, released at one barrier on "
+    "in-domain values; cold process, no warm-up (pytorch#167541)",
+    scale=lambda size: float(size),
+)
 def unary_burst(ctx: WorkerContext, i: int) -> torch.Tensor:
     """pytorch/pytorch#167541: concurrent first use of unary kernels raced in the shader cache."""
     op = getattr(torch, UNARY_OPS[ctx.thread % len(UNARY_OPS)])
@@ -83,8 +106,11 @@ def unary_burst(ctx: WorkerContext, i: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- nonzero
 
 
-@register_workload("nonzero", description="torch.nonzero of a random mask from several threads "
-                   "(pytorch#100285, #108996)", scale=lambda size: float(size) ** 2)
+@register_workload(
+    "nonzero",
+    description="torch.nonzero of a random mask from several threads (pytorch#100285, #108996)",
+    scale=lambda size: float(size) ** 2,
+)
 def nonzero(ctx: WorkerContext, i: int) -> torch.Tensor:
     """pytorch/pytorch#100285, #108996: nonzero from several threads returned wrong results / crashed on MPS."""
     x = torch.randn(ctx.size, ctx.size, generator=ctx.generator, device=ctx.device, dtype=ctx.dtype)
@@ -95,9 +121,12 @@ def nonzero(ctx: WorkerContext, i: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- casts and copies
 
 
-@register_workload("cast-sync", description="float16 -> float32 casts with a per-thread synchronize "
-                   "(PixlStash notes: 10/10 runs failed on M1 Pro)",
-                   applies=_only_float32("float16 -> float32"), scale=lambda size: float(size))
+@register_workload(
+    "cast-sync",
+    description="float16 -> float32 casts with a per-thread synchronize (PixlStash notes: 10/10 runs failed on M1 Pro)",
+    applies=_only_float32("float16 -> float32"),
+    scale=lambda size: float(size),
+)
 def cast_sync(ctx: WorkerContext, i: int) -> torch.Tensor:
     """PixlStash project notes (M1 Pro, torch 2.13.0 and 2.14): 10/10 runs failed."""
     x = torch.randn(ctx.size, ctx.size, generator=ctx.generator, device=ctx.device, dtype=torch.float16)
@@ -111,9 +140,12 @@ def _copy(ctx: WorkerContext, i: int) -> torch.Tensor:
     return h.to(ctx.device)
 
 
-@register_workload("copy-sync", description="host -> device copies then a per-thread synchronize "
-                   "(control; PixlStash notes: 4-6/10 runs failed)",
-                   applies=_only_float32("float32 host tensors"), scale=lambda size: float(size))
+@register_workload(
+    "copy-sync",
+    description="host -> device copies then a per-thread synchronize (control; PixlStash notes: 4-6/10 runs failed)",
+    applies=_only_float32("float32 host tensors"),
+    scale=lambda size: float(size),
+)
 def copy_sync(ctx: WorkerContext, i: int) -> torch.Tensor:
     """PixlStash project notes (M1 Pro, torch 2.13.0 and 2.14): 4-6/10 runs failed."""
     d = _copy(ctx, i)
@@ -121,9 +153,12 @@ def copy_sync(ctx: WorkerContext, i: int) -> torch.Tensor:
     return d
 
 
-@register_workload("copy-nosync", description="host -> device copies, no synchronize "
-                   "(control; PixlStash notes: 0/10 runs failed)",
-                   applies=_only_float32("float32 host tensors"), scale=lambda size: float(size))
+@register_workload(
+    "copy-nosync",
+    description="host -> device copies, no synchronize (control; PixlStash notes: 0/10 runs failed)",
+    applies=_only_float32("float32 host tensors"),
+    scale=lambda size: float(size),
+)
 def copy_nosync(ctx: WorkerContext, i: int) -> torch.Tensor:
     """PixlStash project notes (M1 Pro, torch 2.13.0 and 2.14): 0/10 runs failed."""
     return _copy(ctx, i)
@@ -148,14 +183,20 @@ def _sdpa_setup(ctx: WorkerContext) -> torch.nn.Module:
     g = torch.Generator().manual_seed(0)
     lin = torch.nn.Linear(d, 3 * d)
     with torch.no_grad():
-        lin.weight.copy_(torch.randn(lin.weight.shape, generator=g) / d ** 0.5)
+        lin.weight.copy_(torch.randn(lin.weight.shape, generator=g) / d**0.5)
         lin.bias.copy_(torch.randn(lin.bias.shape, generator=g) * 0.1)
     return lin.to(ctx.device, ctx.dtype).eval()
 
 
-@register_workload("sdpa-contiguous", description="linear -> unflatten -> transpose -> contiguous -> "
-                   "scaled_dot_product_attention on shared weights (dropbox/dML metal_mps_parallel)",
-                   setup=_sdpa_setup, params=_ATTN, check_params=_heads_divide, scale=lambda size: 8.0)
+@register_workload(
+    "sdpa-contiguous",
+    description="linear -> unflatten -> transpose -> contiguous -> "
+    "scaled_dot_product_attention on shared weights (dropbox/dML metal_mps_parallel)",
+    setup=_sdpa_setup,
+    params=_ATTN,
+    check_params=_heads_divide,
+    scale=lambda size: 8.0,
+)
 def sdpa_contiguous(ctx: WorkerContext, i: int) -> torch.Tensor:
     """dropbox/dML metal_mps_parallel, tests/minimal_mps_contiguous_race.py: 8 threads x 30 iterations."""
     p = ctx.params

@@ -20,8 +20,9 @@ before they return, so no work can be queued at exit. Not the runner itself.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -74,8 +75,7 @@ def empty_cache_while(backend: Any, work: Callable[[int], None], threads: int, t
             problems.append(f"empty_cache: {type(exc).__name__}: {exc}")
 
     releaser = threading.Thread(target=release, daemon=True, name="mpslab-empty-cache")
-    workers = [threading.Thread(target=run, args=(i,), daemon=True, name=f"mpslab-alloc-{i}")
-               for i in range(threads)]
+    workers = [threading.Thread(target=run, args=(i,), daemon=True, name=f"mpslab-alloc-{i}") for i in range(threads)]
     releaser.start()
     for w in workers:
         w.start()
@@ -97,9 +97,13 @@ def _mlp_setup(ctx: WorkerContext) -> dict[str, Any]:
     return {"model": model.to(ctx.device, ctx.dtype).eval(), "backend": get_backend(ctx.device)}
 
 
-@register_workload("empty-cache-under-load", description="thread 0 empties the allocator cache every step "
-                   "while the other threads run a shared MLP", setup=_mlp_setup,
-                   applies=_not_on_cpu(CPU_NO_CACHE), scale=lambda size: float(size) ** 0.5)
+@register_workload(
+    "empty-cache-under-load",
+    description="thread 0 empties the allocator cache every step while the other threads run a shared MLP",
+    setup=_mlp_setup,
+    applies=_not_on_cpu(CPU_NO_CACHE),
+    scale=lambda size: float(size) ** 0.5,
+)
 def empty_cache_under_load(ctx: WorkerContext, i: int) -> torch.Tensor:
     """mpslab edge case empty_cache_race: allocator-cache release while other threads allocate and compute."""
     if ctx.thread == 0:
@@ -112,9 +116,14 @@ def empty_cache_under_load(ctx: WorkerContext, i: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- exit-after-work
 
 
-@register_workload("exit-after-work", description="threads queue matmuls, no final synchronize, no replay: "
-                   "the process exit is the measurement (pytorch#188812)",
-                   applies=_not_on_cpu(CPU_NO_QUEUE), final_sync=False, scale=lambda size: float(size) ** 1.5)
+@register_workload(
+    "exit-after-work",
+    description="threads queue matmuls, no final synchronize, no replay: "
+    "the process exit is the measurement (pytorch#188812)",
+    applies=_not_on_cpu(CPU_NO_QUEUE),
+    final_sync=False,
+    scale=lambda size: float(size) ** 1.5,
+)
 def exit_after_work(ctx: WorkerContext, i: int) -> torch.Tensor:
     """pytorch/pytorch#188812: a process exiting with device work still queued."""
     a = torch.randn(ctx.size, ctx.size, generator=ctx.generator, device=ctx.device, dtype=ctx.dtype)
@@ -128,7 +137,15 @@ def exit_after_work_trial(device: str, threads: int, size: int, iterations: int,
     from mpslab.run.config import StressConfig
     from mpslab.trials.isolate import run_trials
 
-    config = StressConfig(workload="exit-after-work", device=device, threads=threads, size=size,
-                          iterations=iterations, sync_every=0, warmup=0, verify=False)
+    config = StressConfig(
+        workload="exit-after-work",
+        device=device,
+        threads=threads,
+        size=size,
+        iterations=iterations,
+        sync_every=0,
+        warmup=0,
+        verify=False,
+    )
     df = run_trials(config, trials=1, timeout_s=timeout_s, mode="spawn", progress=False)
     return df.iloc[0].to_dict()

@@ -28,7 +28,7 @@ def _init(model: nn.Module) -> nn.Module:
     with torch.no_grad():
         for p in model.parameters():
             fan_in = p.shape[1:].numel() if p.dim() > 1 else p.shape[0]
-            p.copy_(torch.randn(p.shape, generator=g) / fan_in ** 0.5)
+            p.copy_(torch.randn(p.shape, generator=g) / fan_in**0.5)
     return model.eval()
 
 
@@ -44,10 +44,13 @@ def build_mlp_origin() -> nn.Module:
     return _init(nn.Sequential(nn.Linear(a, b), nn.ReLU(), nn.Linear(b, c), nn.ReLU(), nn.Linear(c, d)))
 
 
-@register_workload("mlp-origin", description="inference: the origin MLP 512 -> 1024 -> 1024 -> 512, shared, "
-                   "under inference_mode (param batch)",
-                   setup=lambda ctx: build_mlp_origin().to(ctx.device, ctx.dtype),
-                   params={"batch": Param(int, 8, "rows per forward", minimum=1)}, scale=lambda size: 8.0)
+@register_workload(
+    "mlp-origin",
+    description="inference: the origin MLP 512 -> 1024 -> 1024 -> 512, shared, under inference_mode (param batch)",
+    setup=lambda ctx: build_mlp_origin().to(ctx.device, ctx.dtype),
+    params={"batch": Param(int, 8, "rows per forward", minimum=1)},
+    scale=lambda size: 8.0,
+)
 def mlp_origin(ctx: WorkerContext, i: int) -> torch.Tensor:
     """The seed round's origin model shape (512 -> 1024 -> 1024 -> 512), shared by all threads."""
     with torch.inference_mode():
@@ -69,16 +72,19 @@ def _heads_divide(p: Params) -> str | None:
 
 
 def build_transformer(d_model: int, heads: int) -> nn.Module:
-    layer = nn.TransformerEncoderLayer(d_model, heads, dim_feedforward=4 * d_model, dropout=0.0,
-                                       batch_first=True)
+    layer = nn.TransformerEncoderLayer(d_model, heads, dim_feedforward=4 * d_model, dropout=0.0, batch_first=True)
     return _init(layer)
 
 
-@register_workload("transformer", description="inference: a shared nn.TransformerEncoderLayer under "
-                   "inference_mode (params d_model, heads, seq, batch)",
-                   setup=lambda ctx: build_transformer(ctx.params["d_model"], ctx.params["heads"]).to(
-                       ctx.device, ctx.dtype),
-                   params=_TRANSFORMER, check_params=_heads_divide, scale=lambda size: 8.0)
+@register_workload(
+    "transformer",
+    description="inference: a shared nn.TransformerEncoderLayer under "
+    "inference_mode (params d_model, heads, seq, batch)",
+    setup=lambda ctx: build_transformer(ctx.params["d_model"], ctx.params["heads"]).to(ctx.device, ctx.dtype),
+    params=_TRANSFORMER,
+    check_params=_heads_divide,
+    scale=lambda size: 8.0,
+)
 def transformer(ctx: WorkerContext, i: int) -> torch.Tensor:
     """nn.TransformerEncoderLayer inference (eval + inference_mode takes its fused fast path)."""
     p = ctx.params
@@ -91,20 +97,29 @@ def transformer(ctx: WorkerContext, i: int) -> torch.Tensor:
 
 def build_convnet() -> nn.Module:
     model = nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(32, 32, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),
     )
     return _init(model).to(memory_format=torch.channels_last)
 
 
-@register_workload("convnet", description="inference: a small shared CNN in channels_last under "
-                   "inference_mode (params batch, image)",
-                   setup=lambda ctx: build_convnet().to(ctx.device, ctx.dtype),
-                   params={"batch": Param(int, 2, "images per step", minimum=1),
-                           "image": Param(int, 32, "image side in pixels", minimum=4)},
-                   scale=lambda size: 4.0)
+@register_workload(
+    "convnet",
+    description="inference: a small shared CNN in channels_last under inference_mode (params batch, image)",
+    setup=lambda ctx: build_convnet().to(ctx.device, ctx.dtype),
+    params={
+        "batch": Param(int, 2, "images per step", minimum=1),
+        "image": Param(int, 32, "image side in pixels", minimum=4),
+    },
+    scale=lambda size: 4.0,
+)
 def convnet(ctx: WorkerContext, i: int) -> torch.Tensor:
     """channels_last convolution inference with shared weights."""
     p = ctx.params

@@ -15,7 +15,8 @@ The figure is ``mpslab.report.plots.plot_scenario_rates``. Not the catalogue.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -30,8 +31,18 @@ __all__ = ["scenario_listing", "scenario_config", "run_library", "library_table"
 
 _BACKENDS = (("cpu", CpuBackend.dtypes), ("cuda", CudaBackend.dtypes), ("mps", MpsBackend.dtypes))
 
-TABLE_COLUMNS = ["scenario", "citation", "status", "trials", *OUTCOMES, "failures", "failure_rate",
-                 "rate_low", "rate_high", "ops_per_s"]
+TABLE_COLUMNS = [
+    "scenario",
+    "citation",
+    "status",
+    "trials",
+    *OUTCOMES,
+    "failures",
+    "failure_rate",
+    "rate_low",
+    "rate_high",
+    "ops_per_s",
+]
 
 
 def _applies_where(name: str) -> tuple[str, str]:
@@ -51,15 +62,31 @@ def scenario_listing() -> pd.DataFrame:
     for s in SCENARIOS:
         backends, dtypes = _applies_where(s.name)
         wl = get_workload(s.name)
-        rows.append({"name": s.name, "does": s.does, "source": s.source, "backends": backends, "dtypes": dtypes,
-                     "cold": s.cold, "launch": s.launch,
-                     "params": ",".join(f"{k}={p.default}" for k, p in sorted(wl.params.items()))})
+        rows.append(
+            {
+                "name": s.name,
+                "does": s.does,
+                "source": s.source,
+                "backends": backends,
+                "dtypes": dtypes,
+                "cold": s.cold,
+                "launch": s.launch,
+                "params": ",".join(f"{k}={p.default}" for k, p in sorted(wl.params.items())),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def scenario_config(name: str, device: str = "auto", *, dtype: str = "float32", threads: int | None = None,
-                    iterations: int | None = None, params: dict[str, Any] | None = None,
-                    seed: int = 0) -> StressConfig:
+def scenario_config(
+    name: str,
+    device: str = "auto",
+    *,
+    dtype: str = "float32",
+    threads: int | None = None,
+    iterations: int | None = None,
+    params: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> StressConfig:
     """The library's config for scenario ``name``; ``ConfigError`` (one line) if unknown or not applicable."""
     try:
         s = get_scenario(name)
@@ -67,13 +94,23 @@ def scenario_config(name: str, device: str = "auto", *, dtype: str = "float32", 
         raise ConfigError(str(exc.args[0])) from None
     merged = dict(s.params)
     merged.update(params or {})
-    return StressConfig(workload=s.name, device=device, dtype=dtype, threads=threads or s.threads,
-                        iterations=iterations or s.iterations, size=s.size, warmup=s.warmup,
-                        sync_every=s.sync_every, params=merged, seed=seed)
+    return StressConfig(
+        workload=s.name,
+        device=device,
+        dtype=dtype,
+        threads=threads or s.threads,
+        iterations=iterations or s.iterations,
+        size=s.size,
+        warmup=s.warmup,
+        sync_every=s.sync_every,
+        params=merged,
+        seed=seed,
+    )
 
 
-def _plan(scenarios: Sequence[str] | str | None, device: str, dtype: str, threads: int | None,
-          iterations: int | None) -> list[tuple[str, StressConfig | None, str]]:
+def _plan(
+    scenarios: Sequence[str] | str | None, device: str, dtype: str, threads: int | None, iterations: int | None
+) -> list[tuple[str, StressConfig | None, str]]:
     """(name, config or None, why not applicable) per scenario; explicit names must apply."""
     if isinstance(scenarios, str):
         scenarios = [scenarios] if scenarios != "all" else None
@@ -93,10 +130,18 @@ def _plan(scenarios: Sequence[str] | str | None, device: str, dtype: str, thread
     return plan
 
 
-def run_library(scenarios: Sequence[str] | str | None = None, device: str = "auto", *, trials: int = 5,
-                timeout_s: float = 120.0, dtype: str = "float32", threads: int | None = None,
-                iterations: int | None = None, store: str | None = None,
-                progress: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_library(
+    scenarios: Sequence[str] | str | None = None,
+    device: str = "auto",
+    *,
+    trials: int = 5,
+    timeout_s: float = 120.0,
+    dtype: str = "float32",
+    threads: int | None = None,
+    iterations: int | None = None,
+    store: str | None = None,
+    progress: bool | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each scenario as ``trials`` isolated trials; returns (every trial's row, ``library_table``).
 
     ``scenarios``: names, or ``None`` / ``"all"`` for the whole library (then the ones that
@@ -117,8 +162,9 @@ def run_library(scenarios: Sequence[str] | str | None = None, device: str = "aut
     return rows, library_table(rows, skipped, order=[n for n, _, _ in plan])
 
 
-def library_table(rows: pd.DataFrame, not_applicable: dict[str, str] | None = None,
-                  order: Sequence[str] | None = None) -> pd.DataFrame:
+def library_table(
+    rows: pd.DataFrame, not_applicable: dict[str, str] | None = None, order: Sequence[str] | None = None
+) -> pd.DataFrame:
     """One row per scenario: citation, status, trials, outcome counts, failure rate [low, high], median ops/s."""
     not_applicable = not_applicable or {}
     names = list(order) if order is not None else list(dict.fromkeys(rows["scenario"]))
@@ -132,9 +178,16 @@ def library_table(rows: pd.DataFrame, not_applicable: dict[str, str] | None = No
         sub = rows[rows["scenario"] == name]
         rate = failure_rate(sub["outcome"].tolist())
         counts = sub["outcome"].value_counts()
-        entry.update(status="ran", trials=len(sub), **{o: int(counts.get(o, 0)) for o in OUTCOMES},
-                     failures=rate.failures, failure_rate=rate.rate, rate_low=rate.low, rate_high=rate.high,
-                     ops_per_s=float(pd.to_numeric(sub["ops_per_s"], errors="coerce").median()))
+        entry.update(
+            status="ran",
+            trials=len(sub),
+            **{o: int(counts.get(o, 0)) for o in OUTCOMES},
+            failures=rate.failures,
+            failure_rate=rate.rate,
+            rate_low=rate.low,
+            rate_high=rate.high,
+            ops_per_s=float(pd.to_numeric(sub["ops_per_s"], errors="coerce").median()),
+        )
         out.append(entry)
     table = pd.DataFrame(out, columns=TABLE_COLUMNS)
     for col in ("trials", *OUTCOMES, "failures"):

@@ -61,14 +61,16 @@ def shrink(
 
         config = replace(config, device=resolve_device("auto"))
     label = name or re.sub(r"[^A-Za-z0-9_.-]+", "_", config.workload)
-    search = shrink_config(config, trials=trials, timeout_s=timeout_s, python=python,
-                           keep_fraction=keep_fraction, log=log)
+    search = shrink_config(
+        config, trials=trials, timeout_s=timeout_s, python=python, keep_fraction=keep_fraction, log=log
+    )
     if search.outcome == "ok":
         return ShrinkResult(search, False)
     os.makedirs(out_dir, exist_ok=True)
     script_name = f"repro_{label}.py"
-    script = write_script(os.path.join(out_dir, script_name), search.final.config, workload,
-                          runs=repro_runs, timeout_s=timeout_s)
+    script = write_script(
+        os.path.join(out_dir, script_name), search.final.config, workload, runs=repro_runs, timeout_s=timeout_s
+    )
     text = script_text(search.final.config, workload, runs=repro_runs, timeout_s=timeout_s)
     report = os.path.join(out_dir, f"report_{label}.md")
     with open(report, "w", encoding="utf-8") as fh:

@@ -25,8 +25,14 @@ _VERB = {"crash": "crashed", "hang": "hung", "error": "raised an error", "mismat
 def collect_env(python: str | None = None, timeout_s: float = 120.0) -> str:
     """``python -m torch.utils.collect_env`` under ``python`` (default: this interpreter)."""
     try:
-        out = subprocess.run([python or sys.executable, "-m", "torch.utils.collect_env"], capture_output=True,
-                             text=True, timeout=timeout_s, stdin=subprocess.DEVNULL, check=False)
+        out = subprocess.run(
+            [python or sys.executable, "-m", "torch.utils.collect_env"],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
         return out.stdout.strip() or out.stderr.strip()
     except (OSError, subprocess.SubprocessError) as exc:
         return f"(collect_env failed: {exc})"
@@ -65,7 +71,8 @@ def report_text(search: Any, workload: Any, script_name: str, script_source: str
         f"{c.iterations} iteration(s) each, size {c.size}, {c.dtype} on `{c.device}`, the process "
         f"{sentence} (each run a fresh process; isolated trials by mpslab).",
         "",
-        f"Outcome class: **{search.outcome}**" + (f", exit signal **{how}**" if how else "")
+        f"Outcome class: **{search.outcome}**"
+        + (f", exit signal **{how}**" if how else "")
         + (f" — {row.get('first_error')}" if row.get("first_error") else ""),
         "",
         "Reproducer (standalone, needs only torch; runs the pattern in fresh processes and counts failures):",

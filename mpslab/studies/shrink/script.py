@@ -145,20 +145,31 @@ if __name__ == "__main__":
 def script_text(config: Any, workload: Any, *, runs: int = 10, timeout_s: float = 60.0, title: str = "") -> str:
     """The reproducer's source for ``config`` (a ``StressConfig``) and its ``workload``."""
     cfg = {
-        "threads": config.threads, "iterations": config.iterations, "size": config.size, "dtype": config.dtype,
-        "device": config.device, "seed": config.seed, "warmup": config.warmup, "sync_every": config.sync_every,
-        "throttle": config.throttle, "params": dict(config.params), "verify": bool(config.verify),
-        "final_sync": bool(workload.final_sync), "rtol": _TOLERANCE[config.dtype],
+        "threads": config.threads,
+        "iterations": config.iterations,
+        "size": config.size,
+        "dtype": config.dtype,
+        "device": config.device,
+        "seed": config.seed,
+        "warmup": config.warmup,
+        "sync_every": config.sync_every,
+        "throttle": config.throttle,
+        "params": dict(config.params),
+        "verify": bool(config.verify),
+        "final_sync": bool(workload.final_sync),
+        "rtol": _TOLERANCE[config.dtype],
         "scale": float(workload.scale(config.size)),
     }
-    head = (f'"""{title or f"Standalone reproducer: workload {workload.name!r}"}\n\n'
-            f"Written by `python -m mpslab shrink`; needs only torch. Runs the pattern below in a fresh\n"
-            f"process --runs times and prints how many runs failed (exit 1 if any did).\n"
-            f"Shrunk pattern: {config.threads} threads x {config.iterations} iterations, size {config.size}, "
-            f"{config.dtype} on {config.device}, warm-up {config.warmup}, sync every "
-            f"{config.sync_every or 'run (end only)'}.\n\"\"\"\n\n")
+    head = (
+        f'"""{title or f"Standalone reproducer: workload {workload.name!r}"}\n\n'
+        f"Written by `python -m mpslab shrink`; needs only torch. Runs the pattern below in a fresh\n"
+        f"process --runs times and prints how many runs failed (exit 1 if any did).\n"
+        f"Shrunk pattern: {config.threads} threads x {config.iterations} iterations, size {config.size}, "
+        f"{config.dtype} on {config.device}, warm-up {config.warmup}, sync every "
+        f'{config.sync_every or "run (end only)"}.\n"""\n\n'
+    )
     body = "import torch\n" + standalone_source(workload)
-    settings = (f"\n\nCONFIG = {cfg!r}\nRUNS = {int(runs)}\nTIMEOUT_S = {float(timeout_s)!r}\n")
+    settings = f"\n\nCONFIG = {cfg!r}\nRUNS = {int(runs)}\nTIMEOUT_S = {float(timeout_s)!r}\n"
     return head + body + settings + _HARNESS
 
 

@@ -70,9 +70,11 @@ def judge(config: Any, trials: int, timeout_s: float, python: str | None, outcom
 
 
 def _describe(c: Any) -> str:
-    return (f"threads={c.threads} iterations={c.iterations} size={c.size} warmup={c.warmup} "
-            f"sync_every={c.sync_every} streams={c.streams} throttle={c.throttle}"
-            + (f" params={dict(c.params)}" if c.params else ""))
+    return (
+        f"threads={c.threads} iterations={c.iterations} size={c.size} warmup={c.warmup} "
+        f"sync_every={c.sync_every} streams={c.streams} throttle={c.throttle}"
+        + (f" params={dict(c.params)}" if c.params else "")
+    )
 
 
 def shrink_config(
@@ -96,8 +98,10 @@ def shrink_config(
     base = Judgement(config, fails[outcome], first.trials, first.outcomes, first.rows)
     needed = max(1, math.ceil(keep_fraction * base.failures / base.trials * trials - 1e-9))
     search = ShrinkSearch(base, base, outcome, needed, judged=1)
-    say(f"target: outcome {outcome!r}; a candidate is kept with >= {needed} of {trials} trials {outcome} "
-        f"(half the original's rate {base.failures}/{base.trials})")
+    say(
+        f"target: outcome {outcome!r}; a candidate is kept with >= {needed} of {trials} trials {outcome} "
+        f"(half the original's rate {base.failures}/{base.trials})"
+    )
 
     seen: dict[Any, Judgement] = {}  # a configuration is judged once (a later pass may propose it again)
 
@@ -150,7 +154,7 @@ def _shrink_params(search: ShrinkSearch, tries: Callable[[Any, str], bool]) -> N
         n = 2
         while len(items) >= 2:
             size = math.ceil(len(items) / n)
-            chunks = [items[i:i + size] for i in range(0, len(items), size)]
+            chunks = [items[i : i + size] for i in range(0, len(items), size)]
             reduced = False
             for k in range(len(chunks)):
                 rest = [x for j, ch in enumerate(chunks) if j != k for x in ch]

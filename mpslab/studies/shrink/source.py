@@ -118,16 +118,20 @@ class _Collector:
     def add_global(self, name: str, value: Any, owner: str) -> None:
         if isinstance(value, types.ModuleType):
             if not _allowed_module(value):
-                raise Unsupported(f"{owner} uses module {value.__name__!r}: only torch and the standard library "
-                                  "can go into a standalone script")
+                raise Unsupported(
+                    f"{owner} uses module {value.__name__!r}: only torch and the standard library "
+                    "can go into a standalone script"
+                )
             stmt = f"import {value.__name__}" if value.__name__ == name else f"import {value.__name__} as {name}"
             self.imports[name] = stmt
-        elif (name in _SUBSTITUTES and callable(value)
-              and (getattr(value, "__module__", "") or "").startswith("mpslab.")):
+        elif (
+            name in _SUBSTITUTES and callable(value) and (getattr(value, "__module__", "") or "").startswith("mpslab.")
+        ):
             self.imports["torch"] = "import torch"
             self.functions.setdefault(name, _SUBSTITUTES[name])
-        elif not isinstance(value, types.FunctionType) and isinstance(getattr(value, "__wrapped__", None),
-                                                                      types.FunctionType):
+        elif not isinstance(value, types.FunctionType) and isinstance(
+            getattr(value, "__wrapped__", None), types.FunctionType
+        ):
             self.add_global(name, value.__wrapped__, owner)  # functools.lru_cache and friends: the plain function
         elif isinstance(value, types.FunctionType):
             mod = sys.modules.get(value.__module__ or "")
@@ -144,8 +148,9 @@ class _Collector:
                     raise Unsupported(f"{owner} uses {name!r}, which cannot be imported by name")
                 self.imports[name] = f"from {mod} import {qual} as {name}"
             else:
-                raise Unsupported(f"{owner} uses {name!r} ({type(value).__name__} from {mod or 'unknown'}): "
-                                  "not torch-only")
+                raise Unsupported(
+                    f"{owner} uses {name!r} ({type(value).__name__} from {mod or 'unknown'}): not torch-only"
+                )
         elif _is_constant(value):
             self.imports.setdefault("torch", "import torch")
             self.constants[name] = f"{name} = {value!r}"
