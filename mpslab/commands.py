@@ -1,0 +1,369 @@
+"""What each ``python -m mpslab`` subcommand does, once its arguments are parsed.
+
+One function per subcommand: build what it needs from the parsed arguments, call one
+study, print, and return the exit code (0 ok, 1 failures found, 2 bad input). Not here:
+the parser, the shared argument groups and the error handling (``mpslab.cli``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from mpslab.cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    BadInput,
+    _parse_param,
+    _print_json,
+    config_from_args,
+)
+from mpslab.run.config import ConfigError, StressConfig
+
+
+def _cmd_stress(args: argparse.Namespace) -> int:
+    from mpslab.run.runner import run_stress
+
+    config = config_from_args(args)
+    result = run_stress(config)
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result.summary())
+    return EXIT_OK if result.outcome == "ok" else EXIT_FAILED
+
+
+def _cmd_workloads(args: argparse.Namespace) -> int:
+    from mpslab.run.config import load_plugin
+    from mpslab.run.params import describe
+    from mpslab.run.workloads import list_workloads
+
+    for spec in args.plugins:
+        load_plugin(spec)
+    items = list_workloads()
+    if args.json:
+        _print_json(
+            [
+                {
+                    "name": w.name,
+                    "kind": w.kind,
+                    "description": w.description,
+                    "setup": w.setup_fn is not None,
+                    "params": {
+                        k: {"type": p.type.__name__, "default": p.default, "help": p.help}
+                        for k, p in sorted(w.params.items())
+                    },
+                }
+                for w in items
+            ]
+        )
+        return EXIT_OK
+    width = max(len(w.name) for w in items)
+    for w in items:
+        tag = " [self-test]" if w.kind == "fault" else ""
+        print(f"{w.name:<{width}}  {w.description}{tag}")
+        if w.params:
+            print(f"{'':<{width}}  params: {describe(w.params)}")
+    return EXIT_OK
+
+
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    from mpslab.studies.scenarios import scenario_listing
+
+    df = scenario_listing()
+    if args.json:
+        _print_json(df.to_dict(orient="records"))
+        return EXIT_OK
+    for r in df.itertuples():
+        cold = "; cold process (isolated trials, warmup=0)" if r.cold else ""
+        launch = f"; {r.launch} children" if r.launch != "auto" else ""
+        print(f"{r.name}: {r.does}")
+        print(f"    source: {r.source}")
+        print(f"    applies: {r.backends} with {r.dtypes}{cold}{launch}" + (f"; params {r.params}" if r.params else ""))
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from mpslab.report.pipeline import PipelineError, run_series
+
+    params = dict(_parse_param(p) for p in args.param)
+    try:
+        result = run_series(profile=args.profile, device=args.device, out=args.out, only=args.only, params=params)
+    except PipelineError as exc:
+        raise BadInput(f"mpslab run: error: {exc}") from None
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _how_it_ended(row: Any) -> str:
+    """``SIGSEGV``, ``exit 3`` or ``timeout`` for a crash or hang row; ``-`` otherwise."""
+    if row["outcome"] == "hang":
+        return "timeout"
+    if row["outcome"] == "crash":
+        if isinstance(row["signal"], str):
+            return row["signal"]
+        return f"exit {row['exit_code']}"
+    return "-"
+
+
+def _cmd_until_bound(args: argparse.Namespace) -> int:
+    import os
+    import tempfile
+
+    from mpslab.trials.sequential import (
+        ZeroFailurePlan,
+        parse_duration,
+        parse_target,
+        run_until_bound,
+        trials_chunk_runner,
+    )
+
+    try:
+        target = parse_target(args.until_bound)
+        max_time = parse_duration(args.max_time) if args.max_time is not None else None
+    except ValueError as exc:
+        raise BadInput(f"mpslab trials: error: {exc}") from None
+    if args.max_trials is not None and args.max_trials < 1:
+        raise BadInput(f"mpslab trials: error: --max-trials {args.max_trials}: must be >= 1")
+    config = config_from_args(args)
+    tmp = None
+    store = args.store
+    if store is None:
+        fd, tmp = tempfile.mkstemp(prefix="mpslab-until-bound-", suffix=".jsonl")
+        os.close(fd)
+        store = tmp
+    try:
+        run_chunk, frames = trials_chunk_runner(
+            config, store, timeout_s=args.timeout, python=args.python, mode=args.mode, batch=args.batch, progress=False
+        )
+        result = run_until_bound(
+            run_chunk,
+            ZeroFailurePlan(target),
+            max_trials=args.max_trials,
+            max_time_s=max_time,
+            stop_on_failure=args.stop_on_failure,
+            announce=lambda line: print(line, flush=True),
+        )
+    finally:
+        if tmp is not None:
+            os.unlink(tmp)
+    df = frames[-1] if frames else None
+    if df is not None:
+        failed = df[df["outcome"] != "ok"]
+        for _, r in failed.head(10).iterrows():
+            print(f"  trial {int(r['trial']):>4}  {r['outcome']:<8}  {_how_it_ended(r):<8}  {r['first_error'] or ''}")
+    print(
+        f"until-bound: {result.trials} trials in {result.elapsed_s:.1f} s, stopped by {result.stopped_by}"
+        + (f"; store: {args.store}" if args.store else "")
+    )
+    print(result.verdict())
+    return EXIT_OK if result.met else EXIT_FAILED
+
+
+def _cmd_trials(args: argparse.Namespace) -> int:
+    from mpslab.trials.isolate import run_trials
+    from mpslab.trials.stats import failure_rate, failure_rates
+
+    if args.until_bound is not None:
+        return _cmd_until_bound(args)
+    client = None
+    if args.scheduler:
+        if args.python:
+            raise ConfigError("--python: not with --scheduler (each worker uses its own interpreter)")
+        from mpslab.trials.executors import connect
+
+        config = _config_dict_from_args(args)  # validated by the workers (their devices, not ours)
+        client = connect(args.scheduler)
+    else:
+        config = config_from_args(args)
+    try:
+        df = run_trials(
+            config,
+            trials=args.trials,
+            timeout_s=args.timeout,
+            python=args.python,
+            store=args.store,
+            mode=args.mode,
+            batch=args.batch,
+            progress=False if args.no_progress else None,
+            client=client,
+        )
+    finally:
+        if client is not None:
+            client.close()
+    per_env = failure_rates(df, pool=args.pool)
+    rate = failure_rate(df, pool=True) if len(per_env) != 1 else per_env["result"].iloc[0]
+    if args.json:
+        _print_json(
+            {
+                "failure_rate": {
+                    k: getattr(rate, k)
+                    for k in (
+                        "failures",
+                        "trials",
+                        "rate",
+                        "low",
+                        "high",
+                        "confidence",
+                        "method",
+                        "sided",
+                        "outcomes",
+                        "verdict",
+                    )
+                },
+                "per_environment": per_env.drop(columns=["result"]).to_dict(orient="records"),
+                "trials": df.astype(object).where(df.notna(), None).to_dict(orient="records"),
+            }
+        )
+        return EXIT_OK if rate.failures == 0 else EXIT_FAILED
+    c = config if isinstance(config, StressConfig) else argparse.Namespace(**config)
+    mode = df["launch"].dropna().iloc[0] if df["launch"].notna().any() else args.mode
+    where = f"on {args.scheduler} ({df['worker'].nunique()} workers)" if args.scheduler else "here"
+    print(
+        f"mpslab trials: {args.trials} isolated trials of {c.workload!r} ({c.threads} threads x "
+        f"{c.iterations} iterations, size {c.size}, {c.dtype}) on {c.device}, {where}; "
+        f"{mode} mode, timeout {args.timeout:g} s"
+    )
+    counts = df["outcome"].value_counts()
+    print("outcome   trials")
+    for outcome in ("ok", "error", "mismatch", "crash", "hang", "lost"):
+        if counts.get(outcome, 0):
+            print(f"{outcome:<9} {int(counts[outcome]):>6}")
+    failed = df[df["outcome"] != "ok"]
+    if len(failed):
+        print(f"failed trials{' (first 10)' if len(failed) > 10 else ''}:")
+        for _, r in failed.head(10).iterrows():
+            print(f"  trial {int(r['trial']):>4}  {r['outcome']:<8}  {_how_it_ended(r):<8}  {r['first_error'] or ''}")
+    if args.store:
+        print(
+            f"store: {args.store} (batch {df.attrs.get('batch')}: {df.attrs.get('ran')} trials run now, "
+            f"{df.attrs.get('resumed')} read back)"
+        )
+    if len(per_env) > 1 or args.scheduler:
+        print("per environment (host, torch, build, device):" if not args.pool else "pooled (--pool):")
+        for _, r in per_env.iterrows():
+            env = ", ".join(str(r[col]) for col in per_env.columns if col.startswith("env_"))
+            print(f"  {env}: {r['verdict']}")
+    if len(per_env) > 1:
+        print(f"not pooled: {len(per_env)} environments differ (--pool pools them)")
+        return EXIT_OK if rate.failures == 0 else EXIT_FAILED
+    print(rate.verdict)
+    return EXIT_OK if rate.failures == 0 else EXIT_FAILED
+
+
+def _cmd_advise(args: argparse.Namespace) -> int:
+    from mpslab.studies.advisor import advise
+
+    params = dict(_parse_param(p, "mpslab advise") for p in args.params)
+    result = advise(
+        args.workload,
+        args.device,
+        args.budget,
+        args.max_failure,
+        threads=args.threads,
+        throttle=args.throttle,
+        sync=args.sync,
+        streams=args.streams,
+        batch_sizes=args.batch_sizes,
+        size=args.size,
+        dtype=args.dtype,
+        repeats=args.repeats,
+        out=args.out,
+        progress=not args.no_progress,
+        params=params or None,
+        plugins=tuple(args.plugins),
+    )
+    from mpslab.studies.advisor.decide import format_table
+
+    print()
+    print(format_table(result.table))
+    print()
+    print(result.text)
+    if args.out:
+        print(f"records: {args.out} (the same command again resumes)")
+    return EXIT_OK if result.recommended else EXIT_FAILED
+
+
+def _config_dict_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(
+        threads=args.threads,
+        iterations=args.iterations,
+        sync_every=args.sync_every,
+        workload=args.workload,
+        size=args.size,
+        dtype=args.dtype,
+        device=args.device,
+        streams=args.streams,
+        throttle=args.throttle,
+        seed=args.seed,
+        verify=args.verify,
+        warmup=args.warmup,
+        plugins=[os.path.abspath(p) if p.endswith(".py") else p for p in args.plugins],
+    )
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from mpslab.studies.compare import compare_builds
+
+    result = compare_builds(
+        args.a,
+        args.b,
+        args.scenarios or None,
+        trials=args.trials,
+        block=args.block,
+        timeout_s=args.timeout,
+        device=args.device,
+        store=args.store,
+        same_build_ok=args.same_build_ok,
+        threads=args.threads,
+        iterations=args.iterations,
+        progress=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
+    )
+    if args.json:
+        _print_json(
+            {
+                "a": result.a.info,
+                "b": result.b.info,
+                "device": result.device,
+                "scenarios": result.table.to_dict(orient="records"),
+                "not_applicable": result.skipped,
+            }
+        )
+    else:
+        print(result.report())
+    if args.csv:
+        result.table.to_csv(args.csv, index=False)
+    return EXIT_OK
+
+
+def _cmd_shrink(args: argparse.Namespace) -> int:
+    from mpslab.studies.shrink import Unsupported, shrink
+
+    config = config_from_args(args)
+    try:
+        result = shrink(
+            config,
+            trials=args.trials,
+            timeout_s=args.timeout,
+            python=args.python,
+            out_dir=args.out,
+            name=args.name,
+            keep_fraction=args.keep_fraction,
+            repro_runs=args.repro_runs,
+            log=lambda line: print(line, flush=True),
+        )
+    except Unsupported as exc:
+        raise BadInput(f"mpslab shrink: error: {exc}") from None
+    s = result.search
+    if not result.failed:
+        print(
+            f"mpslab shrink: the configuration did not fail in {s.original.trials} isolated trials "
+            f"({s.original.outcomes}): nothing to shrink"
+        )
+        return EXIT_FAILED
+    print("path taken:")
+    for line in s.path:
+        print(f"  {line}")
+    print(f"wrote {result.script}\nwrote {result.report}")
+    return EXIT_OK
