@@ -21,7 +21,7 @@ for s in $steps; do
   echo "=== $s ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))"
   case "$s" in
     overhead) $PY benchmarks/runner_overhead.py --device "$DEVICE" --size $SIZE --ops $OPS --pairs 30 2>&1 | tee "$W/runner_overhead.txt" ;;
-    timer) $PY benchmarks/timer_agreement.py --device "$DEVICE" --rounds 5 2>&1 | tee "$W/timer_agreement.txt" ;;
+    timer) $PY benchmarks/timer_agreement.py --device "$DEVICE" --rounds ${TIMER_ROUNDS:-5} 2>&1 | tee "$W/timer_agreement.txt" ;;
     load) $PY benchmarks/load.py --device "$DEVICE" --size $LOAD_SIZE 2>&1 | tee "$W/load.txt" ;;
     trials) $PY benchmarks/trial_rate.py 2>&1 | tee "$W/trial_rate.txt" ;;
     pipeline) $PY benchmarks/pipeline_time.py --device "$DEVICE" --repeats 3 2>&1 | tee "$W/pipeline_time.txt" ;;
