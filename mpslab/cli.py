@@ -7,20 +7,17 @@ notebooks) were found, 2 bad input (one line on stderr, no traceback).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
-from typing import Any
 
+from mpslab.commands import (  # the shared exit codes and argument helpers live with the commands
+    EXIT_BAD_INPUT,
+    BadInput,
+    config_from_args,
+)
 from mpslab.run.config import ConfigError, StressConfig
 
 __all__ = ["main", "add_stress_arguments", "config_from_args", "BadInput"]
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
-
-class BadInput(Exception):
-    """Refused input: printed as one line, exit 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -111,48 +108,11 @@ def add_stress_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def config_from_args(args: argparse.Namespace) -> StressConfig:
-    return StressConfig(
-        threads=args.threads,
-        iterations=args.iterations,
-        sync_every=args.sync_every,
-        workload=args.workload,
-        size=args.size,
-        dtype=args.dtype,
-        device=args.device,
-        streams=args.streams,
-        throttle=args.throttle,
-        seed=args.seed,
-        verify=args.verify,
-        warmup=args.warmup,
-        plugins=tuple(args.plugins),
-        full_cap_mb=args.full_cap_mb,
-        params=dict(_parse_param(p, "mpslab") for p in args.params),
-    )
-
-
-def _print_json(obj: Any) -> None:
-    json.dump(obj, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
-
-
 # --------------------------------------------------------------------------- commands
 
 
-def _parse_param(text: str, where: str = "mpslab run") -> tuple[str, Any]:
-    import yaml
-
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise BadInput(f"{where}: error: --param {text!r}: expected NAME=VALUE")
-    try:
-        return name.strip(), yaml.safe_load(value)
-    except yaml.YAMLError:
-        raise BadInput(f"{where}: error: --param {text!r}: VALUE is not a YAML scalar or list") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from mpslab import commands  # the subcommands' bodies (they import this module's helpers)
+    from mpslab import commands  # the subcommands' bodies
 
     parser = _Parser(prog="mpslab", description="Thread-stress and honest statistics for concurrent PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)

@@ -2,25 +2,62 @@
 
 One function per subcommand: build what it needs from the parsed arguments, call one
 study, print, and return the exit code (0 ok, 1 failures found, 2 bad input). Not here:
-the parser, the shared argument groups and the error handling (``mpslab.cli``).
+the parser, its argument groups and the error handling (``mpslab.cli``), which
+imports this module (never the other way).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Any
 
-from mpslab.cli import (
-    EXIT_FAILED,
-    EXIT_OK,
-    BadInput,
-    _parse_param,
-    _print_json,
-    config_from_args,
-)
 from mpslab.run.config import ConfigError, StressConfig
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class BadInput(Exception):
+    """Refused input: printed as one line, exit 2."""
+
+
+def config_from_args(args: argparse.Namespace) -> StressConfig:
+    return StressConfig(
+        threads=args.threads,
+        iterations=args.iterations,
+        sync_every=args.sync_every,
+        workload=args.workload,
+        size=args.size,
+        dtype=args.dtype,
+        device=args.device,
+        streams=args.streams,
+        throttle=args.throttle,
+        seed=args.seed,
+        verify=args.verify,
+        warmup=args.warmup,
+        plugins=tuple(args.plugins),
+        full_cap_mb=args.full_cap_mb,
+        params=dict(_parse_param(p, "mpslab") for p in args.params),
+    )
+
+
+def _print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _parse_param(text: str, where: str = "mpslab run") -> tuple[str, Any]:
+    import yaml
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise BadInput(f"{where}: error: --param {text!r}: expected NAME=VALUE")
+    try:
+        return name.strip(), yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise BadInput(f"{where}: error: --param {text!r}: VALUE is not a YAML scalar or list") from None
 
 
 def _cmd_stress(args: argparse.Namespace) -> int:

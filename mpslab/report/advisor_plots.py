@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-import mpslab.report.plots  # noqa: F401  (the headless backend choice)
+import mpslab.report.style  # noqa: F401  (the headless backend choice)
 
 __all__ = ["plot_advisor_throughput", "plot_advisor_frontier", "non_dominated"]
 

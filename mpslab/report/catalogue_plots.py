@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mpslab.report.plots import STATUS_COLORS, context_title
+from mpslab.report.style import STATUS_COLORS, context_title
 
 __all__ = ["plot_status_matrix", "plot_coverage_matrix", "plot_edge_matrix", "plot_scenario_rates"]
 

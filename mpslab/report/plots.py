@@ -8,17 +8,13 @@ they read in a review without the notebook.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-if not os.environ.get("MPLBACKEND") and "ipykernel" not in __import__("sys").modules:
-    matplotlib.use("Agg")  # headless unless a notebook chose its own backend
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from mpslab.report.style import STATUS_COLORS, _dark, context_title, save_figure
 
 __all__ = [
     "save_figure",
@@ -30,48 +26,6 @@ __all__ = [
     "plot_outcome_matrix",
     "plot_scenario_rates",
 ]
-
-# One palette for every status-like value in the workbook.
-STATUS_COLORS = {
-    "ok": "#4c9a2a",
-    "covered": "#4c9a2a",
-    "pass": "#4c9a2a",
-    "exercised": "#a6d96a",
-    "not applicable": "#d9d9d9",
-    "n/a": "#d9d9d9",
-    "mismatch": "#7b3294",
-    "error": "#fdae61",
-    "crash": "#d7191c",
-    "hang": "#2c7bb6",
-    "failed": "#d7191c",
-    "fail": "#d7191c",
-}
-
-
-def save_figure(fig: plt.Figure, name: str, figures_dir: str, formats: Sequence[str] = ("png", "svg")) -> list[str]:
-    """Save ``fig`` as ``figures_dir/name.{png,svg}``; returns the paths written."""
-    if not name or os.sep in name or name.startswith("."):
-        raise ValueError(f"figure name={name!r}: must be a plain file stem")
-    os.makedirs(figures_dir, exist_ok=True)
-    paths = []
-    for ext in formats:
-        path = os.path.join(figures_dir, f"{name}.{ext}")
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-        paths.append(path)
-    return paths
-
-
-def context_title(title: str, df: pd.DataFrame | None = None, **extra: object) -> str:
-    """``title`` plus a second line naming device, torch and workload from ``env_*`` columns."""
-    parts: list[str] = []
-    if df is not None and len(df):
-        for col, label in (("env_device_name", ""), ("device", ""), ("env_torch", "torch "), ("workload", "workload ")):
-            if col in df.columns:
-                vals = sorted({str(v) for v in df[col].dropna().unique()})
-                if vals:
-                    parts.append(label + "/".join(vals[:3]))
-    parts += [f"{k} {v}" for k, v in extra.items()]
-    return title + ("\n" + ", ".join(parts) if parts else "")
 
 
 # --------------------------------------------------------------------------- sweep figures
@@ -305,13 +259,6 @@ def plot_latency(
     return fig
 
 
-def _dark(color: str) -> bool:
-    from matplotlib.colors import to_rgb
-
-    r, g, b = to_rgb(color)
-    return 0.299 * r + 0.587 * g + 0.114 * b < 0.5
-
-
 def plot_outcome_matrix(
     df: pd.DataFrame,
     *,
@@ -376,8 +323,6 @@ def plot_outcome_matrix(
 
 
 # --------------------------------------------------------------------------- coverage and edge-case matrices
-
-STATUS_COLORS.setdefault("not run", "#f4f4f4")  # backend absent: distinct from "not applicable"
 
 
 __all__ += ["plot_coverage_matrix", "plot_edge_matrix"]

@@ -282,7 +282,8 @@ def run_fleet(
     sent from a machine without one); a ``StressConfig`` was validated here.
     The batch key leaves the environment out (each record keeps its worker's).
     """
-    from mpslab.trials.isolate import MODES, OUTCOMES
+    from mpslab.trials.outcomes import OUTCOMES
+    from mpslab.trials.plan import MODES
 
     if not isinstance(config, (StressConfig, dict)):
         raise ConfigError(f"config: must be a StressConfig or a dict, got {type(config).__name__}")

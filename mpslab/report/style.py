@@ -1,0 +1,74 @@
+"""The figures' shared style: the status palette, titles that carry their context, saving as PNG and SVG.
+
+Every figure module of the report layer imports from here (never the other way). Selects the
+headless matplotlib backend unless a notebook chose one. Not here: any figure itself (``plots``,
+``catalogue_plots``, ``advisor_plots``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import matplotlib
+
+if not os.environ.get("MPLBACKEND") and "ipykernel" not in __import__("sys").modules:
+    matplotlib.use("Agg")  # headless unless a notebook chose its own backend
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+__all__ = ["STATUS_COLORS", "save_figure", "context_title"]
+
+
+# One palette for every status-like value in the workbook.
+STATUS_COLORS = {
+    "ok": "#4c9a2a",
+    "covered": "#4c9a2a",
+    "pass": "#4c9a2a",
+    "exercised": "#a6d96a",
+    "not applicable": "#d9d9d9",
+    "n/a": "#d9d9d9",
+    "mismatch": "#7b3294",
+    "error": "#fdae61",
+    "crash": "#d7191c",
+    "hang": "#2c7bb6",
+    "failed": "#d7191c",
+    "fail": "#d7191c",
+}
+
+
+def save_figure(fig: plt.Figure, name: str, figures_dir: str, formats: Sequence[str] = ("png", "svg")) -> list[str]:
+    """Save ``fig`` as ``figures_dir/name.{png,svg}``; returns the paths written."""
+    if not name or os.sep in name or name.startswith("."):
+        raise ValueError(f"figure name={name!r}: must be a plain file stem")
+    os.makedirs(figures_dir, exist_ok=True)
+    paths = []
+    for ext in formats:
+        path = os.path.join(figures_dir, f"{name}.{ext}")
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+        paths.append(path)
+    return paths
+
+
+def context_title(title: str, df: pd.DataFrame | None = None, **extra: object) -> str:
+    """``title`` plus a second line naming device, torch and workload from ``env_*`` columns."""
+    parts: list[str] = []
+    if df is not None and len(df):
+        for col, label in (("env_device_name", ""), ("device", ""), ("env_torch", "torch "), ("workload", "workload ")):
+            if col in df.columns:
+                vals = sorted({str(v) for v in df[col].dropna().unique()})
+                if vals:
+                    parts.append(label + "/".join(vals[:3]))
+    parts += [f"{k} {v}" for k, v in extra.items()]
+    return title + ("\n" + ", ".join(parts) if parts else "")
+
+
+def _dark(color: str) -> bool:
+    from matplotlib.colors import to_rgb
+
+    r, g, b = to_rgb(color)
+    return 0.299 * r + 0.587 * g + 0.114 * b < 0.5
+
+
+STATUS_COLORS.setdefault("not run", "#f4f4f4")  # backend absent: distinct from "not applicable"
