@@ -23,8 +23,9 @@ class BadInput(Exception):
     """Refused input: printed as one line, exit 2."""
 
 
-def config_from_args(args: argparse.Namespace) -> StressConfig:
-    return StressConfig(
+def _config_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The StressConfig fields the stress arguments give (``add_stress_arguments``), unvalidated."""
+    return dict(
         threads=args.threads,
         iterations=args.iterations,
         sync_every=args.sync_every,
@@ -41,6 +42,10 @@ def config_from_args(args: argparse.Namespace) -> StressConfig:
         full_cap_mb=args.full_cap_mb,
         params=dict(_parse_param(p, "mpslab") for p in args.params),
     )
+
+
+def config_from_args(args: argparse.Namespace) -> StressConfig:
+    return StressConfig(**_config_fields(args))
 
 
 def _print_json(obj: Any) -> None:
@@ -323,21 +328,10 @@ def _cmd_advise(args: argparse.Namespace) -> int:
 
 
 def _config_dict_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    return dict(
-        threads=args.threads,
-        iterations=args.iterations,
-        sync_every=args.sync_every,
-        workload=args.workload,
-        size=args.size,
-        dtype=args.dtype,
-        device=args.device,
-        streams=args.streams,
-        throttle=args.throttle,
-        seed=args.seed,
-        verify=args.verify,
-        warmup=args.warmup,
-        plugins=[os.path.abspath(p) if p.endswith(".py") else p for p in args.plugins],
-    )
+    """The fields as a dict for workers to validate; plugin files by absolute path (sent by content)."""
+    fields = _config_fields(args)
+    fields["plugins"] = [os.path.abspath(p) if p.endswith(".py") else p for p in args.plugins]
+    return fields
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
