@@ -3,6 +3,7 @@
 # wheel folder .whl). Each step writes under $W and has its own time limit, so that one slow step cannot
 # cost the others; at the end $W is packed into $OUT/<steps>.tgz. Usage, from the repo root:
 #   OUT=/tmp/ref bash benchmarks/reference_cuda.sh scenarios oracle      # any of the steps below
+#   P_04="trials=100" FLEET=8 OUT=/tmp/ref bash benchmarks/reference_cuda.sh series-04   # trials on 8 Dask workers
 set -u
 OUT=${OUT:-reports/cuda-reference}
 W="${WORK:-$OUT/work}"
@@ -56,9 +57,17 @@ PY
     series-*)
       nb=${s#series-}
       var="P_$nb"; extra=(); for kv in ${!var:-}; do extra+=(-p "$kv"); done  # e.g. P_04="trials=10"
+      if [ -n "${FLEET:-}" ]; then  # FLEET=N: the notebook's trials run on N local Dask workers (one GPU shared)
+        $PY -c "import time; from distributed import LocalCluster
+c = LocalCluster(n_workers=$FLEET, threads_per_worker=1, processes=True, scheduler_port=8786, dashboard_address=None)
+print('fleet up:', c.scheduler_address, flush=True); time.sleep(10**6)" > "$W/fleet_$nb.log" 2>&1 &
+        fleet_pid=$!; for _ in $(seq 60); do grep -q "fleet up" "$W/fleet_$nb.log" && break; sleep 1; done
+        extra+=(-p scheduler=tcp://127.0.0.1:8786)
+      fi
       step "notebook $nb, full profile ${extra[*]:-}, on cuda"
       timeout ${LIMIT:-560} $PY -m mpslab run --profile full --device cuda --only "$nb" --out "$W/report" "${extra[@]}" 2>&1 \
         | grep -v "Kernel is running over TCP" | tee "$W/report_$nb.txt"
+      [ -z "${FLEET:-}" ] || kill "$fleet_pid" 2>/dev/null
       ;;
     *) echo "unknown step $s"; exit 2 ;;
   esac

@@ -35,6 +35,8 @@ timeout_s: float = 120.0  # seconds before a trial counts as a hang
 threads: int = 0  # threads per trial; 0 keeps each scenario's own (from its report)
 iterations: int = 0  # iterations per thread; 0 keeps each scenario's own
 progress: bool = False  # show a progress bar per scenario
+store: str = ""  # JSON-lines store that a re-run resumes; empty: scenario_trials.jsonl in data_dir
+scheduler: "Optional[str]" = None  # tcp://HOST:8786: run the trials on that Dask scheduler's workers; None: here
 
 # %% [markdown]
 # ## Environment
@@ -72,8 +74,16 @@ listing.set_index("name")
 #
 # Unknown names, or a scenario named explicitly that does not apply to this device, are refused in one line
 # before any trial runs. With the whole library selected, the ones that do not apply are listed with why.
+# Each trial is appended to a JSON-lines store as it ends; a re-run with the same store runs only the trials
+# still missing (so a long run can be split across sessions, or its trials spread over Dask workers).
 
 # %%
+client = None
+if scheduler:
+    from mpslab.trials.executors import connect
+
+    client = connect(scheduler)
+store_path = store or os.path.join(data_dir, "scenario_trials.jsonl")
 rows, table = run_library(
     scenarios or None,
     resolved_device,
@@ -82,6 +92,8 @@ rows, table = run_library(
     threads=threads or None,
     iterations=iterations or None,
     progress=progress,
+    store=store_path,
+    client=client,
 )
 rows.to_csv(os.path.join(data_dir, "scenario_trials.csv"), index=False)
 table.to_csv(os.path.join(data_dir, "scenario_table.csv"), index=False)

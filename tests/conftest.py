@@ -23,6 +23,25 @@ def workload():
         unregister_workload(n)
 
 
+@pytest.fixture(scope="session")
+def quick_series(tmp_path_factory):
+    """The whole notebook series in the quick profile on the CPU, run once per session:
+    ``(SeriesResult, out folder, log lines)``. test_pipeline checks the series; test_edges and
+    test_probes read notebooks 02's and 01's tables and figures from ``out/data`` and ``out/figures``."""
+    pytest.importorskip("papermill")
+    from mpslab.report.pipeline import run_series
+
+    out = tmp_path_factory.mktemp("report")
+    lines = []
+    with pytest.MonkeyPatch.context() as mp:
+        # ipykernel stops forwarding what native code writes to fd 1/2 when it sees this variable
+        # (pytest's own capture); without it the kernels behave as under `mpslab run`, and the
+        # no-stderr test sees what a reader of the executed copies sees.
+        mp.delenv("PYTEST_CURRENT_TEST", raising=False)
+        result = run_series(profile="quick", device="cpu", out=str(out), log=lines.append)
+    return result, out, lines
+
+
 # Property tests (hypothesis) run a fixed, derandomised set of examples: the same every run, so CI
 # cannot flake on a rare draw; `HYPOTHESIS_PROFILE=explore` draws fresh examples for a local hunt.
 from hypothesis import settings  # noqa: E402

@@ -47,22 +47,11 @@ MAY_FAIL = {"exit_while_threads_in_ops"}
 
 
 @pytest.fixture(scope="module")
-def notebook_02(tmp_path_factory):
-    pm = pytest.importorskip("papermill")
-    yaml = pytest.importorskip("yaml")
-    with open(os.path.join(ROOT, "notebooks", "profiles.yml")) as fh:
-        quick = yaml.safe_load(fh)["quick"]
-    params = {**(quick.get("_all") or {}), **quick["02_edge_cases"]}
-    out = tmp_path_factory.mktemp("nb02")
-    params.update(device="cpu", data_dir=str(out / "data"), figures_dir=str(out / "figures"))
-    pm.execute_notebook(
-        os.path.join(ROOT, "notebooks", "02_edge_cases.ipynb"),
-        str(out / "02.ipynb"),
-        parameters=params,
-        cwd=os.path.join(ROOT, "notebooks"),
-        kernel_name="python3",
-        progress_bar=False,
-    )
+def notebook_02(quick_series):
+    """Notebook 02 as the quick series ran it (one run per session, shared with test_pipeline)."""
+    result, out, _ = quick_series
+    run = {r.name: r for r in result.runs}["02_edge_cases"]
+    assert run.status == "ok", run.error
     return out
 
 

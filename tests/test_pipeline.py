@@ -13,16 +13,8 @@ from mpslab.report.pipeline import NOTEBOOKS_DIR, PipelineError, discover, plan_
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory):
-    out = tmp_path_factory.mktemp("report")
-    lines = []
-    with pytest.MonkeyPatch.context() as mp:
-        # ipykernel stops forwarding what native code writes to fd 1/2 when it sees this variable
-        # (pytest's own capture); without it the kernels behave as under `mpslab run`, and the
-        # no-stderr test below sees what a reader of the executed copies sees.
-        mp.delenv("PYTEST_CURRENT_TEST", raising=False)
-        result = run_series(profile="quick", device="cpu", out=str(out), log=lines.append)
-    return result, out, lines
+def quick(quick_series):
+    return quick_series
 
 
 def test_quick_profile_runs_the_whole_series_on_cpu(quick):

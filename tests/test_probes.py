@@ -430,22 +430,11 @@ def test_shutdown_script_exits_cleanly_on_the_cpu():
 
 
 @pytest.fixture(scope="module")
-def notebook_01(tmp_path_factory):
-    pm = pytest.importorskip("papermill")
-    yaml = pytest.importorskip("yaml")
-    with open(os.path.join(ROOT, "notebooks", "profiles.yml")) as fh:
-        quick = yaml.safe_load(fh)["quick"]
-    params = {**(quick.get("_all") or {}), **quick["01_coverage_walkthrough"]}
-    out = tmp_path_factory.mktemp("nb01")
-    params.update(device="cpu", data_dir=str(out / "data"), figures_dir=str(out / "figures"))
-    pm.execute_notebook(
-        os.path.join(ROOT, "notebooks", "01_coverage_walkthrough.ipynb"),
-        str(out / "01.ipynb"),
-        parameters=params,
-        cwd=os.path.join(ROOT, "notebooks"),
-        kernel_name="python3",
-        progress_bar=False,
-    )
+def notebook_01(quick_series):
+    """Notebook 01 as the quick series ran it (one run per session, shared with test_pipeline)."""
+    result, out, _ = quick_series
+    run = {r.name: r for r in result.runs}["01_coverage_walkthrough"]
+    assert run.status == "ok", run.error
     return out
 
 

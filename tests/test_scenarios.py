@@ -74,6 +74,14 @@ def test_library_as_isolated_trials(tmp_path):
     lines = [x for x in lines if x.get("kind") == "mpslab.trial"]  # the store also holds claim lines
     assert lines and all(isinstance(x["config"]["params"], dict) for x in lines)
     assert any(x["config"]["params"] == {"batch": 8} for x in lines)
+    # the same request again with one more trial each: only the missing trials run, the rest are read back
+    again, table2 = run_library(
+        None, "cpu", trials=3, threads=2, iterations=2, timeout_s=120.0, store=str(store), progress=False
+    )
+    ran2 = table2[table2["status"] == "ran"]
+    assert (ran2["trials"] == 3).all()
+    trial_lines = [x for x in map(json.loads, store.read_text().splitlines()) if x.get("kind") == "mpslab.trial"]
+    assert len(trial_lines) == 3 * len(CPU_RUNNABLE)  # 2 stored + 1 new per scenario, none run twice
 
 
 def test_library_bad_input_before_any_work():

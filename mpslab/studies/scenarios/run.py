@@ -141,13 +141,15 @@ def run_library(
     iterations: int | None = None,
     store: str | None = None,
     progress: bool | None = None,
+    client: Any = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each scenario as ``trials`` isolated trials; returns (every trial's row, ``library_table``).
 
     ``scenarios``: names, or ``None`` / ``"all"`` for the whole library (then the ones that
     do not apply to ``device``/``dtype`` appear in the table as not applicable, with why).
     ``threads`` / ``iterations`` override the catalogue's (smaller runs); cold scenarios keep
-    ``warmup=0``; ``exit-after-work`` runs in ``spawn`` children.
+    ``warmup=0``; ``exit-after-work`` runs in ``spawn`` children. ``store``: a JSON-lines
+    file that a re-run resumes; ``client``: run the trials on a Dask client's workers.
     """
     plan = _plan(scenarios, device, dtype, threads, iterations)  # all checks before any trial
     frames, skipped = [], {}
@@ -156,7 +158,9 @@ def run_library(
             skipped[name] = why
             continue
         mode = get_scenario(name).launch
-        df = run_trials(config, trials=trials, timeout_s=timeout_s, store=store, mode=mode, progress=progress)
+        df = run_trials(
+            config, trials=trials, timeout_s=timeout_s, store=store, mode=mode, progress=progress, client=client
+        )
         frames.append(df.assign(scenario=name))
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["scenario", "outcome"])
     return rows, library_table(rows, skipped, order=[n for n, _, _ in plan])
