@@ -145,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=commands._cmd_run)
 
+    p = sub.add_parser("merge", help="merge report folders written separately (e.g. one per machine) into one")
+    p.add_argument("out", help="the report folder to fill (created if missing; what it lists is kept)")
+    p.add_argument("parts", nargs="+", metavar="PART", help="report folders of `mpslab run --out`; a later one wins")
+    p.set_defaults(func=commands._cmd_merge)
+
     p = sub.add_parser(
         "trials",
         help="isolated trials: each run in its own child process, outcomes classified, failure rate with its interval",

@@ -138,6 +138,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from mpslab.report.index import ReportError, merge_reports
+
+    try:
+        manifest = merge_reports(args.out, args.parts)
+    except ReportError as exc:
+        raise BadInput(f"mpslab merge: error: {exc}") from None
+    for e in manifest["notebooks"]:
+        print(f"  {e['name']:<28} {e.get('status')!s:<7} {e.get('profile') or '?':<6} {e.get('device') or '?'}")
+    print(f"{manifest['summary']}; index: {args.out}/index.html")
+    return EXIT_OK if all(e.get("status") == "ok" for e in manifest["notebooks"]) else EXIT_FAILED
+
+
 def _how_it_ended(row: Any) -> str:
     """``SIGSEGV``, ``exit 3`` or ``timeout`` for a crash or hang row; ``-`` otherwise."""
     if row["outcome"] == "hang":

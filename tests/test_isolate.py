@@ -208,9 +208,18 @@ def test_an_interpreter_without_torch_is_refused_in_one_line(other_python, mode)
 # --------------------------------------------------------------------------- nothing left behind
 
 
+@pytest.fixture
+def ctrl_c():
+    """Python's own SIGINT handler for the test: a suite started in the background (`make test &` in a
+    script) inherits SIGINT ignored, and then a Ctrl-C would never arrive as KeyboardInterrupt."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @linux_only
 @pytest.mark.parametrize("mode", MODES)
-def test_keyboard_interrupt_kills_the_trial_and_propagates(mode):
+def test_keyboard_interrupt_kills_the_trial_and_propagates(mode, ctrl_c):
     before = descendants(os.getpid())
     seen: set[int] = set()
     in_call = threading.Event()
@@ -248,7 +257,7 @@ def test_keyboard_interrupt_kills_the_trial_and_propagates(mode):
 
 
 @linux_only
-def test_keyboard_interrupt_while_the_fork_server_starts_takes_it_down():
+def test_keyboard_interrupt_while_the_fork_server_starts_takes_it_down(ctrl_c):
     shutdown_server()
     before = descendants(os.getpid())
     done = threading.Event()

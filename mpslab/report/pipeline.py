@@ -12,6 +12,8 @@
     index.html                 a page linking all of it
     manifest.json              profile, device, parameters, status and time per notebook
 
+A later run into the same folder adds to its manifest and index (``report.index``).
+
 Every parameter is checked against the notebook's ``parameters`` cell before
 anything runs: an unknown name or a value of the wrong type is refused with one
 line. Series notebooks declare ``progress: bool`` (progress bars: widgets in
@@ -26,8 +28,6 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import glob
-import html
-import json
 import os
 import sys
 import time
@@ -288,68 +288,30 @@ def run_series(
                 run.error = (run.error + "; " if run.error else "") + f"HTML export failed: {_error_of(exc)}"
         log(f"      {run.status} in {run.seconds:.1f} s" + (f": {run.error}" if run.error else ""))
     _write_manifest(result)
-    _write_index(result)
     log(result.summary_line() + f"; index: {os.path.join(result.out, 'index.html')}")
     return result
 
 
 def _write_manifest(result: SeriesResult) -> None:
+    """List this run's notebooks in the folder's manifest and index (``report.index``: entries of
+    notebooks run earlier into the same folder are kept)."""
+    from mpslab.report.index import write_listing
     from mpslab.run.environment import environment
 
-    manifest = {
-        "profile": result.profile,
-        "device": result.device,
-        "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "environment": environment("cpu"),
-        "summary": result.summary_line(),
-        "notebooks": [
-            {
-                "name": r.name,
-                "status": r.status,
-                "seconds": round(r.seconds, 2),
-                "error": r.error,
-                "parameters": r.parameters,
-                "output": os.path.relpath(r.output, result.out),
-                "html": os.path.relpath(r.html, result.out) if r.html else None,
-            }
-            for r in result.runs
-        ],
-    }
-    with open(os.path.join(result.out, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2, default=str)
-
-
-def _write_index(result: SeriesResult) -> None:
-    esc = html.escape
-    rows = []
-    for r in result.runs:
-        links = [f'<a href="notebooks/{esc(r.name)}.ipynb">ipynb</a>']
-        if r.html:
-            links.insert(0, f'<a href="html/{esc(r.name)}.html">HTML</a>')
-        colour = "#4c9a2a" if r.status == "ok" else "#d7191c"
-        rows.append(
-            f"<tr><td>{esc(r.name)}</td><td style='color:{colour}'><b>{esc(r.status)}</b></td>"
-            f"<td>{r.seconds:.1f} s</td><td>{' · '.join(links)}</td><td>{esc(r.error or '')}</td></tr>"
-        )
-    figures = sorted(glob.glob(os.path.join(result.out, "figures", "*.png")))
-    data = sorted(p for p in glob.glob(os.path.join(result.out, "data", "*")) if os.path.isfile(p))
-    figs = "".join(
-        f'<figure><a href="figures/{esc(os.path.basename(p))}"><img src="figures/{esc(os.path.basename(p))}" '
-        f'width="420"></a><figcaption>{esc(os.path.basename(p))}</figcaption></figure>'
-        for p in figures
-    )
-    files = "".join(f'<li><a href="data/{esc(os.path.basename(p))}">{esc(os.path.basename(p))}</a></li>' for p in data)
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>mpslab report: {esc(result.profile)} on {esc(result.device)}</title>
-<style>body{{font-family:sans-serif;margin:2em}} td,th{{padding:4px 10px;border-bottom:1px solid #ddd}}
-figure{{display:inline-block;margin:8px}}</style></head><body>
-<h1>mpslab report</h1>
-<p>profile <b>{esc(result.profile)}</b>, device <b>{esc(result.device)}</b>: {esc(result.summary_line())}</p>
-<table><tr><th>notebook</th><th>status</th><th>time</th><th>open</th><th>error</th></tr>{"".join(rows)}</table>
-<h2>Figures</h2>{figs or "<p>none</p>"}
-<h2>Data</h2><ul>{files or "<li>none</li>"}</ul>
-<p>Parameters and environment: <a href="manifest.json">manifest.json</a></p>
-</body></html>
-"""
-    with open(os.path.join(result.out, "index.html"), "w", encoding="utf-8") as f:
-        f.write(page)
+    written = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    entries = [
+        {
+            "name": r.name,
+            "status": r.status,
+            "seconds": round(r.seconds, 2),
+            "error": r.error,
+            "parameters": r.parameters,
+            "output": os.path.relpath(r.output, result.out),
+            "html": os.path.relpath(r.html, result.out) if r.html else None,
+            "profile": result.profile,
+            "device": result.device,
+            "written": written,
+        }
+        for r in result.runs
+    ]
+    write_listing(result.out, entries, environment("cpu"))  # the parent never touches the device

@@ -15,6 +15,9 @@ import torch
 
 def main(argv: list[str]) -> int:
     device, n_threads, n = argv[0], int(argv[1]), int(argv[2])
+    # a parent started in the background (`cmd &` in a script) may hand SIGINT down ignored, and then
+    # Python installs no KeyboardInterrupt handler: install it, so the case tests what it says
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     stop = threading.Event()
     done: dict[int, int] = {}
 
