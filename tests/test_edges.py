@@ -285,7 +285,9 @@ def test_edge_cases_on_the_cpu_write_nothing_to_stderr():
 
     code = (
         "from mpslab.studies.edges import CASES, run_edges\n"
-        "names = [c.name for c in CASES if c.group in ('process', 'memory', 'threads')]\n"
+        # the memory and threads cases, and the child-process case whose child writes to stderr (it aborts
+        # with "terminate called ..."); every child case goes through the same capture (run_script)
+        "names = [c.name for c in CASES if c.group in ('memory', 'threads')] + ['exit_while_threads_in_ops']\n"
         "df = run_edges('cpu', threads=2, size=32, timeout=60.0, pause=0.002, cases=names)\n"
         "print(len(df), sorted(set(df['status'])))\n"
     )
@@ -298,7 +300,7 @@ def test_edge_cases_on_the_cpu_write_nothing_to_stderr():
         env={**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")},
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("8 ")  # 4 process, 2 memory, 2 threads cases
+    assert out.stdout.startswith("5 ")  # 1 process, 2 memory, 2 threads cases
     assert out.stderr == ""
 
 

@@ -47,7 +47,7 @@ def test_each_fault_kind_is_classified_correctly_in_isolated_trials(kind, mode):
     # mode the timeout also covers the interpreter's start-up: only the forked child's stacks are
     # required to show the fault itself)
     hang = kind == "hang"
-    timeout = 8.0 if hang else 300.0
+    timeout = (4.0 if mode == "forkserver" else 8.0) if hang else 300.0  # a forked child starts warm
     trials = 2 if mode == "forkserver" and not hang else 1
     df = run_trials(_cfg(f"fault-{kind}"), trials=trials, timeout_s=timeout, mode=mode, progress=False)
     assert df["outcome"].tolist() == [EXPECTED[kind]] * trials, df[["outcome", "first_error", "stderr_tail"]]

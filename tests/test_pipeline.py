@@ -49,6 +49,9 @@ def test_it_leaves_executed_notebooks_html_figures_data_and_an_index(quick):
     assert manifest["profile"] == "quick" and all(n["status"] == "ok" for n in manifest["notebooks"])
 
 
+PARAMETERS = 'device: str = "cpu"  # d\ndata_dir: str = "."  # d\nfigures_dir: str = "."  # f'
+
+
 def _copy_series(tmp_path, extra_source=None):
     nbdir = tmp_path / "notebooks"
     nbdir.mkdir()
@@ -58,23 +61,29 @@ def _copy_series(tmp_path, extra_source=None):
         "sweep_threads: [1], sweep_iterations: 2, repeats: 1}\n"
     )
     if extra_source is not None:
-        nb = nbformat.v4.new_notebook()
-        params = nbformat.v4.new_code_cell(
-            'device: str = "cpu"  # d\ndata_dir: str = "."  # d\nfigures_dir: str = "."  # f'
-        )
-        params.metadata["tags"] = ["parameters"]
-        nb.cells = [nbformat.v4.new_markdown_cell("# 00 broken"), params, nbformat.v4.new_code_cell(extra_source)]
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nbformat.write(nb, nbdir / "00_broken.ipynb")
+        _small_notebook(nbdir / "00_broken.ipynb", "00 broken", extra_source)
     return nbdir
 
 
+def _small_notebook(path, title, source):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(PARAMETERS)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}"), params, nbformat.v4.new_code_cell(source)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
 def test_a_failing_notebook_is_reported_and_the_batch_goes_on(tmp_path, capsys):
-    nbdir = _copy_series(tmp_path, extra_source="raise RuntimeError('injected failure')")
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    (nbdir / "profiles.yml").write_text("quick:\n  _all: {}\n")
+    _small_notebook(nbdir / "00_broken.ipynb", "00 broken", "raise RuntimeError('injected failure')")
+    _small_notebook(nbdir / "01_fine.ipynb", "01 fine", "print(device, 6 * 7)")
     out = tmp_path / "out"
     result = run_series("quick", "cpu", str(out), notebooks_dir=str(nbdir), log=lambda s: None)
     status = {r.name: r.status for r in result.runs}
-    assert status == {"00_broken": "failed", "03_ultimate_stress": "ok"}
+    assert status == {"00_broken": "failed", "01_fine": "ok"}  # the one after the failure still ran
     assert result.summary_line() == "1/2 notebooks succeeded" and not result.ok
     assert "RuntimeError: injected failure" in result.runs[0].error
     saved = nbformat.read(out / "notebooks" / "00_broken.ipynb", as_version=4)

@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,7 +144,9 @@ def check_interpreters(
     python_a: str, python_b: str, *, same_build_ok: bool = False, device: str = "auto"
 ) -> tuple[Interpreter, Interpreter, str]:
     """Both interpreters probed, the same-build refusal, and the device both will use."""
-    a, b = probe_interpreter(python_a, "a"), probe_interpreter(python_b, "b")
+    with ThreadPoolExecutor(2) as pool:  # each probe starts an interpreter and imports torch: both at once
+        probes = pool.submit(probe_interpreter, python_a, "a"), pool.submit(probe_interpreter, python_b, "b")
+        a, b = probes[0].result(), probes[1].result()  # a's error first when both are bad
     if a.build == b.build and not same_build_ok:
         raise ConfigError(
             f"--a and --b report the same torch build ({a.info['torch']}, "
