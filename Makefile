@@ -19,6 +19,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 ## lint (ruff check + ruff format --check), then the tests: what CI runs
 test: lint
+	@$(PY) -m compileall -q mpslab  # children import it from bytecode even where PYTHONDONTWRITEBYTECODE is set
 	$(PY) -m pytest
 
 ## ruff: lint and formatting check over the whole tree (notebooks through their jupytext .py pairs)
