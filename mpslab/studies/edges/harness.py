@@ -57,9 +57,9 @@ def run_probes_bad(ctx: CaseContext) -> str:
 
 
 def run_edges_bad(ctx: CaseContext) -> str:
-    from mpslab.studies.edges.runner import run_edges  # the runner imports the catalogue, which imports this
-
-    run_edges(str(ctx.device), threads=0)
+    if ctx.run_edges is None:
+        raise RuntimeError("run_edges_bad needs the runner in its context (CaseContext.run_edges)")
+    ctx.run_edges(str(ctx.device), threads=0)
     return "run_edges accepted threads=0"
 
 

@@ -103,7 +103,7 @@ def run_case(
             seconds=0.0,
         )
         return row
-    ctx = CaseContext(backend, threads, size, timeout)
+    ctx = CaseContext(backend, threads, size, timeout, run_edges=run_edges)
     t0 = time.perf_counter()
     alone = _attempt(case, ctx)
     healthy_alone, health_alone = canary(backend)

@@ -1,0 +1,132 @@
+"""The house rules of the layout (README, "Layout"), read from the source with ``ast``: imports run one way.
+
+Every ``import`` counts, at module level or inside a function (a deferred import is still a dependency).
+"""
+
+import ast
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PKG = os.path.join(ROOT, "mpslab")
+
+# lowest first; a module may import its own layer and the ones below, never one above
+LAYERS = {"version": 0, "run": 1, "trials": 2, "studies": 3, "report": 4, "commands": 5, "cli": 6}
+TOP = {"mpslab", "mpslab.__main__"}  # the package's face: re-exports and the entry point
+
+
+def _modules():
+    """Dotted name -> path of every module of mpslab (child scripts included)."""
+    out = {}
+    for folder, dirs, files in os.walk(PKG):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            if name.endswith(".py"):
+                rel = os.path.relpath(os.path.join(folder, name), ROOT)[:-3].split(os.sep)
+                if rel[-1] == "__init__":
+                    rel = rel[:-1]
+                out[".".join(rel)] = os.path.join(folder, name)
+    return out
+
+
+def _imports(path, modname, is_package):
+    """The mpslab modules that ``path`` imports, resolved to module names (``from a import b`` -> a.b if a
+    module, else a)."""
+    tree = ast.parse(open(path, encoding="utf-8").read(), path)
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "mpslab")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against this module's package
+                base = modname.split(".") if is_package else modname.split(".")[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            if mod.split(".")[0] != "mpslab":
+                continue
+            found.update(f"{mod}.{a.name}" for a in node.names)  # _graph maps a non-module name to mod
+    return found
+
+
+def _resolve(target, mods):
+    """The module a dotted import name lands in: `from pkg import function` -> pkg."""
+    while target and target not in mods:
+        target = target.rpartition(".")[0]
+    return target
+
+
+def _graph():
+    mods = _modules()
+    graph = {}
+    for name, path in mods.items():
+        deps = set()
+        for target in _imports(path, name, path.endswith("__init__.py")):
+            target = _resolve(target, mods)
+            if target and target != name:
+                deps.add(target)
+        graph[name] = deps
+    return graph
+
+
+def _layer(name):
+    parts = name.split(".")
+    return LAYERS.get(parts[1]) if len(parts) > 1 else None
+
+
+def test_every_module_belongs_to_a_layer():
+    assert {n for n in _graph() if n not in TOP and _layer(n) is None} == set()
+
+
+def test_no_layer_imports_a_higher_one_nor_the_package_init():
+    bad = []
+    for name, deps in _graph().items():
+        if name in TOP:
+            continue
+        for dep in deps:
+            if dep in TOP:
+                bad.append(f"{name} imports the package's __init__ ({dep})")
+            elif _layer(dep) > _layer(name):
+                bad.append(f"{name} (layer {_layer(name)}) imports {dep} (layer {_layer(dep)})")
+    assert bad == []
+
+
+def _cycles(edges):
+    """Every cycle a depth-first walk of ``edges`` (name -> names) closes, as 'a -> b -> a' strings."""
+    state, cycles = {}, []
+
+    def visit(node, stack):
+        state[node] = "open"
+        stack.append(node)
+        for dep in sorted(edges.get(node, ())):
+            if state.get(dep) == "open":
+                cycles.append(" -> ".join(stack[stack.index(dep) :] + [dep]))
+            elif dep not in state:
+                visit(dep, stack)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [])
+    return cycles
+
+
+def test_no_import_cycles_between_modules():
+    # a module importing its own package (which Python runs first anyway) is how packages load, not a cycle
+    edges = {n: {d for d in deps if not n.startswith(d + ".")} for n, deps in _graph().items()}
+    assert _cycles(edges) == []
+
+
+def test_the_checks_see_a_planted_violation(tmp_path):
+    """The resolver finds an upward import and a cycle when they are there (so the tests above can fail)."""
+    low = tmp_path / "low.py"
+    low.write_text("def f():\n    from mpslab.report.pipeline import run_series\n")
+    (found,) = _imports(str(low), "mpslab.run.low", False)
+    assert _resolve(found, _modules()) == "mpslab.report.pipeline"
+    rel = tmp_path / "rel.py"
+    rel.write_text("from ..trials import isolate\nfrom . import config\n")
+    found = _imports(str(rel), "mpslab.run.rel", False)
+    assert {"mpslab.trials.isolate", "mpslab.run.config"} <= found
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a -> b -> c -> a"]
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
