@@ -2,6 +2,7 @@
 
 import json
 import os
+import tempfile
 
 import pytest
 
@@ -17,13 +18,17 @@ TINY = dict(threads="1,2", throttle="none,1", sync="end", batch_sizes="8", size=
 
 def _advise(budget, max_failure, **kw):
     """``advise`` at a budget that fits this machine now: a busy machine can make calibration alone outlast a
-    small budget (``BudgetError`` says what one configuration needs), and that is not what these tests test."""
-    try:
-        return advise("mlp", "cpu", budget, max_failure, **kw)
-    except BudgetError as exc:
-        if exc.need_s is None:
-            raise
-        return advise("mlp", "cpu", f"{1.5 * exc.need_s + 5:.0f}s", max_failure, **kw)
+    small budget (``BudgetError`` says what one configuration needs), and that is not what these tests test.
+    Once more at the same budget first (a passing burst of load), then at what the error asked for: a budget
+    scaled to one slow calibration would make the retry as slow as that moment was."""
+    for attempt in range(3):
+        try:
+            return advise("mlp", "cpu", budget, max_failure, **kw)
+        except BudgetError as exc:
+            if exc.need_s is None or attempt == 2:
+                raise
+            if attempt == 1:
+                budget = f"{1.5 * exc.need_s + 5:.0f}s"
 
 
 def _cal(per_request_s=1e-4, trial_s=0.5, elapsed_s=2.0):
@@ -102,10 +107,12 @@ def test_recommends_the_fastest_qualified_configuration_and_resumes(tmp_path):
     assert json.load(open(os.path.join(out, "result.json")))["recommended"] is True
 
 
-def test_nothing_qualified_exits_1_and_says_what_it_would_take():
+def test_nothing_qualified_exits_1_and_says_what_it_would_take(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where a call without `out` writes its plugins
     r = _advise(
         "10s", 0.005, threads="1,2", throttle="none", sync="end", batch_sizes="8", size=16, repeats=2, progress=False
     )
     assert not r.recommended and r.exit_code == 1
     assert r.text.startswith("Nothing qualified") and f"takes {trials_needed(0.005)} clean trials" in r.text
     assert "The tightest bound this budget supported" in r.text
+    assert r.out is None and not list(tmp_path.glob("mpslab-advisor-*"))  # nothing stored, nothing left behind

@@ -68,7 +68,8 @@ def _write_json_atomic(path: str, obj: Any) -> None:
 
 def _blank_row(config: StressConfig, env: dict[str, Any]) -> dict[str, Any]:
     """``to_row()``'s columns for a trial that left no result: config and env filled, measurements NaN."""
-    from mpslab.run.runner import StressResult, latency_summary
+    from mpslab.run.result import StressResult
+    from mpslab.run.runner import latency_summary
 
     row = StressResult(
         config=config, seconds=math.nan, completed=0, latency_ms=latency_summary([]), environment=env

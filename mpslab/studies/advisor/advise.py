@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -131,84 +132,88 @@ def advise(
     if folder:
         os.makedirs(folder, exist_ok=True)
     work = folder or _tmp_folder()
-    for c in cands:  # every configuration validated now (batched plugins written, nothing run)
-        _measure.config_for(c, base, unit, work, verify=True)
-
-    env = environment(base.device)
-    request = {
-        "workload": workload,
-        "device": base.device,
-        "size": size,
-        "dtype": dtype,
-        "budget_s": budget_s,
-        "max_failure": p,
-        "repeats": repeats,
-        "grid": [c.to_dict() for c in cands],
-        "params": params or {},
-        "plugins": list(plugins),
-        "build": {k: env.get(k) for k in ("torch", "torch_build", "device_name")},
-    }
-    start = time.monotonic()
-    plan, resumed = _load_plan(folder, request)
-    if plan is None:
-        log(
-            f"advisor: {workload!r} on {base.device} [{env.get('device_name')}], torch {env.get('torch')}; "
-            f"{len(cands)} configurations; calibrating ..."
-        )
-        cal = _calibrate(base, work, folder)
-        plan = _budget.make_plan(cands, unit, cal, budget_s=budget_s, repeats=repeats, max_failure=p)
-        _save_plan(folder, request, plan)
-    else:
-        log(f"advisor: resuming the plan in {folder}")
-    log(plan.describe())
-    log(
-        "a request is one workload step (for mlp: one forward pass of its input rows); a batched call of "
-        "size B serves B requests; every measurement serves the same number of requests"
-    )
-
-    bar = _bar(plan, progress)
-    trial_store = os.path.join(folder, "trials.jsonl") if folder else None
-    tp_store = _measure.ThroughputStore(os.path.join(folder, "throughput.jsonl") if folder else None)
-    rows: list[dict[str, Any]] = []
     try:
-        for r in range(plan.repeats):  # interleaved: drift spreads over every configuration
-            for c in plan.candidates:
-                cfg = _measure.config_for(c, base, plan.requests, work, verify=False)
-                bar.set_postfix_str(c.label, refresh=False)
-                row, _ = _measure.measure_throughput(c, cfg, r, tp_store)
-                rows.append(row)
-                bar.update(1)
-        rows_df = pd.DataFrame.from_records(rows)
-        trials, picked, notes = _trials_phase(
-            plan, base, rows_df, work, trial_store, bar, deadline=start + 1.1 * budget_s
-        )
-    finally:
-        bar.close()
-    table = _decide.build_table(plan, rows_df, trials, picked)
-    trial_s = plan.calibration.trial_cost_s(plan.requests) / _budget.SAFETY
-    recommended, text = _decide.recommendation(plan, table, trial_s)
-    all_trials = (
-        pd.concat([t.assign(configuration=k) for k, t in trials.items()], ignore_index=True)
-        if trials
-        else pd.DataFrame()
-    )
-    if folder:
-        table.to_csv(os.path.join(folder, "table.csv"), index=False)
-        with open(os.path.join(folder, "result.json"), "w") as f:
-            json.dump(
-                {
-                    "recommended": recommended,
-                    "text": text,
-                    "plan": plan.to_dict(),
-                    "notes": notes,
-                    "table": _decide.as_records(table),
-                    "environment": env,
-                },
-                f,
-                indent=2,
-                default=str,
+        for c in cands:  # every configuration validated now (batched plugins written, nothing run)
+            _measure.config_for(c, base, unit, work, verify=True)
+
+        env = environment(base.device)
+        request = {
+            "workload": workload,
+            "device": base.device,
+            "size": size,
+            "dtype": dtype,
+            "budget_s": budget_s,
+            "max_failure": p,
+            "repeats": repeats,
+            "grid": [c.to_dict() for c in cands],
+            "params": params or {},
+            "plugins": list(plugins),
+            "build": {k: env.get(k) for k in ("torch", "torch_build", "device_name")},
+        }
+        start = time.monotonic()
+        plan, resumed = _load_plan(folder, request)
+        if plan is None:
+            log(
+                f"advisor: {workload!r} on {base.device} [{env.get('device_name')}], torch {env.get('torch')}; "
+                f"{len(cands)} configurations; calibrating ..."
             )
-    return AdvisorResult(plan, table, recommended, text, rows_df, all_trials, folder, resumed, notes)
+            cal = _calibrate(base, work, folder)
+            plan = _budget.make_plan(cands, unit, cal, budget_s=budget_s, repeats=repeats, max_failure=p)
+            _save_plan(folder, request, plan)
+        else:
+            log(f"advisor: resuming the plan in {folder}")
+        log(plan.describe())
+        log(
+            "a request is one workload step (for mlp: one forward pass of its input rows); a batched call of "
+            "size B serves B requests; every measurement serves the same number of requests"
+        )
+
+        bar = _bar(plan, progress)
+        trial_store = os.path.join(folder, "trials.jsonl") if folder else None
+        tp_store = _measure.ThroughputStore(os.path.join(folder, "throughput.jsonl") if folder else None)
+        rows: list[dict[str, Any]] = []
+        try:
+            for r in range(plan.repeats):  # interleaved: drift spreads over every configuration
+                for c in plan.candidates:
+                    cfg = _measure.config_for(c, base, plan.requests, work, verify=False)
+                    bar.set_postfix_str(c.label, refresh=False)
+                    row, _ = _measure.measure_throughput(c, cfg, r, tp_store)
+                    rows.append(row)
+                    bar.update(1)
+            rows_df = pd.DataFrame.from_records(rows)
+            trials, picked, notes = _trials_phase(
+                plan, base, rows_df, work, trial_store, bar, deadline=start + 1.1 * budget_s
+            )
+        finally:
+            bar.close()
+        table = _decide.build_table(plan, rows_df, trials, picked)
+        trial_s = plan.calibration.trial_cost_s(plan.requests) / _budget.SAFETY
+        recommended, text = _decide.recommendation(plan, table, trial_s)
+        all_trials = (
+            pd.concat([t.assign(configuration=k) for k, t in trials.items()], ignore_index=True)
+            if trials
+            else pd.DataFrame()
+        )
+        if folder:
+            table.to_csv(os.path.join(folder, "table.csv"), index=False)
+            with open(os.path.join(folder, "result.json"), "w") as f:
+                json.dump(
+                    {
+                        "recommended": recommended,
+                        "text": text,
+                        "plan": plan.to_dict(),
+                        "notes": notes,
+                        "table": _decide.as_records(table),
+                        "environment": env,
+                    },
+                    f,
+                    indent=2,
+                    default=str,
+                )
+        return AdvisorResult(plan, table, recommended, text, rows_df, all_trials, folder, resumed, notes)
+    finally:
+        if folder is None:  # nothing stored: the batched plugins written for this call go with it
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def _trials_phase(

@@ -1,0 +1,151 @@
+"""The result of one in-process stress run: ``StressResult`` and the ``ThreadError`` records it holds.
+
+What a run measured (seconds, completed steps, latency percentiles, errors, the oracle's mismatches, the
+environment), its outcome (``ok`` / ``error`` / ``mismatch``), the printed summary and the flat row that
+sweeps and isolated trials share. This module does not run anything: ``mpslab.run.runner`` fills it in.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from mpslab.run.config import StressConfig
+from mpslab.run.oracle import Mismatch
+from mpslab.run.workloads import get_workload
+
+__all__ = ["StressResult", "ThreadError"]
+
+
+@dataclass
+class ThreadError:
+    thread: int
+    iteration: int  # -1 during warm-up or set-up
+    phase: str  # setup | warmup | run | flush
+    type: str
+    message: str
+    traceback: str
+
+    @classmethod
+    def capture(cls, thread: int, iteration: int, phase: str, exc: BaseException) -> ThreadError:
+        return cls(
+            thread,
+            iteration,
+            phase,
+            type(exc).__name__,
+            str(exc).splitlines()[0] if str(exc) else "",
+            "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        )
+
+
+@dataclass
+class StressResult:
+    config: StressConfig
+    seconds: float
+    completed: int  # iterations that finished, over all threads
+    latency_ms: dict[str, float]
+    errors: list[ThreadError] = field(default_factory=list)
+    error_count: int = 0
+    mismatches: list[Mismatch] = field(default_factory=list)
+    mismatch_count: int = 0
+    verified: int = 0  # outputs the oracle compared
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ops(self) -> int:
+        """Operations as the seed counted them: threads x iterations (planned)."""
+        return self.config.ops
+
+    @property
+    def ops_per_s(self) -> float:
+        return self.completed / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def outcome(self) -> str:
+        if self.error_count:
+            return "error"
+        if self.mismatch_count:
+            return "mismatch"
+        return "ok"
+
+    @property
+    def failed_threads(self) -> list[int]:
+        return sorted({e.thread for e in self.errors})
+
+    def _oracle_line(self) -> str:
+        c = self.config
+        if c.verify == "off":
+            return "Mismatches: not checked (verify='off')"
+        if not get_workload(c.workload).final_sync:
+            return "Mismatches: not checked (no final synchronisation: the process's exit is the measurement)"
+        return (
+            f"Mismatches (serial-replay oracle): {self.mismatch_count} of {self.verified} outputs, verify={c.verify!r}"
+        )
+
+    def summary(self) -> str:
+        c = self.config
+        lat = self.latency_ms
+        lines = [
+            f"mpslab stress: {c.threads} threads x {c.iterations} iterations of {c.workload!r} "
+            f"(size {c.size}, {c.dtype}) on {c.device} [{self.environment.get('device_name') or c.device}], "
+            f"sync every {c.sync_every or 'run (end only)'}, {c.streams} streams"
+            + (f", throttle {c.throttle}" if c.throttle else ""),
+            f"Completed in {self.seconds:.2f}s",
+            f"Total operations: {self.ops} tensor ops ({self.completed} completed)",
+            f"Throughput: {self.ops_per_s:.1f} ops/sec",
+            f"Total errors: {self.error_count}"
+            + (f" in threads {self.failed_threads[:10]}" if self.error_count else ""),
+            self._oracle_line(),
+            "Latency per iteration: " + ", ".join(f"{k} {v:.3f} ms" for k, v in lat.items()),
+        ]
+        for e in self.errors[:3]:
+            lines.append(f"  error: thread {e.thread} iteration {e.iteration} ({e.phase}): {e.type}: {e.message}")
+        for m in self.mismatches[:3]:
+            lines.append(
+                f"  mismatch: thread {m.thread} iteration {m.iteration} ({m.what}): {m.detail}; "
+                f"sum expected {m.expected!r}, got {m.got!r}"
+            )
+        lines.append(f"Outcome: {self.outcome} (one run; for a failure rate with its interval run isolated trials)")
+        return "\n".join(lines)
+
+    def to_row(self) -> dict[str, Any]:
+        """One flat row for a tidy DataFrame: results, config fields, ``env_*`` columns.
+
+        Isolated trials and sweeps use the same columns, so plots read either.
+        """
+        row: dict[str, Any] = {
+            "outcome": self.outcome,
+            "seconds": self.seconds,
+            "ops": self.ops,
+            "completed": self.completed,
+            "ops_per_s": self.ops_per_s,
+            "error_count": self.error_count,
+            "mismatch_count": self.mismatch_count,
+            "verified": self.verified,
+        }
+        row.update({f"latency_{k}_ms": v for k, v in self.latency_ms.items()})
+        row["first_error"] = f"{self.errors[0].type}: {self.errors[0].message}" if self.errors else None
+        cfg = self.config.to_dict()
+        cfg["plugins"] = ",".join(cfg["plugins"])
+        cfg["params"] = self.config.params.text()
+        row.update(cfg)
+        row.update({f"env_{k}": v for k, v in self.environment.items()})
+        return row
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "config": self.config.to_dict(),
+            "seconds": self.seconds,
+            "ops": self.ops,
+            "completed": self.completed,
+            "ops_per_s": self.ops_per_s,
+            "latency_ms": dict(self.latency_ms),
+            "error_count": self.error_count,
+            "errors": [vars(e) for e in self.errors],
+            "mismatch_count": self.mismatch_count,
+            "verified": self.verified,
+            "mismatches": [vars(m) for m in self.mismatches],
+            "environment": dict(self.environment),
+        }
