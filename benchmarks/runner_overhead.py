@@ -5,7 +5,8 @@ Target: with the oracle off, the stress runner keeps at least 97% of a bare loop
 The bare loop does exactly the workload steps the runner does, per thread: same
 thread count, same generator seeds, same warm-up, the same barrier start, the
 same synchronisation every ``sync_every`` steps and at the end, the same clock
-(barrier release -> every thread done -> device synchronised). It has none of
+(the first worker's start, or the barrier release if earlier -> every thread done ->
+device synchronised). It has none of
 the runner's bookkeeping: no per-iteration clock readings, no latency ring, no
 checksums, no error capture.
 
@@ -85,6 +86,7 @@ def bare_loop(config: StressConfig) -> float:
             ctx.generator = torch.Generator(device=device).manual_seed(thread_seed(config.seed, t))
             sync = backend.synchronize_stream
             barrier.wait()
+            starts[t] = time.perf_counter()
             for i in range(iterations):
                 if semaphore is None:
                     step(ctx, i)
@@ -95,6 +97,7 @@ def bare_loop(config: StressConfig) -> float:
                     sync(stream)
             sync(stream)
 
+    starts = [0.0] * config.threads  # each worker's own start: the clock starts with the first (as the runner's)
     threads = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(config.threads)]
     for th in threads:
         th.start()
@@ -103,7 +106,7 @@ def bare_loop(config: StressConfig) -> float:
     for th in threads:
         th.join()
     backend.synchronize()
-    return config.ops / (time.perf_counter() - t0)
+    return config.ops / (time.perf_counter() - min([t0, *(s for s in starts if s)]))
 
 
 def runner(config: StressConfig) -> tuple[float, float]:

@@ -1,6 +1,7 @@
 """The in-process runner and its serial-replay oracle, on the CPU."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -52,6 +53,38 @@ def test_a_thread_that_raises_is_reported_while_the_others_finish(workload):
     assert r.completed == 5 * 12 + 5  # the other five threads finished; thread 3 did 5
     assert r.verified == r.completed and r.mismatch_count == 0  # finished iterations still checked
     assert "thread 3 iteration 5 (run): RuntimeError: boom in thread 3" in r.summary()
+
+
+def test_the_clock_covers_the_work_even_when_the_main_thread_wakes_late(workload, monkeypatch):
+    """Released from the start barrier, the workers may finish before the main thread runs again (the GIL, a
+    busy machine): the timed region must still hold their work. Here the main thread is held back until the
+    one worker has done every step, each of which sleeps 20 ms: the run took at least 5 x 20 ms."""
+    done = threading.Event()
+
+    def step(ctx, i):
+        time.sleep(0.02)
+        if i == 4:
+            done.set()
+        return _randn_sum(ctx)
+
+    made = []
+
+    class LateMainBarrier(threading.Barrier):  # the first barrier run_stress makes is the start barrier
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            made.append(self)
+
+        def wait(self, timeout=None):
+            r = super().wait(timeout)
+            if self is made[0] and threading.current_thread() is threading.main_thread():
+                assert done.wait(30), "the worker never finished"
+            return r
+
+    name = workload("t-sleep", step).name
+    monkeypatch.setattr(stress_mod.threading, "Barrier", LateMainBarrier)
+    r = run_stress(StressConfig(threads=1, iterations=5, sync_every=0, workload=name, size=4, device="cpu"))
+    assert r.outcome == "ok", r.summary()
+    assert r.seconds >= 5 * 0.02
 
 
 def test_racy_workload_is_flagged_by_the_oracle():

@@ -13,8 +13,9 @@ per-thread ring of end-of-iteration time stamps (latencies are their
 differences, computed afterwards) and hands the step's output to the thread's
 ``OutputLog`` (its fingerprint is computed on the device and flushed to a
 preallocated device buffer every 256 steps: no host-device sync). The clock
-stops when every thread has reached the finish barrier and the device is
-synchronised; the fingerprints still pending are gathered after that, like the
+starts when the first worker starts its loop (or when this thread leaves the
+start barrier, if earlier) and stops when every thread has reached the finish
+barrier and the device is synchronised; the fingerprints still pending are gathered after that, like the
 oracle's replay, outside the timed region.
 
 This module is not the oracle: what a fingerprint is and what counts as a
@@ -240,9 +241,14 @@ def run_stress(config: StressConfig) -> StressResult:
             backend.synchronize()
     except Exception as exc:
         sync_error = ThreadError.capture(-1, -1, "run", exc)
-    seconds = time.perf_counter() - t_start
+    t_end = time.perf_counter()
     for th in threads:
         th.join()
+    # The clock started when the first worker did: released from the barrier, the workers may run for a
+    # while before this thread is scheduled again (the GIL, a busy machine), and a start read here alone
+    # would leave that work out (a 50 ms run measured at 1 ms on a loaded 2-core VM).
+    starts = [w.t0 / 1e9 for w in workers if w.t0]  # perf_counter_ns and perf_counter share one clock
+    seconds = t_end - min([t_start, *starts])
     errors = [e for w in workers for e in w.errors] + ([sync_error] if sync_error else [])
 
     mismatches: list[Mismatch] = []
