@@ -6,7 +6,7 @@ PROFILE ?= quick
 DEVICE  ?= cpu
 OUT     ?= reports
 
-.PHONY: venv test lint report stress lab clean
+.PHONY: venv test lint report stress lab docs clean
 
 venv: $(VENV)/.installed
 
@@ -42,5 +42,9 @@ stress: venv
 lab: venv
 	$(PY) -m jupyter lab notebooks/
 
+## the documentation site, built offline into site/ (open site/index.html)
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache
+	rm -rf $(VENV) $(OUT) .pytest_cache site .cache

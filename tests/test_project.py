@@ -17,7 +17,8 @@ def test_environment_yml_and_pyproject_declare_the_same_dependencies():
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         project = tomllib.load(f)["project"]
     declared = {_name(r): r.replace(" ", "") for r in project["dependencies"]}
-    declared.update({_name(r): r.replace(" ", "") for r in project["optional-dependencies"]["test"]})
+    for extra in project["optional-dependencies"].values():
+        declared.update({_name(r): r.replace(" ", "") for r in extra})
     with open(os.path.join(ROOT, "environment.yml")) as f:
         env = yaml.safe_load(f)
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
@@ -32,7 +33,8 @@ def test_lock_pins_every_declared_dependency_and_torch_exactly():
         pins = {_name(line): line.strip() for line in f if line.strip() and not line.startswith("#")}
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         project = tomllib.load(f)["project"]
-    for req in project["dependencies"] + project["optional-dependencies"]["test"]:
+    extras = [r for group in project["optional-dependencies"].values() for r in group]
+    for req in project["dependencies"] + extras:
         assert _name(req) in pins, req
         assert "==" in pins[_name(req)]
     assert pins["torch"] == "torch==2.13.0"  # the CPU wheel on disk; a newer pin pulls a CUDA build
