@@ -221,3 +221,29 @@ def test_the_target_is_printed_as_given_never_below(target):
     assert f"failure bound < {text}" in labels
     assert "95%" not in fig.axes[0].get_ylabel() and "range of 3" in fig.axes[0].get_ylabel()
     matplotlib.pyplot.close(fig)
+
+
+@pytest.mark.parametrize(
+    "folder",
+    [
+        "data/reference/cpu-2026-11-24/advise-mlp",
+        "data/reference/h100-2026-11-24/advise-mlp",
+        "data/reference/h100-2026-11-24/advise-transformer",
+    ],
+)
+def test_a_stored_advice_reread_gives_its_numbers_in_todays_words(folder):
+    import json
+    import os
+
+    from mpslab.studies.advisor.reread import reread
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(root, folder)
+    plan, table, ok, text = reread(path)
+    old = pd.DataFrame(json.load(open(os.path.join(path, "result.json")))["table"]).set_index("configuration")
+    new = table.set_index("configuration").loc[old.index]
+    assert ok and list(new.index[new["verdict"] == RECOMMENDED]) == list(old.index[old["verdict"] == RECOMMENDED])
+    for col in ("requests_per_s", "ci_low", "ci_high", "upper_bound"):  # 3 repeats: the old bootstrap gave the range
+        assert new[col].fillna(-1).to_numpy() == pytest.approx(old[col].fillna(-1).to_numpy(), rel=1e-9)
+    assert (new["trials"] == old["trials"]).all() and (new["failures"] == old["failures"]).all()
+    assert "95% CI" not in text and "range of 3 (75% interval)" in text

@@ -193,13 +193,13 @@ class Plan:
         lines = [
             f"plan: {len(self.candidates)} configurations x {self.repeats} in-process repeats of "
             f"{self.requests} requests each, then up to {self.tested} x {self.trials_per} isolated trials "
-            f"(fastest first); ETA {self.eta_s:.0f} s of the {self.budget_s:.0f} s budget",
+            f"(highest median speed first); ETA {self.eta_s:.0f} s of the {self.budget_s:.0f} s budget",
             f"budget split: calibration {c.elapsed_s:.1f} s (done), throughput ~{self.throughput_s:.0f} s "
             f"({THROUGHPUT_SHARE:.0%} of the rest at most), trials ~{self.trials_s:.0f} s (the rest); "
             f"one trial ~{c.trial_cost_s(self.requests):.2f} s here",
             speed_words(self.repeats, len(self.candidates)),
             f"picking the best of several overstates confidence: Bonferroni over the {self.tested} "
-            f"candidate(s) set aside for trials, fastest first (each bound at {format_level(self.confidence)} "
+            f"candidate(s) set aside for trials, by median speed (each bound at {format_level(self.confidence)} "
             f"one-sided, family {1 - self.alpha:.0%}); trials stop at the first that qualifies",
         ]
         target = format_target(self.max_failure)
@@ -210,7 +210,7 @@ class Plan:
                 f"this budget cannot show a bound below {target}: "
                 f"{trials_needed(self.max_failure, 1 - self.alpha)} clean trials would take "
                 f"~{trials_needed(self.max_failure, 1 - self.alpha) * c.trial_cost_s(self.requests):.0f} s; "
-                f"all {self.trials_per} trials go to the fastest configuration"
+                f"all {self.trials_per} trials go to the configuration with the highest median speed"
             )
         if self.dropped:
             lines.append(

@@ -1,12 +1,13 @@
 """From measurements to a verdict: Bonferroni bounds, the table and the recommendation text.
 
-Picking the fastest of several configurations and then quoting its failure bound at
+Picking the best of several configurations and then quoting its failure bound at
 95% overstates confidence. The advisor corrects with **Bonferroni across the
 candidates that get trials**: with k of them, each bound is one-sided at
 1 - 0.05/k, so all k bounds hold together at 95% whichever one is picked. Trials go
-to candidates fastest first, and stop at the first one whose bound is below
-``max_failure``: every faster candidate was tested and did not qualify, so the pick
-is the fastest qualifying one.
+to candidates in order of median speed, and stop at the first one whose bound is below
+``max_failure``: every candidate with a higher median was tested and did not qualify, so
+the pick has the highest median among those that qualify (a best estimate, not a
+ranking the repeats prove).
 
 The plan fixes k before any trial runs, and trials stop at the first candidate that
 qualifies, so fewer than k may get trials: the words say both numbers (the k of the
@@ -236,7 +237,7 @@ def bonferroni_words(plan: Plan, table: pd.DataFrame) -> str:
     picked = bool(len(table)) and bool((table["verdict"] == RECOMMENDED).any())
     why = ", since trials stop at the first that qualifies" if got < plan.tested and picked else ""
     return (
-        f"Bonferroni over the {plan.tested} configurations the plan set aside trials for, fastest first, "
+        f"Bonferroni over the {plan.tested} configurations the plan set aside trials for, in order of median speed, "
         f"each bound at {format_level(plan.confidence)} one-sided; {got} of them got trials{why}"
     )
 
