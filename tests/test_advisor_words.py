@@ -208,12 +208,15 @@ def test_the_advisor_table_reads_2_9513_percent_as_no_less():
     assert float(printed.rstrip("%")) >= 2.9513
 
 
-@pytest.mark.parametrize("target", [0.05, 0.0125, 0.00125, 0.025, 0.015, 0.333, 1 / 3, 0.07, 0.9995])
+@pytest.mark.parametrize(
+    "target", [0.05, 0.1, 0.5, 0.0125, 0.00125, 0.025, 0.015, 0.333, 1 / 3, 0.07, 0.9995, 0.000012345678]
+)
 def test_the_target_is_printed_as_given_never_below(target):
     text = format_target(target)
     value = float(text.rstrip("%")) / 100
     assert value >= target - 1e-15 and value - target <= 1e-5 * target  # rounded up at 6 digits at most
-    if target in (0.0125, 0.00125, 0.015):
+    assert "e" not in text  # a percentage, not 1e+01%
+    if target in (0.1, 0.0125, 0.00125, 0.015):
         assert text == f"{target * 100:g}%"  # as given: 1.25%, not 1% or 1.3%
     plan, table = _table(3, [9000.0, 9100.0, 9200.0], lambda i: [1000.0 + i, 1100.0 + i, 1200.0 + i])
     fig = plot_advisor_throughput(table, max_failure=target)

@@ -81,14 +81,18 @@ def parse_budget(text: Any) -> float:
 
 
 def format_target(p: float) -> str:
-    """``max_failure`` as a percentage, as given (``1.25%``, not ``1.2%``); never printed below its value."""
+    """``max_failure`` as a percentage, as given (``10%``, ``1.25%``, not ``1.2%``); never printed below its value.
+
+    Exact up to six significant digits; beyond that rounded up at the sixth.
+    """
     value = 100.0 * float(p)
-    for digits in range(1, 7):
-        text = f"{value:.{digits}g}"
+    top = math.floor(math.log10(value))
+    for decimals in range(0, max(0, 5 - top) + 1):
+        text = f"{value:.{decimals}f}"
         if abs(float(text) - value) <= 1e-12 * value:
             return f"{text}%"
-    step = 10.0 ** (math.floor(math.log10(value)) - 5)  # six significant digits, rounded up
-    return f"{math.ceil(value / step - 1e-9) * step:.6g}%"
+    decimals = max(0, 5 - top)
+    return f"{math.ceil(value * 10**decimals - 1e-6) / 10**decimals:.{decimals}f}%"
 
 
 def format_level(x: float) -> str:
