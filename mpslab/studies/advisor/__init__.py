@@ -18,6 +18,7 @@ One concept per module:
     speed      the median's interval at its exact level; which speeds an exact test separates
     decide     Bonferroni bounds, verdicts, the table and the recommendation text
     advise     the orchestration: validate, calibrate, plan, measure, decide
+    reread     a stored advice decided again from its folder, nothing run
 
 Not here: plots (``mpslab.report.plots``) and the command line (``mpslab.cli``).
 """
