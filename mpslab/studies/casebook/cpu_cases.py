@@ -10,6 +10,8 @@ case names of ``catalogue``. Not here: the CUDA and MPS cases (``device_cases``)
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from mpslab.run.workloads import WorkerContext, register_workload
@@ -188,10 +190,13 @@ def _backward_in_thread(ctx: WorkerContext, i: int) -> torch.Tensor:
     return w.grad
 
 
-class _AddOnes(torch.jit.ScriptModule):
-    @torch.jit.script_method
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ones_like(x) + x
+with warnings.catch_warnings():  # script_method is deprecated (2.13): the control still checks the 2019 fix
+    warnings.simplefilter("ignore", DeprecationWarning)
+
+    class _AddOnes(torch.jit.ScriptModule):
+        @torch.jit.script_method
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.ones_like(x) + x
 
 
 def _scriptmodule_in_thread(ctx: WorkerContext, i: int) -> torch.Tensor:
