@@ -71,7 +71,7 @@ CASES: tuple[Case, ...] = (
         (f"{_PT}/issues/186537", f"{_PT}/pull/173568"),
         "torch._dynamo.exc.FailOnRecompileLimitHit: compiler settings made thread-local, so the "
         "worker sees the default limit (8); fails with one worker thread: thread affinity, not a race",
-        "regression in 2.12 (from #173568); 2.11 reported ok; open",
+        "regression of 2.12 (from #173568); 2.11 and earlier kept settings process-wide (unsloth#7019); open",
         "cpu",
         "error",
         threads=1,
@@ -151,9 +151,9 @@ CASES: tuple[Case, ...] = (
     Case(
         "pt197805-mps-two-threads",
         "two Python threads running MPS tensor ops (arange, unary ops) concurrently",
-        (f"{_PT}/issues/197805",),
+        (f"{_PT}/issues/197805", f"{_PT}/pull/197837"),
         "process crash (SIGSEGV/SIGABRT inside Metal); downstream trigger: F5-TTS batches in a thread pool",
-        "reported on 2.14 (macOS 26, Apple M-series); closed",
+        "reported on 2.14 (macOS 26, Apple M-series); closed; the cache guard's follow-up #197837 open",
         "mps",
         "crash",
         threads=2,
