@@ -59,6 +59,7 @@ def case_config(name: str, device: str = "cpu", *, seed: int = 0) -> StressConfi
         params=dict(c.params),
         plugins=(PLUGIN,),
         seed=seed,
+        streams=c.streams,
     )
 
 

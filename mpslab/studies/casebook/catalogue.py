@@ -36,6 +36,7 @@ class Case:
     warmup: int = 0
     params: dict[str, Any] = field(default_factory=dict)
     timeout_s: float = 120.0
+    streams: str = "shared"  # "per-thread": each worker on its own stream (CUDA), as the reported pattern does
 
 
 _PT = "https://github.com/pytorch/pytorch"
@@ -208,6 +209,36 @@ CASES: tuple[Case, ...] = (
         threads=4,
         iterations=20,
         size=64,
+    ),
+    Case(
+        "pt-test-cuda-cublas-threads",
+        "control: two threads on their own streams chain matmuls with one shared weight (test_cuda.py's cuBLAS test)",
+        (f"{_PT}/blob/main/test/test_cuda.py",),
+        "guards per-thread cuBLAS handles (test_cublas_multiple_threads_same_device): with one shared handle a "
+        "thread's gemm could land on another thread's stream and race with its own div_",
+        "PyTorch's own test, expected to pass on every release",
+        "cuda",
+        "ok",
+        control=True,
+        threads=2,
+        iterations=100,
+        size=1024,
+        streams="per-thread",
+    ),
+    Case(
+        "pt-test-cuda-cudnn-threads",
+        "control: two threads on their own streams run a shared 2x2 convolution (test_cuda.py's cuDNN test)",
+        (f"{_PT}/blob/main/test/test_cuda.py",),
+        "guards lazily created per-thread cuDNN handles (test_cudnn_multiple_threads_same_device): a shared "
+        "handle would put one thread's convolution on another thread's stream",
+        "PyTorch's own test, expected to pass on every release",
+        "cuda",
+        "ok",
+        control=True,
+        threads=2,
+        iterations=100,
+        size=512,
+        streams="per-thread",
     ),
 )
 

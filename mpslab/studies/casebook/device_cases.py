@@ -91,6 +91,32 @@ def _backward_step(ctx: WorkerContext, i: int) -> torch.Tensor:
     return torch.cat(grads)
 
 
+def _shared_weight(ctx: WorkerContext) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return (torch.rand(ctx.size, ctx.size, generator=g) + 0.5).to(ctx.device)
+
+
+def _cublas_chain(ctx: WorkerContext, i: int) -> torch.Tensor:
+    x = torch.rand(ctx.size, ctx.size, generator=ctx.generator, device=ctx.device)
+    for _ in range(4):  # the gemm and the in-place div_ must stay ordered on this thread's stream
+        x = torch.mm(x, ctx.state)
+        x.div_(float(ctx.size))
+    return x
+
+
+def _conv_kernel(ctx: WorkerContext) -> torch.Tensor:
+    return torch.full((1, 1, 2, 2), 1.0, device=ctx.device)
+
+
+def _cudnn_chain(ctx: WorkerContext, i: int) -> torch.Tensor:
+    with torch.backends.cudnn.flags(enabled=True):
+        x = torch.rand(1, 1, ctx.size, ctx.size, generator=ctx.generator, device=ctx.device)
+        for _ in range(8):
+            x = torch.nn.functional.conv2d(x, ctx.state)
+            x.div_(4.0)
+    return x
+
+
 def _mps_two_threads(ctx: WorkerContext, i: int) -> torch.Tensor:
     n = ctx.size + i
     a = torch.arange(n, device=ctx.device, dtype=torch.float32)
@@ -127,6 +153,22 @@ register_workload(
     setup=_compiled_in_backward,
     applies=_cuda_only,
     scale=lambda size: float(SHAPES),
+)
+register_workload(
+    "pt-test-cuda-cublas-threads",
+    _cublas_chain,
+    description="casebook control: test_cuda.py's cuBLAS multi-thread test, reduced (per-thread streams)",
+    setup=_shared_weight,
+    applies=_cuda_only,
+    scale=lambda size: float(size),
+)
+register_workload(
+    "pt-test-cuda-cudnn-threads",
+    _cudnn_chain,
+    description="casebook control: test_cuda.py's cuDNN multi-thread test, reduced (per-thread streams)",
+    setup=_conv_kernel,
+    applies=_cuda_only,
+    scale=lambda size: float(size) * 0.5,
 )
 register_workload(
     "pt197805-mps-two-threads",
