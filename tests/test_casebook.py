@@ -14,7 +14,8 @@ from mpslab.studies.casebook import CASES, case_config, case_plan, casebook_list
 from mpslab.studies.shrink.source import standalone_source
 from mpslab.trials.isolate import run_trials
 
-ISSUE = re.compile(r"^https://github\.com/[\w.-]+/[\w.-]+/((issues|pull)/\d+|blob/main/test/[\w/]+\.py)$")  # a report, or a test of the project
+# a report (issue or pull request), or a test file of the project
+ISSUE = re.compile(r"^https://github\.com/[\w.-]+/[\w.-]+/((issues|pull)/\d+|blob/main/test/[\w/]+\.py)$")
 
 
 def test_at_least_ten_cited_cases_and_three_controls():
