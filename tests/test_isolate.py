@@ -455,7 +455,7 @@ def _same(got, want) -> bool:
 def test_a_trial_child_records_how_python_ran_at_its_start_and_end():
     import platform
 
-    from mpslab.trials.interpreter import gil_disabled_build, gil_enabled, interpreter_label
+    from mpslab.run.interpreter import gil_disabled_build, gil_enabled, interpreter_label
 
     df = run_trials(_cfg(), trials=1, timeout_s=300, mode=FAST, progress=False)
     row = df.iloc[0]
@@ -466,13 +466,21 @@ def test_a_trial_child_records_how_python_ran_at_its_start_and_end():
 
 
 def test_a_child_whose_gil_turns_on_during_the_run_says_so(tmp_path, monkeypatch):
+    from mpslab.run import interpreter, runner
     from mpslab.studies.summary import trial_notes
-    from mpslab.trials import interpreter
     from mpslab.trials.child import _handle_request
 
-    states = iter([False, True])  # off when the request starts, on when it ends
+    gil = {"on": False}  # off when the request starts, on once the run is over (as an import can do)
+    real_run = runner.run_stress
+
+    def run_then_turn_the_gil_on(config):
+        result = real_run(config)
+        gil["on"] = True
+        return result
+
     monkeypatch.setattr(interpreter, "gil_disabled_build", lambda: 1)
-    monkeypatch.setattr(interpreter, "gil_enabled", lambda: next(states))
+    monkeypatch.setattr(interpreter, "gil_enabled", lambda: gil["on"])
+    monkeypatch.setattr(runner, "run_stress", run_then_turn_the_gil_on)
     out = tmp_path / "result.json"
     assert _handle_request({"config": _cfg(threads=1, iterations=1).to_dict(), "result": str(out)}) == 0
     import json

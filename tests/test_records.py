@@ -419,7 +419,7 @@ def test_interpreter_fields_of_a_free_threaded_build_with_the_gil_off_and_on(mon
     import platform
     import sysconfig
 
-    from mpslab.trials import interpreter
+    from mpslab.run import interpreter
 
     real = sysconfig.get_config_var
     monkeypatch.setattr(sysconfig, "get_config_var", lambda name: 1 if name == "Py_GIL_DISABLED" else real(name))

@@ -39,7 +39,7 @@ AFFINITY_NOTE = "fails with a single worker thread: thread affinity, not a race"
 
 
 # Environment columns that tell two builds (or machines) apart: each value is its own series.
-# ``env_interpreter``: Python version, free-threaded build, GIL on or off (``mpslab.trials.interpreter``).
+# ``env_interpreter``: Python version, free-threaded build, GIL on or off (``mpslab.run.interpreter``).
 SERIES_ENV_COLUMNS = ("env_torch", "env_torch_build", "env_device_name", "env_interpreter")
 
 

@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from mpslab.run.config import StressConfig
-from mpslab.trials.interpreter import interpreter_fields
+from mpslab.run.interpreter import interpreter_fields
 
 _EXIT_HARNESS = 70  # a child whose own harness failed (no result)
 

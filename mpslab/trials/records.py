@@ -39,7 +39,7 @@ A store whose records are of another schema than this mpslab writes is refused
 for appending (``StoreSchemaError``, one line naming the file and both versions),
 so one file never mixes schemas. A field added within a version is filled on read
 (``_fill``): a record without ``environment.interpreter`` (how Python ran: version,
-free-threaded build, GIL on or off; ``mpslab.trials.interpreter``) reads as a standard build.
+free-threaded build, GIL on or off; ``mpslab.run.interpreter``) reads as a standard build.
 
 ``load_records`` reads any number of such files (from several machines) into one
 DataFrame. Rows keep their own environment in ``env_*`` columns and an
@@ -59,7 +59,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from mpslab.run.config import ConfigError
-from mpslab.trials.interpreter import fill_interpreter
+from mpslab.run.interpreter import fill_interpreter
 
 __all__ = [
     "SCHEMA_VERSION",

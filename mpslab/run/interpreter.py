@@ -7,12 +7,13 @@ declare itself free-threading-safe turns it back on, with only a warning. Two se
 of trials of one interpreter can therefore have run very differently, and must not
 pool as one environment.
 
-Each trial child records ``sysconfig.get_config_var("Py_GIL_DISABLED")`` (1 on a
-free-threaded build, 0 on a standard 3.13+, absent before) and
-``sys._is_gil_enabled()`` (absent before 3.13) when it starts its request and when
-it ends it. ``interpreter_label`` turns the start into the one environment column
-that pooling reads (``env_interpreter``): ``3.12.3 standard build``,
-``3.13.1 free-threaded, GIL off``, ``3.13.1 free-threaded, GIL on``.
+The environment block (``mpslab.run.environment``) records
+``sysconfig.get_config_var("Py_GIL_DISABLED")`` (1 on a free-threaded build, 0 on a
+standard 3.13+, absent before) and ``sys._is_gil_enabled()`` (absent before 3.13)
+when it is taken; each trial child records the latter again when it starts its
+request and when it ends it (``mpslab.trials.child``). ``interpreter_label`` turns
+the start into the one environment column that pooling reads (``env_interpreter``):
+``3.12.3 standard build``, ``3.13.1 free-threaded, GIL off``, ``... GIL on``.
 
 Records written before these fields existed are read as a standard build
 (``fill_interpreter``), the only build mpslab ran on until then.
