@@ -125,6 +125,7 @@ def test_cli_shrinks_a_fault_workload_to_one_thread_and_calls_it_thread_affinity
     assert f"{AFFINITY_NOTE} (2 of 2 one-thread trials crash)" in out
     report = (tmp_path / "report_seg.md").read_text()
     assert f"It {AFFINITY_NOTE}." in report and "in one worker thread crashed" in report
+    assert f"the trials ran under `{sys.executable}` with torch {torch.__version__}" in report
     script = tmp_path / "repro_seg.py"
     text = script.read_text()
     head = text.split('"""')[1]

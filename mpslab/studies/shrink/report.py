@@ -69,7 +69,7 @@ def report_text(
     """The report's Markdown; ``python`` and ``torch_version``: the interpreter that ran the trials."""
     c, f = search.final.config, search.final
     needs = "needs a Python with torch" + (
-        f", as {python} (torch {torch_version or '?'}) that ran the trials" if python else ""
+        f": the trials ran under `{python}` with torch {torch_version or '?'}" if python else ""
     )
     row = _first_failure(f.rows, search.outcome)
     how = row.get("signal") or (f"exit {row.get('exit_code')}" if row.get("exit_code") not in (None, 0) else "")
@@ -103,8 +103,8 @@ def report_text(
         + (f", exit signal **{how}**" if how else "")
         + (f" — {row.get('first_error')}" if row.get("first_error") else ""),
         "",
-        f"Reproducer (standalone: torch and the standard library; {needs}; runs the pattern in fresh "
-        "processes and counts failures):",
+        f"Reproducer (standalone, torch and the standard library only; runs the pattern in fresh processes and "
+        f"counts failures); it {needs}:",
         "",
         f"```python\n{script_source.rstrip()}\n```",
         "",
