@@ -85,13 +85,13 @@ def _blank_row(config: StressConfig, env: dict[str, Any]) -> dict[str, Any]:
 
 
 def _environment_block(device: str, start: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The environment block with how Python runs (``interpreter``): ``start`` as recorded, else now.
+    """The environment block; ``start``: how Python ran when this child started (else: now).
 
     ``gil_enabled_end`` is None here: only a trial that ends with a result can say it.
     """
     from mpslab.run.environment import environment
 
-    return {**environment(device), **(start or interpreter_fields(when="start")), "gil_enabled_end": None}
+    return {**environment(device), **(start or {}), "gil_enabled_end": None}
 
 
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<fn>.+)$', re.M)
