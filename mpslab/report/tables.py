@@ -66,7 +66,8 @@ def _need(df: pd.DataFrame, cols: tuple[str, ...], what: str) -> None:
 def trials_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per isolated trial (``run_trials`` frame): outcome, exit, time, throughput, errors.
 
-    ``first error`` is added only when some trial has one.
+    ``first error`` is added only when some trial has one: what happened (an error with an empty
+    message says where it was raised; a mismatch row says what the serial replay found).
     """
     _need(df, ("trial", "outcome", "seconds", "ops_per_s"), "trials_table")
     out = pd.DataFrame(
@@ -84,9 +85,25 @@ def trials_table(df: pd.DataFrame) -> pd.DataFrame:
     for col, header in (("error_count", "errors"), ("mismatch_count", "mismatches")):
         if col in df.columns:
             out[header] = df[col].map(lambda v: _text(v if _missing(v) else int(v))).to_numpy()
-    if "first_error" in df.columns and df["first_error"].map(lambda v: not _missing(v) and v != "").any():
-        out["first error"] = df["first_error"].map(_text).to_numpy()
+    detail = [_trial_detail(r) for r in df.to_dict(orient="records")]
+    if any(d != "" for d in detail):
+        out["first error"] = [d or MISSING for d in detail]
     return out.set_index("trial")
+
+
+def _trial_detail(row: dict[str, Any]) -> str:
+    """What happened in a non-ok trial: its first error, or for a mismatch what the oracle found."""
+    first = row.get("first_error")
+    text = "" if _missing(first) else str(first).strip()
+    if text.endswith(":"):  # ``AssertionError: ``: an exception without a message, from a record that lacks where
+        return f"{text[:-1]} (empty message; where it was raised was not recorded)"
+    if text or row.get("outcome") != "mismatch":
+        return text
+    count, verified = row.get("mismatch_count"), row.get("verified")
+    if _missing(count):
+        return "results differ from a serial replay of the same work"
+    of = "" if _missing(verified) else f" of {int(verified)}"
+    return f"mismatch: {int(count)}{of} outputs differ from a serial replay of the same work"
 
 
 def sweep_table(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
