@@ -363,7 +363,8 @@ def run_spec(spec: Spec) -> Verdict:
     counts = ", ".join(f"{o} {outcomes.count(o)}" for o in ("error", "mismatch", "crash", "hang") if o in outcomes)
     head = f"{failures} of {n} trials failed" + (f" ({counts})" if counts else "")
     level = f"{spec.confidence * 100:g}%"
-    props = [("mpslab_trials", str(n)), ("mpslab_failures", str(failures)), ("mpslab_rate", f"{failures / n:.6g}")]
+    props = [("mpslab_device", config.device), ("mpslab_threads", str(spec.threads))]
+    props += [("mpslab_trials", str(n)), ("mpslab_failures", str(failures)), ("mpslab_rate", f"{failures / n:.6g}")]
     if counts:
         props.append(("mpslab_outcomes", counts))
     if spec.expect is None:
