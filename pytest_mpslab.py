@@ -69,22 +69,23 @@ def pytest_pycollect_makeitem(collector, name, obj):
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
-    """A marked test runs its own threads: pytest-run-parallel must not thread its body too."""
-    if not config.pluginmanager.hasplugin("run-parallel"):
+    """A test on a device this machine lacks is skipped with the reason; and a marked test runs its own
+    threads, so pytest-run-parallel must not thread its body too (it leaves ``thread_unsafe`` tests alone)."""
+    marked = [item for item in items if _SPEC in item.stash]
+    if not marked:
         return
-    for item in items:
-        if _SPEC in item.stash:
+    from mpslab.pytest_plugin import skip_reason
+
+    reasons: dict[str, str | None] = {}
+    for item in marked:
+        device = item.stash[_SPEC].device
+        if device not in reasons:
+            reasons[device] = skip_reason(device)
+        if reasons[device]:
+            item.add_marker(pytest.mark.skip(reason=reasons[device]))
+    if config.pluginmanager.hasplugin("run-parallel"):
+        for item in marked:
             item.add_marker(pytest.mark.thread_unsafe(reason="mpslab runs it in isolated trials with its own threads"))
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    spec = item.stash.get(_SPEC, None)
-    if spec is not None:
-        from mpslab.pytest_plugin import skip_reason
-
-        reason = skip_reason(spec.device)
-        if reason:
-            pytest.skip(reason)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -193,9 +193,12 @@ def test_on_cpu():
     pass
 """,
     )
-    # -x stops at the first failure; -k picks
-    result = pytester.runpytest("-p", "no:cacheprovider", "-x", "-k", "test_a or test_b or test_c")
+    # -x stops at the first failure; -k picks; --lf runs the failed one again
+    result = pytester.runpytest("-x", "-k", "test_a or test_b or test_c")
     result.assert_outcomes(passed=1, failed=1)
+    result = pytester.runpytest("--lf", "-k", "test_a or test_b or test_c", "--junitxml=lf.xml")
+    result.assert_outcomes(failed=1)
+    assert list(_props(pytester.path / "lf.xml")) == ["test_b"]
     # parametrize overrides the marker's option of the same name; --mpslab-trials overrides trials
     result = pytester.runpytest("-p", "no:cacheprovider", "-k", "test_p", "--mpslab-trials", "2", "--junitxml=p.xml")
     result.assert_outcomes(passed=2)
