@@ -8,6 +8,8 @@ user guide is docs/pytest-plugin.md.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 MARKER = "concurrent"
@@ -33,6 +35,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    trials, device = config.option.mpslab_trials, config.option.mpslab_device
+    if trials is not None and trials < 1:
+        raise pytest.UsageError(f"--mpslab-trials={trials}: must be an integer >= 1")
+    if not re.match(r"^(auto|cpu|mps|cuda(:\d+)?)$", device):
+        raise pytest.UsageError(f"--mpslab-device={device!r}: must be one of auto, cpu, cuda, cuda:N, mps")
     config.addinivalue_line(
         "markers",
         "concurrent(step=fn, threads=8, iterations=20, trials=30, max_failure='10%', expect=None, fail_rate=0, ...): "

@@ -147,6 +147,9 @@ def test_bad_marker_values_are_collection_errors_naming_test_and_value(pytester)
         + "def make():\n    def inner(ctx, i):\n        return good(ctx, i)\n    return inner\n\n"
         + "@pytest.mark.concurrent(step=make())\ndef test_closure():\n    pass\n",
     )
+    result = pytester.runpytest("-p", "no:cacheprovider", "--mpslab-trials", "0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--mpslab-trials=0: must be an integer >= 1"])
     result = pytester.runpytest("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.assert_outcomes(errors=5)
