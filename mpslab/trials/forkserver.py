@@ -86,8 +86,11 @@ def _serve() -> int:
     """
     import platform
 
+    import mpslab.run.runner  # noqa: F401  (what every child runs, imported once here rather than in each)
     from mpslab.run.environment import git_commit
+    from mpslab.run.workloads import list_workloads
 
+    list_workloads()  # torch and every built-in workload, likewise
     git_commit()  # cached, so children do not run git for every trial
     platform.platform()
     server_pid = os.getpid()
