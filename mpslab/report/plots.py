@@ -342,6 +342,22 @@ from mpslab.report.catalogue_plots import (  # noqa: E402
 # --------------------------------------------------------------------------- two builds side by side
 
 
+def _times_axis(ax: plt.Axes) -> None:
+    """A log-scaled ratio axis labelled 0.9x, 1x, 1.1x (not 9x10^-1); minor ticks labelled only when the
+    axis spans less than a factor of 10, where there would otherwise be at most one label."""
+    from matplotlib.ticker import FuncFormatter
+
+    def times(value: float, _pos: int) -> str:
+        return f"{value:.3g}x"
+
+    def minor(value: float, _pos: int) -> str:
+        low, high = ax.get_xlim()
+        return times(value, _pos) if low > 0 and high / low < 10 else ""
+
+    ax.xaxis.set_major_formatter(FuncFormatter(times))
+    ax.xaxis.set_minor_formatter(FuncFormatter(minor))
+
+
 def plot_compare(
     table: pd.DataFrame,
     *,
@@ -366,7 +382,7 @@ def plot_compare(
         rate = table[f"{side}_rate"].to_numpy(float) * 100
         low = table[f"{side}_low"].to_numpy(float) * 100
         high = table[f"{side}_high"].to_numpy(float) * 100
-        left.barh(y + off, rate, height=0.34, color=color, alpha=0.85, label=label, gid=f"rate-{side}")
+        left.barh(y + off, rate, height=0.34, color=color, alpha=0.85, label=f"{side}: {label}", gid=f"rate-{side}")
         left.errorbar(rate, y + off, xerr=[rate - low, high - rate], fmt="none", ecolor="black", capsize=2)
     names = [f"{r.scenario}{' *' if r.significant else ''}" for r in table.itertuples()]
     left.set_yticks(y, names, fontsize=8)
@@ -390,6 +406,7 @@ def plot_compare(
     )
     right.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     right.set_xscale("log")
+    _times_axis(right)
     right.set_xlabel("throughput ratio b / a (median ops/s, log scale)")
     right.grid(axis="x", alpha=0.3)
     fig.suptitle(f"{title}\na = {label_a}   b = {label_b}", fontsize=10)
