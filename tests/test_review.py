@@ -14,7 +14,6 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import nbformat  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from bs4 import BeautifulSoup  # noqa: E402
@@ -172,21 +171,20 @@ def test_sig3_three_significant_digits():
 
 
 def test_scenario_reader_table_keeps_a_not_applicable_row_as_its_reason():
-    raw = pd.DataFrame(
-        [
-            dict(scenario="a", citation="c", status="ran", trials=20, ok=19, error=0, mismatch=1, crash=0, hang=0,
-                 lost=0, failures=1, failure_rate=0.05, rate_low=0.00126, rate_high=0.2487, ops_per_s=1793.477),
-            dict(scenario="b", citation="c", status="not applicable: needs mps", trials=0, ok=pd.NA, error=pd.NA,
-                 mismatch=pd.NA, crash=pd.NA, hang=pd.NA, lost=pd.NA, failures=pd.NA, failure_rate=np.nan,
-                 rate_low=np.nan, rate_high=np.nan, ops_per_s=np.nan),
-        ]
-    )  # fmt: skip
+    from mpslab.studies.scenarios.run import library_table
+
+    # 1 mismatch in 20 trials of one scenario; another not applicable here (the library's own table)
+    outcomes = ["ok"] * 19 + ["mismatch"]
+    rows = pd.DataFrame({"scenario": "nonzero", "outcome": outcomes, "ops_per_s": [1793.477] * 20})
+    raw = library_table(rows, {"cast-sync": "needs mps"}, order=["nonzero", "cast-sync"])
     t = scenario_reader_table(raw)
-    assert t.loc["a", "result"] == "failed: mismatch 1"
-    assert t.loc["a", "95% interval (exact, %)"] == "0.12%–25%"  # 0.126% down to 0.12%, 24.87% up to 25%
-    assert t.loc["a", "throughput (ops/s, median)"] == "1,790"
-    assert t.loc["b", "result"] == "not applicable: needs mps"
-    assert (t.loc["b"].drop("result") == "").all()
+    assert t.loc["nonzero", "result"] == "failed: mismatch 1"
+    low, high = raw.loc[0, "rate_low"], raw.loc[0, "rate_high"]
+    assert t.loc["nonzero", "95% interval (exact, %)"] == f"{format_percent(low, 'down')}–{format_percent(high, 'up')}"
+    assert t.loc["nonzero", "failure rate (%)"] == "5.0%"
+    assert t.loc["nonzero", "throughput (ops/s, median)"] == "1,790"
+    assert t.loc["cast-sync", "result"] == "not applicable: needs mps"
+    assert (t.loc["cast-sync"].drop("result") == "").all()
     assert "<NA>" not in t.to_html() and "nan" not in t.to_html()
 
 
@@ -228,7 +226,7 @@ def test_save_figure_closes_the_figure_and_stores_its_title(tmp_path):
     paths = save_figure(fig, "f", str(tmp_path))
     assert fig.number not in plt.get_fignums()
     with Image.open(paths[0]) as im:
-        assert im.text["Title"] == "Throughput against threads"
+        assert im.text["Title"] == "Throughput — against threads"
 
 
 def test_index_lists_no_lock_files_and_groups_by_notebook(tmp_path):

@@ -67,6 +67,7 @@ def scenario_reader_table(table: pd.DataFrame, confidence: float = 0.95) -> pd.D
     """
     rows = []
     conf = f"{confidence:.0%}"
+    kinds = [c for c in ("error", "mismatch", "crash", "hang", "lost") if c in table.columns]
     for r in table.itertuples(index=False):
         row = {"scenario": r.scenario}
         if r.status != "ran":
@@ -81,9 +82,7 @@ def scenario_reader_table(table: pd.DataFrame, confidence: float = 0.95) -> pd.D
                 }
             )
         else:
-            failed = [
-                f"{o} {int(getattr(r, o))}" for o in ("error", "mismatch", "crash", "hang", "lost") if getattr(r, o)
-            ]
+            failed = [f"{o} {int(getattr(r, o))}" for o in kinds if getattr(r, o)]
             row.update(
                 {
                     "result": "failed: " + ", ".join(failed) if failed else "no failure",

@@ -63,7 +63,8 @@ def figure_title(fig: plt.Figure) -> str:
     """The figure's suptitle, else its first axes title, on one line ('' if none)."""
     texts = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) is not None else []
     texts += [ax.get_title() for ax in fig.axes]
-    return next((" ".join(t.split()) for t in texts if t and t.strip()), "")
+    lines = next(([ln.strip() for ln in t.splitlines() if ln.strip()] for t in texts if t and t.strip()), [])
+    return " — ".join(" ".join(ln.split()) for ln in lines)
 
 
 def context_title(title: str, df: pd.DataFrame | None = None, **extra: object) -> str:
