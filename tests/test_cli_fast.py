@@ -114,3 +114,24 @@ def test_compare_refuses_an_unknown_scenario_before_probing_the_interpreters():
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "scenario='no-such-scenario': unknown" in proc.stderr
+
+
+def test_startup_benchmark_runs_at_its_tiny_size():
+    # the measurement in docs/review.md; only that it runs and prints its rows is checked, never a time
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "cli_startup.py"), "--tiny"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "python -m mpslab --help" in proc.stdout and "slowest CLI median" in proc.stdout
+    bad = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "cli_startup.py"), "--repeats", "0"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "--repeats=0" in bad.stderr
