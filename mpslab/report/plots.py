@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mpslab.report.style import STATUS_COLORS, _dark, context_title, save_figure
+from mpslab.report.style import STATUS_COLORS, _dark, context_title, save_figure, times_axis
 
 __all__ = [
     "save_figure",
@@ -342,22 +342,6 @@ from mpslab.report.catalogue_plots import (  # noqa: E402
 # --------------------------------------------------------------------------- two builds side by side
 
 
-def _times_axis(ax: plt.Axes) -> None:
-    """A log-scaled ratio axis labelled 0.9x, 1x, 1.1x (not 9x10^-1); minor ticks labelled only when the
-    axis spans less than a factor of 10, where there would otherwise be at most one label."""
-    from matplotlib.ticker import FuncFormatter
-
-    def times(value: float, _pos: int) -> str:
-        return f"{value:.3g}x"
-
-    def minor(value: float, _pos: int) -> str:
-        low, high = ax.get_xlim()
-        return times(value, _pos) if low > 0 and high / low < 10 else ""
-
-    ax.xaxis.set_major_formatter(FuncFormatter(times))
-    ax.xaxis.set_minor_formatter(FuncFormatter(minor))
-
-
 def plot_compare(
     table: pd.DataFrame,
     *,
@@ -406,7 +390,7 @@ def plot_compare(
     )
     right.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     right.set_xscale("log")
-    _times_axis(right)
+    times_axis(right)
     right.set_xlabel("throughput ratio b / a (median ops/s, log scale)")
     right.grid(axis="x", alpha=0.3)
     fig.suptitle(f"{title}\na = {label_a}   b = {label_b}", fontsize=10)

@@ -80,6 +80,22 @@ def context_title(title: str, df: pd.DataFrame | None = None, **extra: object) -
     return title + ("\n" + ", ".join(parts) if parts else "")
 
 
+def times_axis(ax: plt.Axes) -> None:
+    """A log-scaled ratio axis labelled 0.9x, 1x, 1.1x (not 9x10^-1); minor ticks labelled only when the
+    axis spans less than a factor of 10, where there would otherwise be at most one label."""
+    from matplotlib.ticker import FuncFormatter
+
+    def times(value: float, _pos: int) -> str:
+        return f"{value:.3g}x"
+
+    def minor(value: float, _pos: int) -> str:
+        low, high = ax.get_xlim()
+        return times(value, _pos) if low > 0 and high / low < 10 else ""
+
+    ax.xaxis.set_major_formatter(FuncFormatter(times))
+    ax.xaxis.set_minor_formatter(FuncFormatter(minor))
+
+
 def _dark(color: str) -> bool:
     from matplotlib.colors import to_rgb
 
