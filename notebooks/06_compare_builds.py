@@ -97,24 +97,14 @@ pd.DataFrame(
 # %% [markdown]
 # ## The table
 #
-# `a_interval` / `b_interval`: exact (Clopper-Pearson) 95% intervals of each failure rate. `verdict`: Barnard's
-# exact test, two-sided, at 5%. `throughput`: median ops/s of b over a, percentile-bootstrap 95% interval.
+# The intervals are exact (Clopper-Pearson) 95% intervals of each failure rate. *failures*: Barnard's exact
+# test, two-sided, at 5%. *throughput*: median ops/s of b over a, with its percentile-bootstrap 95% interval.
+# Rounded for reading; `compare_table.csv` keeps every digit.
 
 # %%
-result.table[
-    [
-        "scenario",
-        "a_failures",
-        "a_trials",
-        "a_interval",
-        "b_failures",
-        "b_trials",
-        "b_interval",
-        "p_value",
-        "verdict",
-        "throughput",
-    ]
-].set_index("scenario")
+from mpslab.report.reader import compare_reader_table
+
+compare_reader_table(result.table)
 
 # %%
 print(result.report())
@@ -153,6 +143,15 @@ for r in t.itertuples():
 for name, why in result.skipped.items():
     lines.append(f"- {name}: not applicable ({why})")
 display(Markdown("\n".join(lines)))
+
+# %% tags=["verdict"]
+differ = t[t["significant"]]
+print(
+    f"{len(differ)} of {len(t)} scenarios differ in failure rate between a and b (Barnard, p < 0.05)"
+    + (": " + ", ".join(differ["scenario"]) if len(differ) else "")
+    + f"; a = torch {result.a.info['torch']}, b = torch {result.b.info['torch']}"
+    + (" (A/A check: same interpreter)" if aa else "")
+)
 
 # %% [markdown]
 # ## The kernel's own environment

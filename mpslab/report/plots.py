@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mpslab.report.style import STATUS_COLORS, _dark, context_title, save_figure
+from mpslab.report.style import STATUS_COLORS, _dark, context_title, save_figure, times_axis
 
 __all__ = [
     "save_figure",
@@ -366,7 +366,7 @@ def plot_compare(
         rate = table[f"{side}_rate"].to_numpy(float) * 100
         low = table[f"{side}_low"].to_numpy(float) * 100
         high = table[f"{side}_high"].to_numpy(float) * 100
-        left.barh(y + off, rate, height=0.34, color=color, alpha=0.85, label=label, gid=f"rate-{side}")
+        left.barh(y + off, rate, height=0.34, color=color, alpha=0.85, label=f"{side}: {label}", gid=f"rate-{side}")
         left.errorbar(rate, y + off, xerr=[rate - low, high - rate], fmt="none", ecolor="black", capsize=2)
     names = [f"{r.scenario}{' *' if r.significant else ''}" for r in table.itertuples()]
     left.set_yticks(y, names, fontsize=8)
@@ -390,6 +390,7 @@ def plot_compare(
     )
     right.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     right.set_xscale("log")
+    times_axis(right)
     right.set_xlabel("throughput ratio b / a (median ops/s, log scale)")
     right.grid(axis="x", alpha=0.3)
     fig.suptitle(f"{title}\na = {label_a}   b = {label_b}", fontsize=10)

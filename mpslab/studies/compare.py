@@ -355,7 +355,7 @@ def compare_builds(
     ``configs`` (name -> ``StressConfig``) compares those instead of scenarios
     (any registered workload, e.g. a planted fault).
     """
-    from mpslab.studies.scenarios import get_scenario
+    from mpslab.studies.scenarios import get_scenario, scenario_names
     from mpslab.studies.scenarios.run import _plan
     from mpslab.trials.isolate import run_trials
 
@@ -363,6 +363,11 @@ def compare_builds(
         raise ConfigError(f"trials={trials!r}: must be an integer >= 1")
     if isinstance(block, bool) or not isinstance(block, int) or block < 1:
         raise ConfigError(f"block={block!r}: must be an integer >= 1")
+    if configs is None and scenarios is not None and scenarios != "all":  # names first: probing takes seconds
+        known = scenario_names()
+        unknown = [n for n in ([scenarios] if isinstance(scenarios, str) else scenarios) if n not in known]
+        if unknown:
+            raise ConfigError(f"scenario={unknown[0]!r}: unknown; known: {', '.join(known)}")
     a, b, dev = check_interpreters(python_a, python_b, same_build_ok=same_build_ok, device=device)
     if configs is not None:
         plan = [(n, c, "") for n, c in configs.items()]
