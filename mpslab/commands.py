@@ -290,6 +290,10 @@ def _cmd_trials(args: argparse.Namespace) -> int:
         print(f"failed trials{' (first 10)' if len(failed) > 10 else ''}:")
         for _, r in failed.head(10).iterrows():
             print(f"  trial {int(r['trial']):>4}  {r['outcome']:<8}  {_how_it_ended(r):<8}  {r['first_error'] or ''}")
+    from mpslab.studies.summary import trial_notes
+
+    for note in trial_notes(df):
+        print(f"note: {note}")
     if args.store:
         print(
             f"store: {args.store} (batch {df.attrs.get('batch')}: {df.attrs.get('ran')} trials run now, "

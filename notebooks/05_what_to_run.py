@@ -152,3 +152,11 @@ display(Markdown(result.text))
 assert (table["requests_per_s"] > 0).all(), "every configuration measured a positive throughput"
 assert result.text.startswith("Recommended:") == result.recommended, "the paragraph agrees with the decision"
 assert ("95% CI" in result.text) <= (table["repeats"].min() >= 6), "a 95% interval is named only where it is one"
+
+# %% [markdown]
+# ## Verdict
+#
+# One line for the report's index: the recommendation with its bound, or why nothing qualified.
+
+# %% tags=["verdict"]
+print(result.text.split("\n")[0])

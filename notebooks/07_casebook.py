@@ -122,3 +122,14 @@ plt.close(fig)
 
 # %%
 result.tests
+
+# %% [markdown]
+# ## Verdict
+#
+# One line for the report's index: how many cases failed on some build, and where a case turned (Holm over
+# cases x adjacent pairs).
+
+# %% tags=["verdict"]
+failing = result.table[result.table["failures"] > 0]["case"].nunique()
+turns = "; ".join(f"{c} first fails on {b}" for c, b in first.items()) or "no case turned between adjacent builds"
+print(f"{failing} of {result.table['case'].nunique()} cases failed on some build; {turns}")

@@ -68,3 +68,16 @@ def test_trials_table_gives_a_mismatch_row_without_text_what_the_replay_found():
         "mismatch: 3 of 6 outputs differ from a serial replay of the same work",
         "AssertionError (empty message; where it was raised was not recorded)",
     ]
+
+
+def test_the_trials_command_prints_the_affinity_note():
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "mpslab", "trials", "--workload", "fault-exception", "--size", "1", "--threads", "1",
+         "--iterations", "2", "--trials", "2", "--device", "cpu", "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "note: fails with a single worker thread: thread affinity, not a race" in proc.stdout
