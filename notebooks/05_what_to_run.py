@@ -159,4 +159,4 @@ assert ("95% CI" in result.text) <= (table["repeats"].min() >= 6), "a 95% interv
 # One line for the report's index: the recommendation with its bound, or why nothing qualified.
 
 # %% tags=["verdict"]
-print(result.text.split("\n")[0])
+print(result.text.split("\n")[0].split(". ")[0].rstrip(".") + ".")  # its first sentence
