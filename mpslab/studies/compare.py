@@ -39,9 +39,10 @@ from typing import Any
 import pandas as pd
 
 from mpslab.run.config import ConfigError
+from mpslab.studies.compare_stats import ALPHA, FAMILY_RULE, compare_table, failure_verdict
 from mpslab.trials.exact import failure_test
 from mpslab.trials.paired import throughput_ratio
-from mpslab.trials.stats import failure_rate, format_percent, holm
+from mpslab.trials.stats import format_percent
 
 __all__ = [
     "Interpreter",
@@ -54,14 +55,12 @@ __all__ = [
     "compare_table",
     "compare_report",
     "environment_lines",
+    "failure_verdict",
+    "ALPHA",
+    "FAMILY_RULE",
 ]
 
 PROBE_TIMEOUT_S = 180.0
-ALPHA = 0.05
-FAMILY_RULE = (
-    "the scenarios are one family at 5%: failure verdicts by Holm's rule, throughput intervals at 1 - 0.05/m "
-    "(Bonferroni), so an A/A run shows any significant verdict of either kind at most 5% of the time"
-)
 
 # Runs under the interpreter being checked: what torch it has, how it was built, what "auto" means.
 _PROBE = r"""
@@ -184,27 +183,6 @@ def environment_lines(side: Interpreter) -> list[str]:
     ]
 
 
-# --------------------------------------------------------------------------- statistics
-
-
-def _p_text(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
-
-
-def failure_verdict(
-    fa: int, na: int, fb: int, nb: int, p: float, alpha: float = ALPHA, p_holm: float | None = None, family: int = 1
-) -> str:
-    """The failure verdict of one scenario; with ``family`` > 1 the decision uses Holm's adjusted ``p_holm``."""
-    holm_used = p_holm is not None and family > 1
-    decide = p_holm if holm_used else p
-    ps = _p_text(p) + (f", Holm-adjusted over {family} scenarios {_p_text(p_holm)}" if holm_used else "")
-    if decide >= alpha:
-        return f"no significant difference ({ps})"
-    if fb / nb < fa / na:
-        return f"b fails less: {fb}/{nb} vs {fa}/{na}, {ps}"
-    return f"b fails more: {fb}/{nb} vs {fa}/{na}, {ps}"
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -220,79 +198,6 @@ class CompareResult:
 
     def report(self) -> str:
         return compare_report(self)
-
-
-def compare_table(
-    rows: pd.DataFrame, alpha: float = ALPHA, order: Sequence[str] | None = None, block: int | None = None
-) -> pd.DataFrame:
-    """One row per scenario: each side's failures, rate and interval; the test; the throughput ratio.
-
-    The scenarios are one family: failure verdicts use Holm's rule over them (family-wise
-    ``alpha``), throughput intervals Bonferroni's (confidence 1 - ``alpha`` / m each), so an
-    A/A run says "significant" anywhere in the table with probability at most ``alpha``
-    for each of the two kinds of verdict. Throughput pairs the sides by interleaved round:
-    ``rows`` has a ``round`` column, or ``block`` gives it as ``trial // block``.
-    """
-    if "round" not in rows.columns:
-        if block is None:
-            raise ValueError("compare_table: rows have no 'round' column; pass block= (trials per interleaved block)")
-        rows = rows.assign(round=pd.to_numeric(rows["trial"]).astype(int) // block)
-    names = list(order) if order is not None else list(dict.fromkeys(rows["scenario"]))
-    groups = []
-    for name in names:
-        g = rows[rows["scenario"] == name]
-        ga, gb = g[g["side"] == "a"], g[g["side"] == "b"]
-        if not ga.empty and not gb.empty:
-            groups.append((name, ga, gb))
-    m = len(groups)
-    confidence = 1.0 - alpha / max(m, 1)
-    rates = [(failure_rate(ga, pool=True), failure_rate(gb, pool=True)) for _, ga, gb in groups]
-    ps = [failure_test(ra.failures, ra.trials, rb.failures, rb.trials) for ra, rb in rates]
-    adjusted, significant = holm(ps, alpha)
-    out = []
-    for (name, ga, gb), (ra, rb), p, p_adj, sig in zip(groups, rates, ps, adjusted, significant):
-        speed = {}
-        for side, frame in (("a", ga), ("b", gb)):
-            ops = pd.to_numeric(frame["ops_per_s"], errors="coerce").where(frame["outcome"] == "ok")
-            speed[side] = (ops.tolist(), frame["round"].astype(int).tolist())
-        ratio, lo, hi, words = throughput_ratio(
-            speed["a"][0], speed["b"][0], speed["a"][1], speed["b"][1], confidence=confidence
-        )
-        out.append(
-            {
-                "scenario": name,
-                "a_failures": ra.failures,
-                "a_trials": ra.trials,
-                "a_rate": ra.rate,
-                "a_low": ra.low,
-                "a_high": ra.high,
-                "a_interval": ra.interval_text(),
-                "a_outcomes": _kinds(ra.outcomes),
-                "b_failures": rb.failures,
-                "b_trials": rb.trials,
-                "b_rate": rb.rate,
-                "b_low": rb.low,
-                "b_high": rb.high,
-                "b_interval": rb.interval_text(),
-                "b_outcomes": _kinds(rb.outcomes),
-                "p_value": p,
-                "p_holm": p_adj,
-                "family": m,
-                "test": f"Barnard exact, two-sided; Holm over {m} scenarios",
-                "significant": sig,
-                "verdict": failure_verdict(ra.failures, ra.trials, rb.failures, rb.trials, p, alpha, p_adj, m),
-                "speed_ratio": ratio,
-                "speed_low": lo,
-                "speed_high": hi,
-                "speed_confidence": confidence,
-                "throughput": words,
-            }
-        )
-    return pd.DataFrame(out)
-
-
-def _kinds(outcomes: dict[str, int]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in outcomes.items() if k != "ok") or "-"
 
 
 def compare_report(result: CompareResult) -> str:
@@ -334,7 +239,7 @@ def compare_builds(
     scenarios: Sequence[str] | str | None = None,
     *,
     trials: int = 20,
-    block: int = 5,
+    block: int = 2,
     timeout_s: float = 60.0,
     device: str = "auto",
     store: str | None = None,
@@ -348,7 +253,9 @@ def compare_builds(
 
     All checks (interpreters, same build, scenario names) come before any trial.
     Trials run interleaved in blocks of ``block``: per round, every scenario gets
-    a block under a and one under b (the order swaps each round). ``store``: a
+    a block under a and one under b (the order swaps each round). Rounds are the unit of
+    the throughput ratio: 20 trials in blocks of 2 give the 10 rounds that an exact
+    interval needs over 13 scenarios. ``store``: a
     JSON-lines file that a re-run resumes (a temporary one if ``None``).
     ``configs`` (name -> ``StressConfig``) compares those instead of scenarios
     (any registered workload, e.g. a planted fault).

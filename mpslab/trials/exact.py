@@ -146,35 +146,45 @@ def _log_binom_coef(n: int) -> np.ndarray:
     return np.array([math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in k])
 
 
-def exact_size(pvalues: np.ndarray, alpha: float = 0.05, *, grid: int = 20000) -> ExactSize:
+def _size_on(reject: np.ndarray, rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P(reject) at each rate, and its upper bound on each interval between consecutive rates."""
+    na, nb = reject.shape[0] - 1, reject.shape[1] - 1
+    at = np.einsum("gi,gi->g", _pmf(na, rates) @ reject, _pmf(nb, rates))
+    lo, hi = rates[:-1, None], rates[1:, None]
+
+    def bound(n: int) -> np.ndarray:  # C(n, f) hi**f (1 - lo)**(n - f): each factor at its largest
+        i = np.arange(n + 1)[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log = _log_binom_coef(n)[None, :] + np.where(i > 0, i * np.log(hi), 0.0)
+            log = log + np.where(n - i > 0, (n - i) * np.log1p(-lo), 0.0)
+        return np.exp(log)
+
+    between = np.einsum("gi,gi->g", bound(na) @ reject, bound(nb))
+    return at, between
+
+
+def exact_size(pvalues: np.ndarray, alpha: float = 0.05, *, grid: int = 20000, refine: int = 100) -> ExactSize:
     """The size of "significant when p < ``alpha``" for the tables of ``pvalues`` (``pvalue_matrix``).
 
     Under a common true rate r, P(reject) = sum over rejecting tables of
     Binom(fa; na, r) * Binom(fb; nb, r). It is computed at r = k / ``grid``; on each
     interval [r_k, r_k+1] every term is at most C(n, f) r_k+1^f (1 - r_k)^(n - f) per side,
-    which bounds the sup between grid points from above.
+    which bounds the sup between grid points from above. Intervals whose bound exceeds
+    the largest value found are cut into ``refine`` pieces and bounded again.
     """
-    from scipy.stats import binom
-
-    na, nb = pvalues.shape[0] - 1, pvalues.shape[1] - 1
     reject = (pvalues < alpha).astype(float)
     rates = np.linspace(0.0, 1.0, grid + 1)
-    ia, ib = np.arange(na + 1), np.arange(nb + 1)
-    pa = binom.pmf(ia[None, :], na, rates[:, None])
-    pb = binom.pmf(ib[None, :], nb, rates[:, None])
-    at_grid = np.einsum("gi,ij,gj->g", pa, reject, pb)
-
-    lo, hi = rates[:-1, None], rates[1:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-
-        def bound(n: int, i: np.ndarray) -> np.ndarray:
-            log_hi = np.where(i[None, :] > 0, i[None, :] * np.log(hi), 0.0)
-            log_lo = np.where(n - i[None, :] > 0, (n - i[None, :]) * np.log1p(-lo), 0.0)
-            return np.exp(_log_binom_coef(n)[None, :] + log_hi + log_lo)
-
-        between = np.einsum("gi,ij,gj->g", bound(na, ia), reject, bound(nb, ib))
-    k = int(np.argmax(at_grid))
-    return ExactSize(float(at_grid[k]), float(max(at_grid.max(), between.max())), float(rates[k]))
+    at, between = _size_on(reject, rates)
+    k = int(np.argmax(at))
+    best, best_rate = float(at[k]), float(rates[k])
+    upper = best
+    for j in np.flatnonzero(between > best):
+        fine = np.linspace(rates[j], rates[j + 1], refine + 1)
+        fine_at, fine_between = _size_on(reject, fine)
+        if fine_at.max() > best:
+            best, best_rate = float(fine_at.max()), float(fine[np.argmax(fine_at)])
+        upper = max(upper, float(fine_between.max()))
+    return ExactSize(best, max(upper, best), best_rate)
 
 
 def monotone_violations(pvalues: np.ndarray, alpha: float = 0.05) -> list[tuple[int, int, str]]:
