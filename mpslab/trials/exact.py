@@ -141,9 +141,11 @@ class ExactSize(NamedTuple):
     worst_rate: float
 
 
+@functools.lru_cache(maxsize=256)
 def _log_binom_coef(n: int) -> np.ndarray:
-    k = np.arange(n + 1)
-    return np.array([math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in k])
+    out = np.array([math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in range(n + 1)])
+    out.setflags(write=False)  # shared by every caller through the cache
+    return out
 
 
 def _size_on(reject: np.ndarray, rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
