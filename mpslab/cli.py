@@ -224,7 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="scenario names (default: the whole library that applies to the device)",
     )
     p.add_argument("--trials", type=int, default=20, help="trials per scenario and side (default %(default)s)")
-    p.add_argument("--block", type=int, default=5, help="trials per interleaved block (default %(default)s)")
+    p.add_argument(
+        "--block",
+        type=int,
+        default=2,
+        help="trials per interleaved block (default %(default)s); the throughput ratio's unit is the round "
+        "(an interval needs 6 or more rounds at 95%%)",
+    )
     p.add_argument("--timeout", type=float, default=60.0, help="seconds before a trial is a hang (default %(default)s)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default %(default)s)")
     p.add_argument("--threads", type=int, default=None, help="override every scenario's thread count")

@@ -300,7 +300,7 @@ def _cmd_trials(args: argparse.Namespace) -> int:
             f"{df.attrs.get('resumed')} read back)"
         )
     if len(per_env) > 1 or args.scheduler:
-        print("per environment (host, torch, build, device):" if not args.pool else "pooled (--pool):")
+        print("per environment (host, torch, build, device, interpreter):" if not args.pool else "pooled (--pool):")
         for _, r in per_env.iterrows():
             env = ", ".join(str(r[col]) for col in per_env.columns if col.startswith("env_"))
             print(f"  {env}: {r['verdict']}")

@@ -123,7 +123,7 @@ def test_compare_table_of_notebook_06_is_for_readers(series):
     for r, row in zip(raw.itertuples(), rows):
         assert row[cols["a: 95% interval (exact, %)"]] == interval_text(r.a_low, r.a_high)
         assert row[cols["b: 95% interval (exact, %)"]] == interval_text(r.b_low, r.b_high)
-        for token in re.findall(r"[\d,]*\.?\d+", row[cols["throughput b / a (median ops/s, ×)"]]):
+        for token in re.findall(r"[\d,]*\.?\d+", row[cols["throughput b / a (median ops/s per round, ×)"]]):
             assert _significant(token) <= 3, row
 
 
@@ -136,7 +136,13 @@ def test_index_shows_each_notebooks_verdict_and_groups_its_figures(series):
         for r in result.runs
         if any("verdict" in c.metadata.get("tags", []) for c in nbformat.read(r.source, as_version=4).cells)
     }
-    assert {"01_coverage_walkthrough", "02_edge_cases", "03_ultimate_stress", "04_scenarios"} <= tagged
+    assert {
+        "01_coverage_walkthrough",
+        "02_edge_cases",
+        "03_ultimate_stress",
+        "04_scenarios",
+        "05_what_to_run",
+    } <= tagged
     for e in manifest["notebooks"]:
         section = index.find("section", id=e["name"])
         assert section is not None, e["name"]

@@ -81,3 +81,16 @@ def test_the_trials_command_prints_the_affinity_note():
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
     assert "note: fails with a single worker thread: thread affinity, not a race" in proc.stdout
+
+
+def test_gil_on_and_off_are_two_environments_for_the_failure_rate():
+    import pytest
+
+    from mpslab.trials.stats import MixedEnvironmentsError, failure_rate, failure_rates
+
+    df = _rows([(2, "ok", OFF), (2, "crash", OFF), (2, "ok", "3.13.1 free-threaded, GIL on")])
+    df["env_host"], df["env_torch_build"], df["env_device"] = "vm", "cpu", "cpu"
+    with pytest.raises(MixedEnvironmentsError):
+        failure_rate(df)
+    per_env = failure_rates(df)
+    assert sorted(per_env["env_interpreter"]) == ["3.13.1 free-threaded, GIL off", "3.13.1 free-threaded, GIL on"]

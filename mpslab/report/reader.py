@@ -109,21 +109,30 @@ def compare_reader_table(table: pd.DataFrame) -> pd.DataFrame:
                 "b: failed / trials": f"{int(r.b_failures)} / {int(r.b_trials)}",
                 "b: 95% interval (exact, %)": interval_text(r.b_low, r.b_high),
                 "p (Barnard, two-sided)": sig3(r.p_value),
+                "p (Holm over scenarios)": sig3(getattr(r, "p_holm", float("nan"))),
                 "failures": r.verdict,
-                "throughput b / a (median ops/s, ×)": _ratio_text(r.speed_ratio, r.speed_low, r.speed_high),
+                "throughput b / a (median ops/s per round, ×)": _ratio_text(
+                    r.speed_ratio,
+                    r.speed_low,
+                    r.speed_high,
+                    getattr(r, "speed_confidence", 0.95),
+                    getattr(r, "throughput", ""),
+                ),
             }
         )
     return pd.DataFrame(rows).set_index("scenario")
 
 
-def _ratio_text(ratio: Any, low: Any, high: Any) -> str:
+def _ratio_text(ratio: Any, low: Any, high: Any, confidence: Any = 0.95, words: Any = "") -> str:
+    """The ratio with its interval at the level it was computed; without one, the table's own words (too few rounds)."""
     try:
         values = [float(v) for v in (ratio, low, high)]
     except (TypeError, ValueError):
-        return DASH
+        values = [math.nan]
     if not all(math.isfinite(v) for v in values):
-        return DASH
-    return f"{sig3(values[0])}× (95% {sig3(values[1])}{DASH}{sig3(values[2])})"
+        return str(words) if isinstance(words, str) and words else DASH
+    level = math.floor(float(confidence) * 1000) / 10  # the level named is never above the one computed
+    return f"{sig3(values[0])}× ({level:g}% {sig3(values[1])}{DASH}{sig3(values[2])})"
 
 
 def wrapped(df: pd.DataFrame, width_em: int = 28):
