@@ -155,7 +155,10 @@ class StressResult:
                 f"  mismatch: thread {m.thread} iteration {m.iteration} ({m.what}): {m.detail}; "
                 f"sum expected {m.expected!r}, got {m.got!r}"
             )
-        lines.append(f"Outcome: {self.outcome} (one run; for a failure rate with its interval run isolated trials)")
+        lines.append(
+            f"Outcome: {self.outcome} (one run; for a failure rate with its interval run isolated trials)"
+            + ("; the run also changed torch's process-wide settings (above)" if self.global_state_changes else "")
+        )
         return "\n".join(lines)
 
     def to_row(self) -> dict[str, Any]:
