@@ -151,7 +151,6 @@ def test_a_default_dtype_left_by_a_worker_is_reported_and_the_replay_computes_as
     assert "Global state changed during the run: default dtype float32 -> float16" in r.summary()
     assert "where the replay gave" not in r.summary()
     assert torch.get_default_dtype() == torch.float32  # the process leaves run_stress as it came
-    assert r.to_row()["global_state_changes"] == "default dtype float32 -> float16"
     assert r.to_dict()["global_state_changes"] == ["default dtype float32 -> float16"]
 
 
@@ -170,7 +169,7 @@ def test_a_run_that_changes_nothing_says_so(clean_settings):
     assert r.global_state_changes == []
     assert r.global_state_checked == len(globalstate.SETTINGS) >= 10
     assert f"Global state: unchanged ({r.global_state_checked} process-wide torch settings compared)" in r.summary()
-    assert r.to_row()["global_state_changes"] is None
+    assert r.to_dict()["global_state_changes"] == []
 
 
 def test_a_setting_that_cannot_be_set_back_says_so(clean_settings, monkeypatch):

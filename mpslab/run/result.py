@@ -175,9 +175,6 @@ class StressResult:
             "error_count": self.error_count,
             "mismatch_count": self.mismatch_count,
             "verified": self.verified,
-            "replay_seconds": self.replay_seconds,
-            "total_seconds": self.total_seconds,
-            "global_state_changes": "; ".join(self.global_state_changes) or None,
         }
         row.update({f"latency_{k}_ms": v for k, v in self.latency_ms.items()})
         row["first_error"] = f"{self.errors[0].type}: {self.errors[0].message}" if self.errors else None
