@@ -66,14 +66,20 @@ def _parse_param(text: str, where: str = "mpslab run") -> tuple[str, Any]:
 
 
 def _cmd_stress(args: argparse.Namespace) -> int:
+    from mpslab.run.environment import environment
+    from mpslab.run.result import run_header
     from mpslab.run.runner import run_stress
 
     config = config_from_args(args)
-    result = run_stress(config)
+    # The header goes out before any work (to stderr under --json, whose stdout is the JSON alone): a long
+    # run or replay never shows an empty screen. The replay's bar is drawn on a terminal only (a log file
+    # would get a line per redraw).
+    print(run_header(config, environment(config.device)), file=sys.stderr if args.json else sys.stdout, flush=True)
+    result = run_stress(config, progress=sys.stderr.isatty())
     if args.json:
         _print_json(result.to_dict())
     else:
-        print(result.summary())
+        print(result.summary(header=False))
     return EXIT_OK if result.outcome == "ok" else EXIT_FAILED
 
 
