@@ -193,7 +193,8 @@ class _Run:
         if self.config.verify == "full":
             return FullLog()
         fp = self.fp if stream is None else Fingerprinter(self.backend.device)
-        return FingerprintLog(self.config.iterations, fp)
+        stage = int(self.config.full_cap_mb * 2**20) // self.config.threads  # the oracle's memory, shared out
+        return FingerprintLog(self.config.iterations, fp, stage)
 
 
 def run_stress(config: StressConfig) -> StressResult:
