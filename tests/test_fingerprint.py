@@ -177,3 +177,16 @@ def test_a_plant_is_found_at_its_place_with_any_ring(workload, plant, cap):
     assert r.error_count == 0 and r.mismatch_count == 1, r.summary()
     m = r.mismatches[0]
     assert (m.thread, m.iteration, m.what) == (*AT, what)
+
+
+def test_a_recycled_ring_of_another_dtype_and_shape_gives_the_right_fingerprints():
+    fp = Fingerprinter(CPU)
+    first = [torch.full((8, 8), float(i)) for i in range(5)]
+    second = [torch.randn(3, 5, generator=torch.Generator().manual_seed(i), dtype=torch.float64) for i in range(7)]
+    second[4][1, 1] = float("-inf")
+    for outs in (first, second):  # the second log may stage into the first one's memory
+        log = FingerprintLog(len(outs), fp)
+        for o in outs:
+            log.add(o)
+        log.flush()
+        _assert_rows(fp, log.host(), outs)
