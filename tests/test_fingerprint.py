@@ -77,9 +77,21 @@ def test_the_ring_is_fingerprinted_when_full_and_sized_by_the_budget():
     for i in range(10):
         log.add(x * i)
         seen.append(log.start)
-    assert seen == [0, 0, 3, 3, 3, 6, 6, 6, 9, 9]
+    assert seen == [0, 0, 0, 3, 3, 3, 6, 6, 6, 9]  # an output that finds the ring full has it fingerprinted
     log.flush()
     _assert_rows(fp, log.host(), [x * i for i in range(10)])
+
+
+def test_a_ring_that_holds_the_whole_run_is_fingerprinted_only_at_flush():
+    fp = Fingerprinter(CPU)
+    outs = [torch.full((4, 4), float(i)) for i in range(6)]
+    log = FingerprintLog(6, fp)
+    for o in outs:
+        log.add(o)
+    assert log.start == 0 and log.count == 6  # nothing fingerprinted during the run
+    log.flush()
+    assert log.start == 6
+    _assert_rows(fp, log.host(), outs)
 
 
 def test_an_output_changed_in_place_after_it_was_added_keeps_the_fingerprint_it_had():

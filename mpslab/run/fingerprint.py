@@ -4,7 +4,7 @@
 values, then of their non-finite codes; the weights are a pure function of device type, accumulation dtype
 and numel). ``FingerprintLog`` keeps one thread's fingerprints: on the hot path it only copies the output
 into a preallocated staging slot (one device copy, no host synchronisation); the staged outputs are
-fingerprinted together when the staging ring is full (inside the timed region) or when the run is over
+fingerprinted together when an output finds the staging ring full (inside the timed region) or when the run is over
 (outside it), so a run whose outputs fit in the staging budget pays one copy per step and nothing else.
 ``FullLog`` keeps complete copies (``verify="full"``). The method and why it catches moved, added or
 removed values is in ``mpslab.run.oracle``'s docstring and ``docs/oracle.md``.
@@ -165,7 +165,8 @@ class FingerprintLog:
     ``buf`` holds the fingerprints of iterations ``0..start-1``; the staging ring holds the outputs of
     iterations ``start..start+staged-1`` (all of one shape and dtype). The ring has room for
     ``min(iterations left, stage_bytes // output bytes)`` outputs (at least one); it is fingerprinted when
-    it is full, when the output's shape or dtype changes, and at ``flush`` (after the timed region).
+    an output arrives and finds it full, when the output's shape or dtype changes, and at ``flush`` (after
+    the timed region): a ring that holds every output of the run is fingerprinted only at ``flush``.
     Everything runs in stream order on the thread's stream: a slot is overwritten only after the batch
     that read it was queued, so no host synchronisation is needed anywhere on the hot path.
     """
@@ -204,13 +205,13 @@ class FingerprintLog:
             check_output(out)
         if out.shape != self._shape or out.dtype != self._dtype:
             self._restage(out)
+        elif self._j == len(self._slots):  # full: only now, so a ring that holds the whole run never drains in it
+            self._drain()
         if out.requires_grad:
             out = out.detach()
         j = self._j
         self._slots[j].copy_(out)
         self._j = j + 1
-        if j + 1 == len(self._slots):
-            self._drain()
 
     def _restage(self, out: torch.Tensor) -> None:
         """A new shape or dtype (or the first output): fingerprint what is staged, size a ring for this one."""
