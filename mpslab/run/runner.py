@@ -11,8 +11,8 @@ full): a silently wrong answer is a ``mismatch``.
 The per-iteration loop is the hot path: it stores one clock reading in a
 per-thread ring of end-of-iteration time stamps (latencies are their
 differences, computed afterwards) and hands the step's output to the thread's
-``OutputLog`` (its fingerprint is computed on the device and flushed to a
-preallocated device buffer every 256 steps: no host-device sync). The clock
+``OutputLog`` (one device copy into its staging ring, fingerprinted in
+batches on the device: no host-device sync). The clock
 starts when the first worker starts its loop (or when this thread leaves the
 start barrier, if earlier) and stops when every thread has reached the finish
 barrier and the device is synchronised; the fingerprints still pending are gathered after that, like the
@@ -201,7 +201,8 @@ class _Run:
         if self.config.verify == "full":
             return FullLog()
         fp = self.fp if stream is None else Fingerprinter(self.backend.device)
-        return FingerprintLog(self.config.iterations, fp)
+        stage = int(self.config.full_cap_mb * 2**20) // self.config.threads  # the oracle's memory, shared out
+        return FingerprintLog(self.config.iterations, fp, stage)
 
 
 REPLAY_PROGRESS_DELAY_S = 3.0  # a replay's progress bar appears once it has run this long
