@@ -38,9 +38,13 @@ report: venv
 stress: venv
 	$(PY) -m mpslab stress --threads 64 --iterations 200 --sync-every 20 --workload seed --device $(DEVICE)
 
-## JupyterLab on the notebooks, with the project's kernel
+## JupyterLab on the notebooks, with the project's kernel. The jupytext .py twins stay on disk (reviews diff
+## them; jupytext keeps them in step when a notebook is saved) but the file browser lists each notebook once.
+## JupyterLab refuses to run as root without --allow-root (containers often are root).
+LAB_HIDE := __pycache__ *.pyc *.pyo .DS_Store *~ .ipynb_checkpoints [0-9][0-9]_*.py
 lab: venv
-	$(PY) -m jupyter lab notebooks/
+	$(PY) -m jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root) \
+	  $(foreach g,$(LAB_HIDE),'--ContentsManager.hide_globs=$(g)') $(LAB_ARGS)
 
 ## the documentation site, built offline into site/ (open site/index.html)
 docs: venv

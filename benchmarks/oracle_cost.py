@@ -4,17 +4,22 @@ Each repeat runs the three variants back to back in a rotating order (drift on
 the machine falls on all alike). Two numbers per variant:
 
 * ops/s of the timed region (``StressResult.ops_per_s``): what the oracle costs
-  the hot loop (fingerprint: the fingerprint ops queued after every step, no host
-  synchronisation; full: a device copy of every output);
+  the hot loop (fingerprint: one device copy of every output into a preallocated
+  staging ring, fingerprinted in batches when the ring is full; full: a device
+  copy of every output, kept);
 * the oracle's own time after the run (wall time of ``run_stress`` minus the
   timed region: replay and comparison).
 
 Medians over the repeats; ratio = variant ops/s / off ops/s (ratio of medians),
 with the min..max of the per-repeat ratios. A full run above ``--full-cap-mb``
-is refused by the config and shown as "refused".
+is refused by the config and shown as "refused". The fingerprint's staging budget
+is the run's ``full_cap_mb`` too (shared out over the threads); ``--stage-mb`` sets
+it for the fingerprint runs alone (default: the config's default), so raising
+``--full-cap-mb`` to let full run does not also raise the fingerprint's budget.
 
     python benchmarks/oracle_cost.py                                  # cpu: seed, sizes 16,64; 1 and 8 threads
-    python benchmarks/oracle_cost.py --device cuda --sizes 64,256 --threads 1,64 --repeats 7
+    python benchmarks/oracle_cost.py --device cuda --sizes 64,256 --threads 1,8 --full-cap-mb 1024
+    python benchmarks/oracle_cost.py --stage-mb 1                     # the ring far smaller than the run
 """
 
 from __future__ import annotations
@@ -55,6 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sync-every", type=int, default=20, help="synchronise every k iterations (default 20)")
     p.add_argument("--repeats", type=int, default=5, help="interleaved repeats per variant (default 5)")
     p.add_argument("--full-cap-mb", type=float, default=256.0, help="full mode's cap (default 256)")
+    p.add_argument(
+        "--stage-mb",
+        type=float,
+        default=StressConfig.full_cap_mb,
+        help="the fingerprint runs' full_cap_mb: their staging budget (default %(default)g, the config's)",
+    )
+    p.add_argument("--per-repeat", action="store_true", help="also print every repeat's ops/s")
     args = p.parse_args(argv)
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -76,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     env = environment(base.device)
     print(
         f"oracle cost: {base.device} ({env['device_name']}), torch {env['torch']}, "
-        f"{torch.get_num_threads()} intra-op threads, {os.cpu_count()} cpus"
+        f"{torch.get_num_threads()} intra-op threads, {os.cpu_count()} cpus, "
+        f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
+    print(f"full_cap_mb: full {args.full_cap_mb:g} MiB, fingerprint (its staging budget) {args.stage_mb:g} MiB")
     print(
         f"workload {args.workload!r}, {args.ops} steps per run, sync every {args.sync_every}; {args.repeats} "
         "interleaved repeats (order rotated each repeat); medians; ops/s = timed region only; "
@@ -98,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                         size=size,
                         sync_every=args.sync_every,
                         verify=mode,
-                        full_cap_mb=args.full_cap_mb,
+                        full_cap_mb=args.stage_mb if mode == "fingerprint" else args.full_cap_mb,
                     )
                 except ConfigError:
                     configs[mode] = None
@@ -125,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"{statistics.median(after[m]):>6.2f}"
                 )
             print(f"{size:>5} {t:>4}  {off:>10.1f}  {cells[0]:>11}  {cells[1]}", flush=True)
+            if args.per_repeat:
+                for m in names:
+                    print(f"{'':>11}{m:>12} ops/s per repeat: " + " ".join(f"{x:.1f}" for x in rate[m]), flush=True)
+    print(f"load average at the end {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
 

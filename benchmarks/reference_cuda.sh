@@ -50,6 +50,13 @@ PY
       timeout 250 $PY -m mpslab advise --workload transformer --device cuda --budget 3m --out "$W/advise-transformer" \
         --no-progress 2>&1 | tee "$W/advise_transformer.txt"
       ;;
+    casebook)
+      step "casebook: every case and control that applies on cuda and on cpu, 10 isolated trials each (matrix, one build)"
+      timeout 420 $PY -m mpslab matrix --pythons "$(command -v $PY)" --device cuda --trials ${CASEBOOK_TRIALS:-10} \
+        --out "$W/casebook-cuda" --quiet 2>&1 | tee "$W/casebook_cuda.txt"
+      timeout 150 $PY -m mpslab matrix --pythons "$(command -v $PY)" --device cpu --trials ${CASEBOOK_TRIALS:-10} \
+        --out "$W/casebook-cpu" --quiet 2>&1 | tee "$W/casebook_cpu.txt"
+      ;;
     fleet)
       step "fleet scaling: CPU trials per second against Dask workers"
       timeout 200 $PY benchmarks/fleet_scaling.py --workers 1 2 4 8 --trials 64 2>&1 | tee "$W/fleet_scaling.txt"

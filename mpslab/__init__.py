@@ -5,23 +5,18 @@ Quick start::
     from mpslab import StressConfig, run_stress
     result = run_stress(StressConfig(threads=64, iterations=200, sync_every=20, device="auto"))
     print(result.summary())
+
+``import mpslab`` imports neither torch nor pandas: every name below is loaded the
+first time it is used, and the built-in workloads are registered when the workload
+registry is first read (a config is built, ``list_workloads()`` is called).
 """
 
-from mpslab.run.backends import available_backends, get_backend  # noqa: E402
-from mpslab.run.config import ConfigError, StressConfig  # noqa: E402
-from mpslab.run.runner import StressResult, run_stress  # noqa: E402
-from mpslab.run.timing import Measurement, SyncTimer, measure  # noqa: E402
-from mpslab.run.workloads import WorkerContext, get_workload, list_workloads, register_workload  # noqa: E402
-from mpslab.studies import (  # noqa: E402,F401  (coverage walkthrough, edge-case catalogue)
-    edges,
-    probes,
-    scenarios,  # noqa: E402,F401  (registers the scenario library's workloads)
-)
-from mpslab.trials import faults  # noqa: E402,F401  (registers the fault workloads)
-from mpslab.trials.isolate import run_trials  # noqa: E402
-from mpslab.trials.records import load_records  # noqa: E402
-from mpslab.trials.stats import compare_rates, failure_rate  # noqa: E402
-from mpslab.version import __version__  # noqa: E402
+from mpslab.run.workloads import add_provider as _add_provider
+from mpslab.version import __version__
+
+# The higher layers' workloads: the fault self-tests and the scenario library (see run/workloads.py).
+_add_provider("mpslab.trials.faults")
+_add_provider("mpslab.studies.scenarios")
 
 __all__ = [
     "__version__",
@@ -44,14 +39,47 @@ __all__ = [
     "load_records",
 ]
 
-
-_LAZY = {"sweep": "mpslab.studies.sweep", "plots": "mpslab.report.plots", "pipeline": "mpslab.report.pipeline"}
+# name -> the module that defines it (a module's own name: the module itself)
+_LAZY = {
+    "available_backends": "mpslab.run.backends",
+    "get_backend": "mpslab.run.backends",
+    "ConfigError": "mpslab.run.config",
+    "StressConfig": "mpslab.run.config",
+    "StressResult": "mpslab.run.runner",
+    "run_stress": "mpslab.run.runner",
+    "Measurement": "mpslab.run.timing",
+    "SyncTimer": "mpslab.run.timing",
+    "measure": "mpslab.run.timing",
+    "WorkerContext": "mpslab.run.workloads",
+    "get_workload": "mpslab.run.workloads",
+    "list_workloads": "mpslab.run.workloads",
+    "register_workload": "mpslab.run.workloads",
+    "run_trials": "mpslab.trials.isolate",
+    "load_records": "mpslab.trials.records",
+    "compare_rates": "mpslab.trials.stats",
+    "failure_rate": "mpslab.trials.stats",
+    "edges": "mpslab.studies.edges",
+    "probes": "mpslab.studies.probes",
+    "scenarios": "mpslab.studies.scenarios",
+    "faults": "mpslab.trials.faults",
+    "sweep": "mpslab.studies.sweep",
+    "plots": "mpslab.report.plots",
+    "pipeline": "mpslab.report.pipeline",
+}
 
 
 def __getattr__(name: str):
-    """``from mpslab import plots`` (and sweep, pipeline) without paying for matplotlib at every import."""
-    if name in _LAZY:
-        import importlib
+    """Load a public name on first use (PEP 562), so that ``import mpslab`` stays cheap."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mpslab' has no attribute {name!r}")
+    import importlib
 
-        return importlib.import_module(_LAZY[name])
-    raise AttributeError(f"module 'mpslab' has no attribute {name!r}")
+    mod = importlib.import_module(module)
+    value = mod if module.rpartition(".")[2] == name else getattr(mod, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -224,7 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="scenario names (default: the whole library that applies to the device)",
     )
     p.add_argument("--trials", type=int, default=20, help="trials per scenario and side (default %(default)s)")
-    p.add_argument("--block", type=int, default=5, help="trials per interleaved block (default %(default)s)")
+    p.add_argument(
+        "--block",
+        type=int,
+        default=2,
+        help="trials per interleaved block (default %(default)s); the throughput ratio's unit is the round "
+        "(an interval needs 6 or more rounds at 95%%)",
+    )
     p.add_argument("--timeout", type=float, default=60.0, help="seconds before a trial is a hang (default %(default)s)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default %(default)s)")
     p.add_argument("--threads", type=int, default=None, help="override every scenario's thread count")
@@ -236,9 +242,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow two interpreters reporting the same torch build (an A/A check of the method)",
     )
     p.add_argument("--csv", default=None, metavar="FILE", help="also write the per-scenario table as CSV")
+    p.add_argument("--workload", default=None, help="compare this registered workload instead of scenarios")
+    p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE")
+    p.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--size", type=int, default=64, help="--workload's size (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=commands._cmd_compare)
+
+    p = sub.add_parser("casebook", help="list the casebook: cited concurrency bugs of released torch, and controls")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=commands._cmd_casebook)
+
+    p = sub.add_parser(
+        "matrix", help="casebook cases under several interpreters (torch builds): failure rates, first failing build"
+    )
+    p.add_argument("--pythons", nargs="+", required=True, metavar="PYTHON", help="interpreters, oldest build first")
+    p.add_argument("--cases", nargs="+", default=[], metavar="NAME", help="case names (default: all that apply)")
+    p.add_argument("--trials", type=int, default=10, help="trials per case and build (default %(default)s)")
+    p.add_argument("--block", type=int, default=5, help="trials per interleaved block (default %(default)s)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds before a trial is a hang (default: the case's)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default %(default)s)")
+    p.add_argument("--out", default=None, metavar="DIR", help="store, tables and figure here; a re-run resumes")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=commands._cmd_matrix)
 
     p = sub.add_parser(
         "shrink",

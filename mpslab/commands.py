@@ -66,14 +66,20 @@ def _parse_param(text: str, where: str = "mpslab run") -> tuple[str, Any]:
 
 
 def _cmd_stress(args: argparse.Namespace) -> int:
+    from mpslab.run.environment import environment
+    from mpslab.run.result import run_header
     from mpslab.run.runner import run_stress
 
     config = config_from_args(args)
-    result = run_stress(config)
+    # The header goes out before any work (to stderr under --json, whose stdout is the JSON alone): a long
+    # run or replay never shows an empty screen. The replay's bar is drawn on a terminal only (a log file
+    # would get a line per redraw).
+    print(run_header(config, environment(config.device)), file=sys.stderr if args.json else sys.stdout, flush=True)
+    result = run_stress(config, progress=sys.stderr.isatty())
     if args.json:
         _print_json(result.to_dict())
     else:
-        print(result.summary())
+        print(result.summary(header=False))
     return EXIT_OK if result.outcome == "ok" else EXIT_FAILED
 
 
@@ -290,13 +296,17 @@ def _cmd_trials(args: argparse.Namespace) -> int:
         print(f"failed trials{' (first 10)' if len(failed) > 10 else ''}:")
         for _, r in failed.head(10).iterrows():
             print(f"  trial {int(r['trial']):>4}  {r['outcome']:<8}  {_how_it_ended(r):<8}  {r['first_error'] or ''}")
+    from mpslab.studies.summary import trial_notes
+
+    for note in trial_notes(df):
+        print(f"note: {note}")
     if args.store:
         print(
             f"store: {args.store} (batch {df.attrs.get('batch')}: {df.attrs.get('ran')} trials run now, "
             f"{df.attrs.get('resumed')} read back)"
         )
     if len(per_env) > 1 or args.scheduler:
-        print("per environment (host, torch, build, device):" if not args.pool else "pooled (--pool):")
+        print("per environment (host, torch, build, device, interpreter):" if not args.pool else "pooled (--pool):")
         for _, r in per_env.iterrows():
             env = ", ".join(str(r[col]) for col in per_env.columns if col.startswith("env_"))
             print(f"  {env}: {r['verdict']}")
@@ -350,10 +360,12 @@ def _config_dict_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from mpslab.studies.compare import compare_builds
 
+    configs = compare_configs(args)
     result = compare_builds(
         args.a,
         args.b,
         args.scenarios or None,
+        configs=configs,
         trials=args.trials,
         block=args.block,
         timeout_s=args.timeout,
@@ -411,3 +423,64 @@ def _cmd_shrink(args: argparse.Namespace) -> int:
         print(f"  {line}")
     print(f"wrote {result.script}\nwrote {result.report}")
     return EXIT_OK
+
+
+def _cmd_casebook(args: argparse.Namespace) -> int:
+    from mpslab.studies.casebook import casebook_listing
+
+    df = casebook_listing()
+    if args.json:
+        _print_json(df.to_dict(orient="records"))
+        return EXIT_OK
+    for r in df.itertuples():
+        print(f"{r.name} [{r.kind}, {r.platform}, expected {r.expected}]: {r.title}")
+        print(f"    symptom: {r.symptom}\n    versions: {r.versions}\n    links: {r.links}")
+    return EXIT_OK
+
+
+def _cmd_matrix(args: argparse.Namespace) -> int:
+    from mpslab.report.matrix_plots import write_matrix
+    from mpslab.studies.matrix import run_matrix
+
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+    store = os.path.join(args.out, "matrix.jsonl") if args.out else None
+    result = run_matrix(
+        args.pythons,
+        args.cases or None,
+        trials=args.trials,
+        block=args.block,
+        timeout_s=args.timeout,
+        device=args.device,
+        store=store,
+        progress=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
+    )
+    print(result.report())
+    if args.out:
+        print(f"written: {', '.join(write_matrix(result, args.out))} (the same command resumes {store})")
+    return EXIT_OK
+
+
+def compare_configs(args: argparse.Namespace) -> dict[str, StressConfig] | None:
+    """``compare --workload``: the one config to compare (None: the scenario library)."""
+    if args.workload is None:
+        if args.plugins or args.params:
+            raise BadInput("mpslab compare: error: --plugin/--param need --workload")
+        return None
+    if args.scenarios:
+        raise BadInput("mpslab compare: error: --workload and --scenarios exclude each other")
+    from mpslab.run.config import load_plugin
+
+    for spec in args.plugins:
+        load_plugin(spec)
+    plugins = tuple(os.path.abspath(p) if p.endswith(".py") else p for p in args.plugins)
+    config = StressConfig(
+        workload=args.workload,
+        device=args.device,
+        threads=args.threads or 4,
+        iterations=args.iterations or 10,
+        size=args.size,
+        plugins=plugins,
+        params=dict(_parse_param(p, "mpslab compare") for p in args.params),
+    )
+    return {args.workload: config}

@@ -115,11 +115,15 @@ pd.DataFrame({"status": list(STATUS_MEANING), "meaning": list(STATUS_MEANING.val
 # The table below is the catalogue itself, for the backend this notebook runs on.
 
 # %%
+from mpslab.report.reader import wrapped
+
 catalogue = probe_catalogue()
 catalogue.to_csv(os.path.join(data_dir, "coverage_catalogue.csv"), index=False)
-catalogue[catalogue["backend"] == get_backend(resolved_device).kind].set_index("path")[
-    ["seed", "targets", "evidence_needed", "not_applicable"]
-]
+wrapped(
+    catalogue[catalogue["backend"] == get_backend(resolved_device).kind].set_index("path")[
+        ["seed", "targets", "evidence_needed", "not_applicable"]
+    ]
+)
 
 # %% [markdown]
 # ## Running the probes
@@ -150,6 +154,7 @@ coverage_table(coverage)
 # %%
 fig = plot_coverage_matrix(coverage)
 saved = save_figure(fig, "coverage_matrix", figures_dir)
+fig
 
 # %% [markdown]
 # *Figure 1 — coverage matrix.* Read it by row: a path counts as taken only where its cell is dark green (*covered*, evidence from this run); grey (*not applicable*) and near-white (*not run*) cells are never passes.
@@ -199,6 +204,20 @@ assert na["explanation"].str.startswith("Not applicable").all()
 for p in set(known_failures) - set(failed["path"]):
     print(f"known failure {p!r} did not fail in this run")
 coverage.groupby(["backend", "status"]).size().unstack(fill_value=0)
+
+# %% [markdown]
+# ## Verdict
+#
+# One line: what the probes found on the backends that ran (the report's index shows it).
+
+# %% tags=["verdict"]
+ran_rows = coverage[coverage["backend"].isin(ran_kinds)]
+counts = ran_rows["status"].value_counts()
+print(
+    f"{len(ran_rows)} path probes on {', '.join(sorted(ran_kinds))}: "
+    + ", ".join(f"{int(counts[s])} {s}" for s in STATUSES if counts.get(s, 0))
+    + (f"; failed: {', '.join(sorted(set(failed['path'])))}" if len(failed) else "")
+)
 
 # %% [markdown]
 # ## What this does not show

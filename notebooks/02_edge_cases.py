@@ -114,6 +114,7 @@ edges[["case", "backend", "expected", "observed", "isolated", "healthy", "status
 # %%
 fig = plot_edge_matrix(edges)
 saved = save_figure(fig, "edge_matrix", figures_dir)
+fig
 
 # %% [markdown]
 # *Figure 1 — edge-case matrix.* Read it by row: a case passes only when all its checks are green; a red *isolated* or *healthy* cell means the case harmed the other threads or left the device broken, which matters more than the case's own error.
@@ -170,6 +171,20 @@ assert (passed["isolated"] == True).all() and (passed["healthy"] == True).all() 
 for case in sorted(set(known_failures) - set(failed["case"])):
     print(f"known failure {case!r} did not fail in this run: it passes here now")
 edges.groupby(["backend", "status"]).size().unstack(fill_value=0)
+
+# %% [markdown]
+# ## Verdict
+#
+# One line: how many edge cases that apply here failed, and which (the report's index shows it).
+
+# %% tags=["verdict"]
+applicable = edges[~edges["status"].isin([NOT_RUN, NOT_APPLICABLE])]
+print(
+    f"{len(failed)} of {len(applicable)} edge cases failed"
+    + (f": {', '.join(sorted(set(failed['case'])))}" if len(failed) else "")
+    + f" ({', '.join(sorted(set(applicable['backend'])))}"
+    + (f"; {len(na)} not applicable here)" if len(na) else ")")
+)
 
 # %% [markdown]
 # ## What this does not show

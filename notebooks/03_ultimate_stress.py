@@ -151,6 +151,7 @@ sweep_table(summary)
 # %%
 fig = plots.plot_throughput(sweep_df)
 saved = plots.save_figure(fig, "throughput_vs_threads", figures_dir)
+fig
 
 # %% [markdown]
 # *Figure 1 — throughput versus threads.* Where the solid median line rises, more threads add throughput; where it stays under the dashed batched baseline, one thread running batched operations does the same work faster. The band is the confidence interval of the median over the repeats; a red X marks a point where a run failed.
@@ -158,6 +159,7 @@ saved = plots.save_figure(fig, "throughput_vs_threads", figures_dir)
 # %%
 fig = plots.plot_latency(sweep_df)
 saved += plots.save_figure(fig, "latency_vs_threads", figures_dir)
+fig
 
 # %% [markdown]
 # *Figure 2 — latency per iteration.* The gap between p50 (solid) and p99 (dashed) is the tail: a p99 that climbs faster than the p50 as threads are added means contention shows up as stalls of a few iterations.
@@ -165,6 +167,7 @@ saved += plots.save_figure(fig, "latency_vs_threads", figures_dir)
 # %%
 fig = plots.plot_outcome_matrix(pd.concat([sweep_df, trials_df.assign(mode="isolated trials")], ignore_index=True))
 saved += plots.save_figure(fig, "outcome_matrix", figures_dir)
+fig
 
 # %% [markdown]
 # *Figure 3 — outcomes per grid point.* Every count outside the green *ok* column is a failed run (an error, a checksum that disagrees with the serial replay, a crash or a hang); the *isolated trials* row is section 2's configuration run in separate processes.
@@ -188,6 +191,20 @@ if require_ok:
     assert rate.failures == 0, str(rate)
     assert (sweep_df["outcome"] == "ok").all(), sweep_df[sweep_df["outcome"] != "ok"]
 print("checks passed:", "require_ok" if require_ok else "instrument only")
+
+# %% [markdown]
+# ## Verdict
+#
+# One line for the report's index: the in-process run, the isolated trials' failure rate with its interval,
+# and the sweep.
+
+# %% tags=["verdict"]
+sweep_failed = int((sweep_df["outcome"] != "ok").sum())
+print(
+    f"in process: {result.outcome}; isolated trials: {rate.failures} of {rate.trials} failed, "
+    f"failure rate {rate.interval_text()} ({rate.confidence:.0%}); "
+    f"sweep: {sweep_failed} of {len(sweep_df)} runs failed"
+)
 
 # %% [markdown]
 # ## Environment at the end

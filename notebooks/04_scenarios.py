@@ -63,11 +63,12 @@ pd.Series(environment(resolved_device))
 # `launch` = `spawn` marks one whose measurement is the interpreter's own exit (`exit-after-work`).
 
 # %%
+from mpslab.report.reader import scenario_reader_table, wrapped
 from mpslab.studies.scenarios import run_library, scenario_listing
 
 listing = scenario_listing()
 listing.to_csv(os.path.join(data_dir, "scenario_catalogue.csv"), index=False)
-listing.set_index("name")
+wrapped(listing.set_index("name"))
 
 # %% [markdown]
 # ## Run every scenario as isolated trials
@@ -97,12 +98,13 @@ rows, table = run_library(
 )
 rows.to_csv(os.path.join(data_dir, "scenario_trials.csv"), index=False)
 table.to_csv(os.path.join(data_dir, "scenario_table.csv"), index=False)
-table.set_index("scenario")
+scenario_reader_table(table)
 
 # %% [markdown]
-# `failure_rate` is the share of trials that did not end `ok`; `rate_low`–`rate_high` is its exact
+# *failure rate* is the share of trials that did not end `ok`; the interval beside it is its exact
 # (Clopper–Pearson) 95% interval: with zero failures in n trials the true rate can still be as high as
-# `rate_high`. `ops_per_s` is the median over trials of completed iterations per second.
+# its upper end. *throughput* is the median over trials of completed iterations per second. The table
+# is rounded for reading; `scenario_table.csv` keeps every digit.
 
 # %%
 from mpslab.report.plots import plot_scenario_rates, save_figure
@@ -118,6 +120,8 @@ fig
 # ## What this run says
 
 # %%
+from mpslab.report.reader import interval_text, rate_text
+
 ran = table[table["status"] == "ran"]
 failing = ran[ran["failures"] > 0]
 lines = [
@@ -127,8 +131,15 @@ lines = [
 for r in failing.itertuples():
     lines.append(
         f"- **{r.scenario}** failed {r.failures}/{r.trials} trials "
-        f"({r.failure_rate:.0%}, 95% CI {r.rate_low:.0%}–{r.rate_high:.0%}); source: {r.citation}"
+        f"({rate_text(r.failure_rate)}, 95% CI {interval_text(r.rate_low, r.rate_high)}); source: {r.citation}"
     )
 if failing.empty:
     lines.append("No scenario failed here. This is not evidence about Apple MPS unless the device above is `mps`.")
 display(Markdown("\n".join(lines)))
+
+# %% tags=["verdict"]
+print(
+    f"{len(failing)} of {len(ran)} scenarios failed on {resolved_device}"
+    + (": " + ", ".join(f"{r.scenario} {r.failures}/{r.trials}" for r in failing.itertuples()) if len(failing) else "")
+    + f" ({int(ran['trials'].sum())} isolated trials; {len(table) - len(ran)} not applicable here)"
+)

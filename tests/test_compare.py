@@ -98,9 +98,10 @@ def test_failure_test_and_throughput_words():
     assert failure_test(0, 20, 0, 20) == 1.0
     assert failure_test(0, 200, 37, 200) < 0.001
     assert failure_test(3, 200, 5, 200) > 0.05
-    _, lo, hi, words = throughput_ratio([100.0, 101, 99, 100, 102] * 4, [200.0, 202, 198, 201, 199] * 4)
-    assert words.startswith("b is 2.0") and "faster" in words and lo <= 2.0 <= hi
-    assert throughput_ratio([1.0], [2.0])[3].startswith("n/a")
+    rounds = [i // 2 for i in range(20)]  # blocks of 2: 10 rounds
+    _, lo, hi, words = throughput_ratio([100.0, 101, 99, 100, 102] * 4, [200.0, 202, 198, 201, 199] * 4, rounds, rounds)
+    assert words.startswith("b is 1.99x faster") and lo <= 2.0 <= hi
+    assert throughput_ratio([1.0], [2.0], [0], [0])[3].startswith("n/a")
 
 
 def test_bad_trials_refused_before_any_trial():

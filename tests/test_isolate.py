@@ -439,3 +439,78 @@ def test_one_fork_server_per_interpreter_stays_up_side_by_side(tmp_path):
     finally:
         shutdown_server()
     assert running_servers() == {}
+
+
+# --------------------------------------------------------------------------- issue 19: what a trial row says
+
+
+PLUGINS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plugins")
+
+
+def _same(got, want) -> bool:
+    """``got`` (a frame cell: None may read back as NaN) is ``want``."""
+    return pd.isna(got) if want is None else got == want
+
+
+def test_a_trial_child_records_how_python_ran_at_its_start_and_end():
+    import platform
+
+    from mpslab.run.interpreter import gil_disabled_build, gil_enabled, interpreter_label
+
+    df = run_trials(_cfg(), trials=1, timeout_s=300, mode=FAST, progress=False)
+    row = df.iloc[0]
+    assert _same(row["env_py_gil_disabled"], gil_disabled_build())
+    assert _same(row["env_gil_enabled_start"], gil_enabled()) and _same(row["env_gil_enabled_end"], gil_enabled())
+    assert row["env_interpreter"] == interpreter_label(platform.python_version(), gil_disabled_build(), gil_enabled())
+    assert row["env_python"] == platform.python_version()
+
+
+def test_a_child_whose_gil_turns_on_during_the_run_says_so(tmp_path, monkeypatch):
+    from mpslab.run import interpreter, runner
+    from mpslab.studies.summary import trial_notes
+    from mpslab.trials.child import _handle_request
+
+    gil = {"on": False}  # off when the request starts, on once the run is over (as an import can do)
+    real_run = runner.run_stress
+
+    def run_then_turn_the_gil_on(config):
+        result = real_run(config)
+        gil["on"] = True
+        return result
+
+    monkeypatch.setattr(interpreter, "gil_disabled_build", lambda: 1)
+    monkeypatch.setattr(interpreter, "gil_enabled", lambda: gil["on"])
+    monkeypatch.setattr(runner, "run_stress", run_then_turn_the_gil_on)
+    out = tmp_path / "result.json"
+    assert _handle_request({"config": _cfg(threads=1, iterations=1).to_dict(), "result": str(out)}) == 0
+    import json
+
+    row = json.loads(out.read_text())["row"]
+    assert (row["env_py_gil_disabled"], row["env_gil_enabled_start"], row["env_gil_enabled_end"]) == (1, False, True)
+    assert row["env_interpreter"].endswith("free-threaded, GIL off")
+    notes = trial_notes(pd.DataFrame([row]))
+    assert any(n.endswith("free-threaded, GIL off (1 of 1 trials)") for n in notes), notes
+    assert "the GIL was off at the start and on at the end of 1 of 1 trials" in notes
+
+
+def test_a_mismatch_row_says_what_the_replay_found():
+    from mpslab.report.tables import trials_table
+
+    df = run_trials(_cfg("fault-wrong", size=1, warmup=0), trials=1, timeout_s=300, mode=FAST, progress=False)
+    first = df["first_error"].iloc[0]
+    assert df["outcome"].iloc[0] == "mismatch"
+    assert first.startswith("mismatch: 3 of 6 outputs differ from the serial replay; first: thread 0 iteration 0")
+    assert trials_table(df)["first error"].iloc[0] == first
+
+
+def test_an_error_with_an_empty_message_says_where_it_was_raised():
+    from mpslab.report.tables import trials_table
+
+    plugin = os.path.join(PLUGINS_DIR, "empty_message.py")
+    cfg = _cfg("empty-message", threads=1, iterations=1, plugins=(plugin,))
+    df = run_trials(cfg, trials=1, timeout_s=300, mode=FAST, progress=False)
+    first = df["first_error"].iloc[0]
+    assert df["outcome"].iloc[0] == "error"
+    assert first.startswith("AssertionError (empty message) raised at plugins/empty_message.py:"), first
+    assert " in _check <- plugins/empty_message.py:" in first and " in _inner <- " in first
+    assert trials_table(df)["first error"].iloc[0] == first

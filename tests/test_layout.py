@@ -10,7 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PKG = os.path.join(ROOT, "mpslab")
 
 # lowest first; a module may import its own layer and the ones below, never one above
-LAYERS = {"version": 0, "run": 1, "trials": 2, "studies": 3, "report": 4, "commands": 5, "cli": 6}
+LAYERS = {"version": 0, "run": 1, "trials": 2, "studies": 3, "report": 4, "commands": 5, "pytest_plugin": 5, "cli": 6}
 TOP = {"mpslab", "mpslab.__main__"}  # the package's face: re-exports and the entry point
 
 

@@ -13,7 +13,9 @@ import pytest
 import torch
 
 from mpslab import ConfigError, StressConfig, run_stress
-from mpslab.run.oracle import TOLERANCE, Fingerprinter, K, detects, thread_seed
+from mpslab.run.fingerprint import FingerprintLog, FullLog
+from mpslab.run.oracle import TOLERANCE, Fingerprinter, K, check_thread, detects, thread_seed
+from mpslab.run.workloads import WorkerContext, get_workload
 
 DTYPES = ["float32", "float16", "bfloat16", "float64"]
 MODES = ["fingerprint", "full"]
@@ -338,3 +340,18 @@ def test_full_mode_sizes_a_step_the_meta_device_cannot_run_before_the_timed_work
     with pytest.raises(ConfigError, match="verify='full': would keep 1.5 MiB"):
         run_stress(config)
     assert run_stress(config.replace(iterations=10)).outcome == "ok"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_replay_ticks_once_per_replayed_step_in_both_modes(mode):
+    config = StressConfig(threads=1, iterations=6, size=8, device="cpu", verify=mode)
+    wl = get_workload("seed")
+    gen = torch.Generator().manual_seed(thread_seed(config.seed, 0))
+    log = FullLog() if mode == "full" else FingerprintLog(6, Fingerprinter(torch.device("cpu")))
+    ctx = WorkerContext(0, torch.device("cpu"), config.torch_dtype, config.size, gen)
+    for i in range(6):
+        log.add(wl.step(ctx, i))
+    log.flush()
+    ticks, found = [], []
+    assert check_thread(wl, None, config, 0, log, found, lambda: ticks.append(1)) == (6, 0)
+    assert len(ticks) == 6 and found == []

@@ -378,3 +378,59 @@ def test_the_batch_key_does_not_depend_on_the_checkout_commit(monkeypatch):
     monkeypatch.setattr(trial_plan, "_environment_block", lambda device: {**env, "torch": "0.0.0-other"})
     other = trial_plan._plan(cfg, os.path.abspath(sys.executable), "forkserver", 60.0, None, None, "/tmp").batch
     assert other != keys[0]  # a different build is still a different batch
+
+
+# --------------------------------------------------------------------------- how Python ran (issue 19, point 4)
+
+
+def test_a_record_written_before_the_interpreter_fields_loads_as_a_standard_build(tmp_path):
+    path = tmp_path / "old.jsonl"
+    old = _record(0)
+    old["environment"]["python"] = "3.12.3"
+    assert "interpreter" not in old["environment"]  # what mpslab wrote before these fields existed
+    path.write_text(json.dumps(old) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TornRecordWarning)
+        [rec] = read_records(path)
+        df = load_records(path)
+    assert rec["environment"]["interpreter"] == "3.12.3 standard build"
+    assert df["env_interpreter"].tolist() == ["3.12.3 standard build"]
+    assert df["env_py_gil_disabled"].isna().all() and df["env_gil_enabled_start"].isna().all()
+    store = TrialStore(path)  # the same schema: an old store still takes new records
+    store.append(_record(1))
+    assert load_records(path)["trial"].tolist() == [0, 1]
+
+
+def test_gil_on_and_gil_off_are_two_environments_and_the_gil_at_the_end_is_not_the_environment():
+    base = {"host": "a", "torch": "2.13.0", "python": "3.13.1", "py_gil_disabled": 1}
+    off = {**base, "gil_enabled_start": False, "interpreter": "3.13.1 free-threaded, GIL off"}
+    on = {**base, "gil_enabled_start": True, "interpreter": "3.13.1 free-threaded, GIL on"}
+    assert environment_id(off) != environment_id(on)
+    # a trial that ended with the GIL turned on (or died before it could say) ran in the same environment
+    assert environment_id({**off, "gil_enabled_end": True}) == environment_id({**off, "gil_enabled_end": None})
+    rows = [
+        record_to_row(make_record({**_row(k), **{f"env_{n}": v for n, v in e.items()}}, batch="b", config=_CONFIG))
+        for k, e in enumerate((off, on))
+    ]
+    assert [r["env_interpreter"] for r in rows] == [off["interpreter"], on["interpreter"]]
+
+
+def test_interpreter_fields_of_a_free_threaded_build_with_the_gil_off_and_on(monkeypatch):
+    import platform
+    import sysconfig
+
+    from mpslab.run import interpreter
+
+    real = sysconfig.get_config_var
+    monkeypatch.setattr(sysconfig, "get_config_var", lambda name: 1 if name == "Py_GIL_DISABLED" else real(name))
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: False, raising=False)
+    start = interpreter.interpreter_fields(when="start")
+    assert start == {
+        "py_gil_disabled": 1,
+        "gil_enabled_start": False,
+        "interpreter": f"{platform.python_version()} free-threaded, GIL off",
+    }
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: True, raising=False)
+    assert interpreter.interpreter_fields(when="end") == {"gil_enabled_end": True}
+    assert interpreter.interpreter_label("3.13.1", 1, True) == "3.13.1 free-threaded, GIL on"
+    assert interpreter.interpreter_label("3.13.1", 0, True) == "3.13.1 standard build"

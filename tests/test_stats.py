@@ -15,6 +15,10 @@ def _binom_cdf(k: int, n: int, p: float) -> float:
     return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
 
 
+def _binom_pmf(k: int, n: int, p: float) -> float:
+    return math.comb(n, k) * p**k * (1 - p) ** (n - k)
+
+
 def _wilson(k: int, n: int, z: float) -> tuple[float, float]:
     phat = k / n
     centre = (phat + z * z / (2 * n)) / (1 + z * z / n)
@@ -89,29 +93,35 @@ def test_refuses_unknown_method_and_confidence():
         failure_rate((0, 10), confidence=1.5)
 
 
-def test_fisher_comparison_of_5_of_5_against_0_of_200():
+def test_comparison_of_5_of_5_against_0_of_200_is_barnards():
     c = compare_rates(["crash"] * 5, (0, 200))
-    # the observed table is the most extreme one: p = 1 / C(205, 5)
-    assert c.p_value == pytest.approx(1 / math.comb(205, 5), rel=1e-9)
+    # only the observed table and its mirror (0/5 vs 200/200) are as extreme: p = sup over r of
+    # r**5 (1-r)**200 + (1-r)**5 r**200, at r = 5/205 (the mirror's term is below 1e-300 there)
+    r = 5 / 205
+    assert c.p_value == pytest.approx(r**5 * (1 - r) ** 200, rel=1e-9)
     assert c.significant
     assert c.verdict.startswith(
         "before 5/5 failed (above 54%) -> after 0/200 failed (below 1.5%): "
-        "significant, after fails less often (Fisher exact p=3.5e-10"
+        "significant, after fails less often (Barnard exact p=6.2e-11"
     )
     assert isinstance(c.before, FailureRate) and str(c) == c.verdict
 
 
-def test_fisher_comparison_not_significant_matches_the_hypergeometric_sum():
+def test_comparison_not_significant_matches_the_unconditional_tail_sum():
     a, n1, b, n2 = 2, 20, 1, 20
-    total_f, n = a + b, n1 + n2
 
-    def prob(x: int) -> float:
-        return math.comb(n1, x) * math.comb(n2, total_f - x) / math.comb(n, total_f)
+    def z(x: int, y: int) -> float:
+        pooled = (x + y) / (n1 + n2)
+        return 0.0 if x == y else abs(x / n1 - y / n2) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
 
-    observed = prob(a)
-    expected_p = sum(prob(x) for x in range(0, total_f + 1) if prob(x) <= observed * (1 + 1e-7))
+    region = [(x, y) for x in range(n1 + 1) for y in range(n2 + 1) if z(x, y) >= z(a, b) - 1e-9]
+
+    def tail(r: float) -> float:
+        return sum(_binom_pmf(x, n1, r) * _binom_pmf(y, n2, r) for x, y in region)
+
+    expected_p = max(tail(k / 2000) for k in range(2001))
     c = compare_rates((a, n1), (b, n2), labels=("torch 2.12", "patched"))
-    assert c.p_value == pytest.approx(min(1.0, expected_p), rel=1e-9)
+    assert c.p_value == pytest.approx(expected_p, rel=1e-6)
     assert not c.significant
     assert c.verdict.startswith(
         "torch 2.12 2/20 failed (1.2%-32%) -> patched 1/20 failed (0.12%-25%): difference not significant"

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import mpslab.run.runner as stress_mod
-from mpslab import StressConfig, run_stress
+from mpslab import StressConfig, register_workload, run_stress
+from mpslab.cli import main
 
 
 def _randn_sum(ctx):
@@ -26,7 +27,9 @@ def test_seed_64_threads_200_iterations_is_ok_on_cpu():
     assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
     text = r.summary()
     for line in (
-        "Completed in",
+        "Timed region:",
+        "Oracle replay:",
+        "Total:",
         "Total operations: 12800 tensor ops",
         "Throughput:",
         "Total errors: 0",
@@ -193,3 +196,80 @@ def test_result_row_and_dict_are_flat_and_complete():
     assert all(not isinstance(v, (dict, list)) for v in row.values())
     d = r.to_dict()
     assert d["config"]["threads"] == 2 and d["outcome"] == "ok"
+
+
+# --------------------------------------------------------------------------- what the time went to
+
+
+def _slow_replay_step(ctx, i):
+    # 20 ms per step in the serial replay (the main thread) only: the run itself is quick.
+    if threading.current_thread() is threading.main_thread():
+        time.sleep(0.02)
+    return _randn_sum(ctx)
+
+
+register_workload("slow-replay", _slow_replay_step, description="sleeps 20 ms per step in the replay only (test)")
+
+
+def test_the_replay_time_is_carried_and_printed_apart_from_the_timed_region():
+    r = run_stress(StressConfig(threads=2, iterations=5, workload="slow-replay", size=4, device="cpu", warmup=0))
+    assert r.outcome == "ok" and r.verified == 10
+    assert r.replay_seconds >= 10 * 0.02  # every replayed step slept
+    assert r.total_seconds >= r.seconds + r.replay_seconds  # disjoint parts of the one call
+    text = r.summary()
+    assert f"Timed region: {r.seconds:.2f}s" in text
+    assert f"Oracle replay: {r.replay_seconds:.2f}s (10 outputs recomputed serially, after the run)" in text
+    assert f"Total: {r.total_seconds:.2f}s" in text
+    d = r.to_dict()
+    assert (d["replay_seconds"], d["total_seconds"]) == (r.replay_seconds, r.total_seconds)
+
+
+def test_no_replay_is_said_as_such():
+    r = run_stress(StressConfig(threads=2, iterations=3, size=4, device="cpu", verify="off"))
+    assert r.replay_seconds < r.total_seconds
+    assert "Oracle replay: not run" in r.summary()
+
+
+def test_the_replay_progress_bar_counts_every_replayed_step(monkeypatch):
+    bars = []
+    real = stress_mod.progress_bar
+
+    def spy(total, **kw):
+        bar = real(total, **{**kw, "enabled": False})
+        bar.seen = 0
+        update = bar.update
+
+        def counted(n=1):
+            bar.seen += n
+            return update(n)
+
+        bar.update = counted
+        bars.append((total, kw, bar))
+        return bar
+
+    monkeypatch.setattr(stress_mod, "progress_bar", spy)
+    r = run_stress(StressConfig(threads=3, iterations=7, size=4, device="cpu"), progress=True)
+    assert r.verified == 21
+    [(total, kw, bar)] = bars
+    assert total == 21 and bar.seen == 21
+    assert kw["enabled"] is True and kw["delay"] == stress_mod.REPLAY_PROGRESS_DELAY_S
+
+
+def test_the_cli_prints_its_header_before_any_work(capsys, monkeypatch):
+    seen_before_work = []
+    real = stress_mod.run_stress
+
+    def watched(config, **kw):
+        seen_before_work.append(capsys.readouterr().out)
+        return real(config, **kw)
+
+    monkeypatch.setattr(stress_mod, "run_stress", watched)
+    code = main(["stress", "--threads", "2", "--iterations", "3", "--size", "4", "--device", "cpu"])
+    assert code == 0
+    [head] = seen_before_work
+    assert head.startswith("mpslab stress: 2 threads x 3 iterations of 'seed' (size 4, float32) on cpu [")
+    assert f"torch {torch.__version__} (" in head and "then the oracle replays every output serially" in head
+    rest = capsys.readouterr().out
+    assert "mpslab stress:" not in rest  # printed once
+    assert rest.startswith("Timed region: ") and "\nOracle replay: " in rest and "\nTotal: " in rest
+    assert "Global state: unchanged" in rest

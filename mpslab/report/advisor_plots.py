@@ -24,8 +24,12 @@ def _series_key(r: pd.Series) -> str:
 def plot_advisor_throughput(
     table: pd.DataFrame, *, max_failure: float | None = None, title: str = "Advisor: requests/s against threads"
 ) -> plt.Figure:
-    """One line per concurrency control (median requests/s, 95% interval band); batched calls as
-    horizontal lines; configurations whose failure bound met ``max_failure`` ringed, failed ones crossed."""
+    """One line per concurrency control (median requests/s, a band for its interval, named by the level it
+    has: the range of 3 repeats is a 75% interval); batched calls as horizontal lines; configurations whose
+    failure bound met ``max_failure`` ringed (the target printed as given, never rounded), failed ones crossed."""
+    from mpslab.studies.advisor.budget import format_target
+    from mpslab.studies.advisor.speed import name_for_repeats
+
     fig, ax = plt.subplots(figsize=(8, 4.8))
     threaded = table[table["kind"] == "threaded"].copy()
     for key, part in threaded.groupby(threaded.apply(_series_key, axis=1), sort=True):
@@ -61,7 +65,7 @@ def plot_advisor_throughput(
             facecolors="none",
             edgecolors="#4c9a2a",
             linewidths=2,
-            label=f"failure bound < {max_failure:.0%}",
+            label=f"failure bound < {format_target(max_failure)}",
             zorder=3,
         )
     failed = threaded[threaded["failures"].fillna(0) > 0]
@@ -80,7 +84,12 @@ def plot_advisor_throughput(
         ax.set_xscale("log", base=2)
         ax.set_xticks(ts, [str(t) for t in ts])
     ax.set_xlabel("threads")
-    ax.set_ylabel("requests / s (median, 95% interval)")
+    if "ci_name" in table:
+        names = table.loc[table["ci_low"].notna(), "ci_name"]
+    else:
+        names = table.loc[table["ci_low"].notna(), "repeats"].map(lambda n: name_for_repeats(int(n)))
+    band = ", band: " + " / ".join(sorted(set(names))) if len(names) else ""
+    ax.set_ylabel(f"requests / s (median{band})")
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")

@@ -22,9 +22,38 @@ import shutil
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["write_listing", "merge_reports", "load_manifest", "ReportError"]
+__all__ = ["write_listing", "merge_reports", "load_manifest", "ReportError", "verdict_of", "is_sidecar"]
 
 SUBFOLDERS = ("notebooks", "html", "data", "figures", "logs")
+VERDICT_TAG = "verdict"  # a notebook's cell with this tag prints its one-line finding
+FIGURE_WIDTH_PX = 880
+
+
+def is_sidecar(name: str) -> bool:
+    """A file that only serves another one (a store's lock, a half-written temporary): not listed."""
+    return name.endswith(".lock") or ".tmp" in name or name.startswith(".")
+
+
+def verdict_of(ipynb: str) -> str | None:
+    """The finding an executed notebook states in its cell tagged ``verdict`` (its last line of text)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(ipynb, as_version=4)
+    except Exception:
+        return None
+    lines: list[str] = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or VERDICT_TAG not in cell.get("metadata", {}).get("tags", []):
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stdout":
+                text = output.get("text", "")
+            else:
+                data = output.get("data", {})
+                text = data.get("text/markdown") or data.get("text/plain") or ""
+            lines += [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return lines[-1] if lines else None
 
 
 class ReportError(ValueError):
@@ -83,6 +112,7 @@ def _adopt(out: str, name: str) -> dict[str, Any] | None:
         "profile": None,  # papermill does not record the profile
         "device": params.get("device"),
         "written": meta.get("end_time"),
+        "verdict": verdict_of(path),
         "adopted": "from the executed copy's papermill metadata (no manifest entry)",
     }
 
@@ -141,40 +171,98 @@ def merge_reports(out: str, parts: Sequence[str]) -> dict[str, Any]:
     return manifest
 
 
+def _caption(path: str) -> str:
+    """A figure's title as ``save_figure`` stored it in the PNG, else its file stem."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            title = (getattr(im, "text", None) or {}).get("Title")
+    except Exception:
+        title = None
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return " ".join(str(title).split()) if title else stem
+
+
+def _figure_html(out: str, rel: str) -> str:
+    esc = html.escape
+    caption = _caption(os.path.join(out, rel))
+    stem = os.path.splitext(os.path.basename(rel))[0]
+    return (
+        f'<figure><a href="{esc(rel)}"><img src="{esc(rel)}" alt="{esc(caption)}" '
+        f'style="max-width:100%;width:{FIGURE_WIDTH_PX}px"></a>'
+        f"<figcaption>{esc(caption)} <small>({esc(stem)}.png)</small></figcaption></figure>"
+    )
+
+
+def _files_html(rels: Sequence[str]) -> str:
+    esc = html.escape
+    items = "".join(f'<li><a href="{esc(r)}">{esc(os.path.basename(r))}</a></li>' for r in rels)
+    return f"<ul>{items}</ul>" if items else ""
+
+
 def _write_index(out: str, manifest: dict[str, Any]) -> None:
     esc = html.escape
-    rows = []
+    rows, sections = [], []
+    claimed: set[str] = set()
     for e in manifest["notebooks"]:
         name = e["name"]
         links = [f'<a href="notebooks/{esc(name)}.ipynb">ipynb</a>']
         if e.get("html"):
             links.insert(0, f'<a href="{esc(e["html"])}">HTML</a>')
-        colour = "#4c9a2a" if e.get("status") == "ok" else "#d7191c"
+        ok = e.get("status") == "ok"
+        ran = "ran to the end" if ok else str(e.get("status"))
+        colour = "#4c9a2a" if ok else "#d7191c"
+        verdict = e.get("verdict") or ("" if not ok else "no verdict recorded (no cell tagged 'verdict')")
+        if not ok:
+            verdict = f"did not finish: {e.get('error') or 'see the executed copy'}"
         rows.append(
-            f"<tr><td>{esc(name)}</td><td style='color:{colour}'><b>{esc(str(e.get('status')))}</b></td>"
+            f"<tr><td><a href='#{esc(name)}'>{esc(name)}</a></td><td style='color:{colour}'>{esc(ran)}</td>"
+            f"<td><b>{esc(verdict)}</b></td>"
             f"<td>{esc(str(e.get('profile') or '?'))}</td><td>{esc(str(e.get('device') or '?'))}</td>"
-            f"<td>{float(e.get('seconds') or 0):.1f} s</td><td>{' · '.join(links)}</td>"
-            f"<td>{esc(e.get('error') or '')}</td></tr>"
+            f"<td>{float(e.get('seconds') or 0):.1f} s</td><td>{' · '.join(links)}</td></tr>"
         )
-    figures = sorted(glob.glob(os.path.join(out, "figures", "*.png")))
-    data = sorted(p for p in glob.glob(os.path.join(out, "data", "*")) if os.path.isfile(p))
-    figs = "".join(
-        f'<figure><a href="figures/{esc(os.path.basename(p))}"><img src="figures/{esc(os.path.basename(p))}" '
-        f'width="420"></a><figcaption>{esc(os.path.basename(p))}</figcaption></figure>'
-        for p in figures
-    )
-    files = "".join(f'<li><a href="data/{esc(os.path.basename(p))}">{esc(os.path.basename(p))}</a></li>' for p in data)
+        files = [f for f in e.get("files") or [] if os.path.isfile(os.path.join(out, f))]
+        claimed.update(files)
+        figures = [f for f in files if f.startswith("figures/") and f.endswith(".png")]
+        data = [f for f in files if f.startswith("data/") and not is_sidecar(os.path.basename(f))]
+        sections.append(
+            f"<section id='{esc(name)}'><h2>{esc(name)}</h2><p class='verdict'><b>{esc(verdict)}</b></p>"
+            + "".join(_figure_html(out, f) for f in figures)
+            + (f"<h3>Data</h3>{_files_html(data)}" if data else "")
+            + "</section>"
+        )
+    other_figs = [
+        f"figures/{os.path.basename(p)}"
+        for p in sorted(glob.glob(os.path.join(out, "figures", "*.png")))
+        if f"figures/{os.path.basename(p)}" not in claimed
+    ]
+    other_data = [
+        f"data/{os.path.basename(p)}"
+        for p in sorted(glob.glob(os.path.join(out, "data", "*")))
+        if os.path.isfile(p) and not is_sidecar(os.path.basename(p)) and f"data/{os.path.basename(p)}" not in claimed
+    ]
+    other = ""
+    if other_figs or other_data:
+        other = (
+            "<section><h2>Files no notebook entry claims</h2>"
+            + "".join(_figure_html(out, f) for f in other_figs)
+            + _files_html(other_data)
+            + "</section>"
+        )
     profile, device = esc(str(manifest["profile"])), esc(str(manifest["device"]))
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>mpslab report: {profile} on {device}</title>
-<style>body{{font-family:sans-serif;margin:2em}} td,th{{padding:4px 10px;border-bottom:1px solid #ddd}}
-figure{{display:inline-block;margin:8px}}</style></head><body>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}} td,th{{padding:4px 10px;border-bottom:1px solid #ddd;
+text-align:left;vertical-align:top}} figure{{margin:1em 0}} figcaption{{font-size:0.95em;color:#333}}
+section{{border-top:1px solid #ccc;margin-top:2em}} .verdict{{font-size:1.1em}}</style></head><body>
 <h1>mpslab report</h1>
-<p>profile <b>{profile}</b>, device <b>{device}</b>: {esc(manifest["summary"])}</p>
-<table><tr><th>notebook</th><th>status</th><th>profile</th><th>device</th><th>time</th><th>open</th><th>error</th></tr>
+<p>profile <b>{profile}</b>, device <b>{device}</b>: {esc(manifest["summary"])}. A notebook that ran to the end
+can still have found failures: its verdict says what it found.</p>
+<table><tr><th>notebook</th><th>ran</th><th>verdict</th><th>profile</th><th>device</th><th>time</th><th>open</th></tr>
 {"".join(rows)}</table>
-<h2>Figures</h2>{figs or "<p>none</p>"}
-<h2>Data</h2><ul>{files or "<li>none</li>"}</ul>
+{"".join(sections)}
+{other}
 <p>Parameters and environment: <a href="manifest.json">manifest.json</a></p>
 </body></html>
 """

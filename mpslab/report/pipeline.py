@@ -67,6 +67,8 @@ class NotebookRun:
     seconds: float = 0.0
     error: str | None = None
     html: str | None = None
+    verdict: str | None = None  # the executed copy's cell tagged "verdict" (``report.index.verdict_of``)
+    files: list[str] = field(default_factory=list)  # figures/ and data/ files it wrote, relative to out
 
 
 @dataclass
@@ -243,6 +245,17 @@ def _error_of(exc: BaseException) -> str:
     return f"{ename}: {first}"
 
 
+def _written(out: str) -> dict[str, tuple[float, int]]:
+    """``figures/NAME`` and ``data/NAME`` -> (mtime, size): what a notebook wrote is what changed across it."""
+    seen = {}
+    for sub in ("figures", "data"):
+        for path in glob.glob(os.path.join(out, sub, "*")):
+            if os.path.isfile(path):
+                st = os.stat(path)
+                seen[f"{sub}/{os.path.basename(path)}"] = (st.st_mtime, st.st_size)
+    return seen
+
+
 def run_series(
     profile: str = "quick",
     device: str = "cpu",
@@ -263,6 +276,7 @@ def run_series(
     for k, run in enumerate(result.runs, 1):
         log(f"[{k}/{total}] {run.name} ({profile} profile, device {device}) ...")
         t0 = time.perf_counter()
+        before = _written(result.out)
         try:
             with _stderr_to(os.path.join(result.out, "logs", f"{run.name}.kernel.log")):
                 papermill.execute_notebook(
@@ -279,7 +293,14 @@ def run_series(
             run.status = "failed"
             run.error = _error_of(exc)
         run.seconds = time.perf_counter() - t0
+        from mpslab.report.index import is_sidecar, verdict_of
+
+        after = _written(result.out)
+        run.files = sorted(
+            f for f, stamp in after.items() if before.get(f) != stamp and not is_sidecar(os.path.basename(f))
+        )
         if os.path.exists(run.output):
+            run.verdict = verdict_of(run.output)
             run.html = os.path.join(result.out, "html", f"{run.name}.html")
             try:
                 _to_html(run.output, run.html)
@@ -287,6 +308,8 @@ def run_series(
                 run.html = None
                 run.error = (run.error + "; " if run.error else "") + f"HTML export failed: {_error_of(exc)}"
         log(f"      {run.status} in {run.seconds:.1f} s" + (f": {run.error}" if run.error else ""))
+        if run.verdict:
+            log(f"      {run.verdict}")
     _write_manifest(result)
     log(result.summary_line() + f"; index: {os.path.join(result.out, 'index.html')}")
     return result
@@ -311,6 +334,8 @@ def _write_manifest(result: SeriesResult) -> None:
             "profile": result.profile,
             "device": result.device,
             "written": written,
+            "verdict": r.verdict,
+            "files": r.files,
         }
         for r in result.runs
     ]

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mpslab.report.style import STATUS_COLORS, _dark, context_title, save_figure
+from mpslab.report.style import STATUS_COLORS, _dark, context_title, save_figure, times_axis
 
 __all__ = [
     "save_figure",
@@ -352,8 +352,9 @@ def plot_compare(
     """Left: failure rate (%) of a and b per scenario with 95% whiskers; right: throughput b / a.
 
     ``table`` is ``mpslab.studies.compare.compare_table``'s. The right panel's
-    whisker is the percentile-bootstrap 95% interval of the median ops/s ratio; a
-    whisker that crosses 1 (the dashed line) is "not significant".
+    whisker is the exact signed-rank interval of the per-round ratio at the level the
+    table computed (1 - 0.05/scenarios); a whisker that crosses 1 (the dashed line) is
+    "not significant", and a scenario with too few rounds has no point.
     """
     if table.empty:
         raise ValueError("plot_compare: no scenarios to plot")
@@ -366,7 +367,7 @@ def plot_compare(
         rate = table[f"{side}_rate"].to_numpy(float) * 100
         low = table[f"{side}_low"].to_numpy(float) * 100
         high = table[f"{side}_high"].to_numpy(float) * 100
-        left.barh(y + off, rate, height=0.34, color=color, alpha=0.85, label=label, gid=f"rate-{side}")
+        left.barh(y + off, rate, height=0.34, color=color, alpha=0.85, label=f"{side}: {label}", gid=f"rate-{side}")
         left.errorbar(rate, y + off, xerr=[rate - low, high - rate], fmt="none", ecolor="black", capsize=2)
     names = [f"{r.scenario}{' *' if r.significant else ''}" for r in table.itertuples()]
     left.set_yticks(y, names, fontsize=8)
@@ -390,6 +391,7 @@ def plot_compare(
     )
     right.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     right.set_xscale("log")
+    times_axis(right)
     right.set_xlabel("throughput ratio b / a (median ops/s, log scale)")
     right.grid(axis="x", alpha=0.3)
     fig.suptitle(f"{title}\na = {label_a}   b = {label_b}", fontsize=10)
@@ -397,8 +399,9 @@ def plot_compare(
         0.01,
         -0.02,
         "Left: bars are observed failure rates, whiskers exact (Clopper-Pearson) 95% intervals; "
-        "* = Barnard's exact test p < 0.05. Right: median throughput of b over a with a percentile-bootstrap "
-        "95% interval; > 1 means b is faster, a whisker across 1 is not significant.",
+        "* = Barnard's exact test significant after Holm over the scenarios (5% family-wise). Right: throughput "
+        "of b over a per interleaved round (Hodges-Lehmann) with its exact signed-rank interval at 1 - 0.05/scenarios; "
+        "> 1 means b is faster, a whisker across 1 is not significant, no point: too few rounds.",
         fontsize=7,
         ha="left",
         va="top",

@@ -39,16 +39,32 @@ STATUS_COLORS = {
 
 
 def save_figure(fig: plt.Figure, name: str, figures_dir: str, formats: Sequence[str] = ("png", "svg")) -> list[str]:
-    """Save ``fig`` as ``figures_dir/name.{png,svg}``; returns the paths written."""
+    """Save ``fig`` as ``figures_dir/name.{png,svg}``; returns the paths written.
+
+    The figure's title goes into the files' metadata (the report index's caption). The figure
+    is then closed in pyplot, so a notebook cell shows it once, where the cell ends with ``fig``
+    (left open, the inline backend would show it as well).
+    """
     if not name or os.sep in name or name.startswith("."):
         raise ValueError(f"figure name={name!r}: must be a plain file stem")
     os.makedirs(figures_dir, exist_ok=True)
+    title = figure_title(fig)
     paths = []
     for ext in formats:
         path = os.path.join(figures_dir, f"{name}.{ext}")
-        fig.savefig(path, dpi=150, bbox_inches="tight")
+        meta = {"Title": title} if title and ext in ("png", "svg", "pdf") else None
+        fig.savefig(path, dpi=150, bbox_inches="tight", metadata=meta)
         paths.append(path)
+    plt.close(fig)
     return paths
+
+
+def figure_title(fig: plt.Figure) -> str:
+    """The figure's suptitle, else its first axes title, on one line ('' if none)."""
+    texts = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) is not None else []
+    texts += [ax.get_title() for ax in fig.axes]
+    lines = next(([ln.strip() for ln in t.splitlines() if ln.strip()] for t in texts if t and t.strip()), [])
+    return " — ".join(" ".join(ln.split()) for ln in lines)
 
 
 def context_title(title: str, df: pd.DataFrame | None = None, **extra: object) -> str:
@@ -62,6 +78,22 @@ def context_title(title: str, df: pd.DataFrame | None = None, **extra: object) -
                     parts.append(label + "/".join(vals[:3]))
     parts += [f"{k} {v}" for k, v in extra.items()]
     return title + ("\n" + ", ".join(parts) if parts else "")
+
+
+def times_axis(ax: plt.Axes) -> None:
+    """A log-scaled ratio axis labelled 0.9x, 1x, 1.1x (not 9x10^-1); minor ticks labelled only when the
+    axis spans less than a factor of 10, where there would otherwise be at most one label."""
+    from matplotlib.ticker import FuncFormatter
+
+    def times(value: float, _pos: int) -> str:
+        return f"{value:.3g}x"
+
+    def minor(value: float, _pos: int) -> str:
+        low, high = ax.get_xlim()
+        return times(value, _pos) if low > 0 and high / low < 10 else ""
+
+    ax.xaxis.set_major_formatter(FuncFormatter(times))
+    ax.xaxis.set_minor_formatter(FuncFormatter(minor))
 
 
 def _dark(color: str) -> bool:

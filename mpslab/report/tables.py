@@ -66,7 +66,8 @@ def _need(df: pd.DataFrame, cols: tuple[str, ...], what: str) -> None:
 def trials_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per isolated trial (``run_trials`` frame): outcome, exit, time, throughput, errors.
 
-    ``first error`` is added only when some trial has one.
+    ``first error`` is added only when some trial has one: what happened (an error with an empty
+    message says where it was raised; a mismatch row says what the serial replay found).
     """
     _need(df, ("trial", "outcome", "seconds", "ops_per_s"), "trials_table")
     out = pd.DataFrame(
@@ -84,9 +85,25 @@ def trials_table(df: pd.DataFrame) -> pd.DataFrame:
     for col, header in (("error_count", "errors"), ("mismatch_count", "mismatches")):
         if col in df.columns:
             out[header] = df[col].map(lambda v: _text(v if _missing(v) else int(v))).to_numpy()
-    if "first_error" in df.columns and df["first_error"].map(lambda v: not _missing(v) and v != "").any():
-        out["first error"] = df["first_error"].map(_text).to_numpy()
+    detail = [_trial_detail(r) for r in df.to_dict(orient="records")]
+    if any(d != "" for d in detail):
+        out["first error"] = [d or MISSING for d in detail]
     return out.set_index("trial")
+
+
+def _trial_detail(row: dict[str, Any]) -> str:
+    """What happened in a non-ok trial: its first error, or for a mismatch what the oracle found."""
+    first = row.get("first_error")
+    text = "" if _missing(first) else str(first).strip()
+    if text.endswith(":"):  # ``AssertionError: ``: an exception without a message, from a record that lacks where
+        return f"{text[:-1]} (empty message; where it was raised was not recorded)"
+    if text or row.get("outcome") != "mismatch":
+        return text
+    count, verified = row.get("mismatch_count"), row.get("verified")
+    if _missing(count):
+        return "results differ from a serial replay of the same work"
+    of = "" if _missing(verified) else f" of {int(verified)}"
+    return f"mismatch: {int(count)}{of} outputs differ from a serial replay of the same work"
 
 
 def sweep_table(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
@@ -130,27 +147,43 @@ def sweep_table(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame
 def advisor_table(table: pd.DataFrame) -> pd.DataFrame:
     """The advisor's table (``AdvisorResult.table``) the way a reader compares configurations.
 
-    Columns: configuration, requests/s median with its 95% interval, p50/p99 latency (ms), trials,
-    failures, the failure rate's upper bound (%) and the verdict.
+    Columns: configuration, requests/s median and its interval (named by the level it has:
+    ``range of 3 (75% interval)`` for 3 repeats, a CI from 6), p50/p99 latency (ms), trials,
+    failures, the failure rate's upper bound (rounded up, never below its value) and the verdict.
     """
+    from mpslab.studies.advisor.speed import name_for_repeats, round_outward
+    from mpslab.trials.stats import format_percent
+
     _need(
         table,
         ("configuration", "requests_per_s", "ci_low", "ci_high", "trials", "failures", "upper_bound", "verdict"),
         "advisor_table",
     )
+    if "ci_name" in table:
+        names = table["ci_name"].astype(object)
+    elif "repeats" in table:
+        names = table["repeats"].map(lambda n: name_for_repeats(int(n)) if not _missing(n) else MISSING)
+    else:
+        names = pd.Series(["interval"] * len(table), index=table.index)
+    has = [not (_missing(lo) or _missing(hi)) for lo, hi in zip(table["ci_low"], table["ci_high"])]
+    shown = names[has]
+    common = shown.mode().iloc[0] if len(shown) else "interval"
     out = pd.DataFrame(
         {
             "configuration": table["configuration"].map(_text).to_numpy(),
             "median (requests/s)": table["requests_per_s"].map(fmt_number).to_numpy(),
-            "95% CI (requests/s)": [
-                MISSING if _missing(lo) or _missing(hi) else f"{fmt_number(lo)} – {fmt_number(hi)}"
-                for lo, hi in zip(table["ci_low"], table["ci_high"])
+            f"{common} (requests/s)": [
+                MISSING
+                if not ok
+                else f"{fmt_number(round_outward(float(lo), 'down', 3))} – "
+                f"{fmt_number(round_outward(float(hi), 'up', 3))}" + ("" if name == common else f" ({name})")
+                for ok, lo, hi, name in zip(has, table["ci_low"], table["ci_high"], names)
             ],
             "p50 latency (ms)": table["latency_p50_ms"].map(fmt_number).to_numpy(),
             "p99 latency (ms)": table["latency_p99_ms"].map(fmt_number).to_numpy(),
             "trials": table["trials"].map(lambda v: _text(v if _missing(v) else int(v))).to_numpy(),
             "failures": table["failures"].map(lambda v: _text(v if _missing(v) else int(v))).to_numpy(),
-            "failure bound (%)": table["upper_bound"].map(lambda v: fmt_number(v * 100 if not _missing(v) else v)),
+            "failure bound": table["upper_bound"].map(lambda v: MISSING if _missing(v) else format_percent(v, "up")),
             "verdict": table["verdict"].map(_text).to_numpy(),
         }
     )

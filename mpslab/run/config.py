@@ -4,6 +4,9 @@ A config is frozen and validated once, at construction: every bad value is
 refused with one ``ConfigError`` line naming the parameter, the value and what
 is allowed, before any work starts. ``device="auto"`` is resolved here (mps,
 else cuda, else cpu), so a config always names the device it will run on.
+
+Importing this module does not import torch (the command line reads the defaults
+to print ``--help``); building a config does, since validation asks the backends.
 """
 
 from __future__ import annotations
@@ -14,14 +17,13 @@ import importlib.util
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from mpslab.run.backends import DTYPES, get_backend, resolve_device
-from mpslab.run.oracle import VERIFY_MODES, full_refusal, output_nbytes, verify_mode
 from mpslab.run.params import ParamError, Params, resolve
 from mpslab.run.workloads import get_workload, list_workloads
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["StressConfig", "ConfigError", "load_plugin", "STREAM_MODES"]
 
@@ -105,6 +107,9 @@ class StressConfig:
     full_cap_mb: float = 256.0
 
     def __post_init__(self) -> None:
+        from mpslab.run.backends import DTYPES, get_backend
+        from mpslab.run.oracle import VERIFY_MODES, full_refusal, output_nbytes, verify_mode
+
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
         if isinstance(self.plugins, str):
             set_("plugins", (self.plugins,))
@@ -179,6 +184,10 @@ class StressConfig:
 
     @staticmethod
     def _check_device(device: Any) -> str:
+        import torch
+
+        from mpslab.run.backends import get_backend, resolve_device
+
         allowed = "auto, cpu, cuda, cuda:N, mps"
         if not isinstance(device, str):
             raise ConfigError(f"device={device!r}: must be one of {allowed}")
@@ -207,6 +216,8 @@ class StressConfig:
     # ------------------------------------------------------------------ helpers
     @property
     def torch_dtype(self) -> torch.dtype:
+        from mpslab.run.backends import DTYPES
+
         return DTYPES[self.dtype]
 
     @property

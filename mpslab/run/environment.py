@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from mpslab.run.backends import get_backend
+from mpslab.run.interpreter import interpreter_fields
 from mpslab.version import __version__
 
 __all__ = ["environment", "git_commit"]
@@ -70,6 +71,7 @@ def environment(device: str = "cpu") -> dict[str, Any]:
         "device": device,
         "device_name": name,
         "python": platform.python_version(),
+        **interpreter_fields(when="start"),  # free-threaded build? GIL on? (when the block is taken)
         "executable": sys.executable,
         "platform": platform.platform(),
         "host": socket.gethostname(),

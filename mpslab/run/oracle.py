@@ -112,9 +112,19 @@ def rtol_for(out_dtype: torch.dtype, config_dtype: str, acc: torch.dtype) -> flo
 
 
 def replay(
-    workload: Workload, state: Any, config: Any, thread: int, iterations: int, each: Callable[[int, torch.Tensor], None]
+    workload: Workload,
+    state: Any,
+    config: Any,
+    thread: int,
+    iterations: int,
+    each: Callable[[int, torch.Tensor], None],
+    tick: Callable[[], Any] | None = None,
 ) -> None:
-    """Thread ``thread``'s steps recomputed serially on the default stream; ``each(i, output)`` per step."""
+    """Thread ``thread``'s steps recomputed serially on the default stream; ``each(i, output)`` per step.
+
+    It computes under the process-wide torch settings as they are when it is called: the runner sets back
+    the ones the run changed first (``mpslab.run.globalstate``). ``tick()``, if given, after each step.
+    """
     device = torch.device(config.device)
     ctx = WorkerContext(
         thread,
@@ -127,6 +137,8 @@ def replay(
     )
     for i in range(iterations):
         each(i, check_output(workload.step(ctx, i)))
+        if tick is not None:
+            tick()
 
 
 def _sig_table(sigs: list[tuple[int, tuple[int, ...], torch.dtype]], n: int) -> list[tuple[int, int, tuple, Any]]:
@@ -143,11 +155,20 @@ def _per_iteration(table: list[tuple[int, int, tuple, Any]], n: int) -> list[tup
 
 
 def check_thread(
-    workload: Workload, state: Any, config: Any, thread: int, log: Any, out: list[Mismatch]
+    workload: Workload,
+    state: Any,
+    config: Any,
+    thread: int,
+    log: Any,
+    out: list[Mismatch],
+    tick: Callable[[], Any] | None = None,
 ) -> tuple[int, int]:
-    """Replay ``thread`` and compare with its log; append mismatches to ``out``. Returns (verified, mismatched)."""
+    """Replay ``thread`` and compare with its log; append mismatches to ``out``. Returns (verified, mismatched).
+
+    ``tick()``, if given, after each replayed step (a progress bar's update).
+    """
     if isinstance(log, FullLog):
-        return _check_full(workload, state, config, thread, log, out)
+        return _check_full(workload, state, config, thread, log, out, tick)
     n = log.count
     if n == 0:
         return 0, 0
@@ -161,7 +182,7 @@ def check_thread(
         exp_norm[i] = fp.norm(o)
         exp_sig.append((tuple(o.shape), o.dtype))
 
-    replay(workload, state, config, thread, n, each)
+    replay(workload, state, config, thread, n, each, tick)
     e = exp_fp.to("cpu", torch.float64).numpy()
     en = exp_norm.to("cpu", torch.float64).numpy()
     rtol = np.array([rtol_for(d, config.dtype, fp.acc) for _, d in exp_sig])
@@ -230,7 +251,13 @@ def detects(
 
 
 def _check_full(
-    workload: Workload, state: Any, config: Any, thread: int, log: FullLog, out: list[Mismatch]
+    workload: Workload,
+    state: Any,
+    config: Any,
+    thread: int,
+    log: FullLog,
+    out: list[Mismatch],
+    tick: Callable[[], Any] | None = None,
 ) -> tuple[int, int]:
     n = log.count
     if n == 0:
@@ -270,7 +297,7 @@ def _check_full(
                 gf = float(torch.nan_to_num(g.to(acc), nan=0.0, posinf=0.0, neginf=0.0).sum())
                 out.append(Mismatch(thread, i, ef, gf, what, detail))
 
-    replay(workload, state, config, thread, n, each)
+    replay(workload, state, config, thread, n, each, tick)
     return n, len(bad)
 
 

@@ -11,12 +11,18 @@ full): a silently wrong answer is a ``mismatch``.
 The per-iteration loop is the hot path: it stores one clock reading in a
 per-thread ring of end-of-iteration time stamps (latencies are their
 differences, computed afterwards) and hands the step's output to the thread's
-``OutputLog`` (its fingerprint is computed on the device and flushed to a
-preallocated device buffer every 256 steps: no host-device sync). The clock
+``OutputLog`` (one device copy into its staging ring, fingerprinted in
+batches on the device: no host-device sync). The clock
 starts when the first worker starts its loop (or when this thread leaves the
 start barrier, if earlier) and stops when every thread has reached the finish
 barrier and the device is synchronised; the fingerprints still pending are gathered after that, like the
 oracle's replay, outside the timed region.
+
+torch keeps some settings per process, not per thread (``mpslab.run.globalstate``): the runner reads
+them just before the workers start and again after they have ended; each one a worker changed is a
+finding of its own (``StressResult.global_state_changes``) and is set back before the replay, which
+runs in this thread and would otherwise compute under it. They are set back once more after the
+replay, so the process leaves ``run_stress`` with the settings it brought.
 
 This module is not the oracle: what a fingerprint is and what counts as a
 mismatch live in ``mpslab.run.fingerprint`` and ``mpslab.run.oracle``; what a
@@ -36,6 +42,7 @@ import torch
 from mpslab.run.backends import Backend, get_backend
 from mpslab.run.config import ConfigError, StressConfig
 from mpslab.run.environment import environment
+from mpslab.run.globalstate import changes, restore, snapshot
 from mpslab.run.oracle import (
     TOLERANCE,
     Fingerprinter,
@@ -48,6 +55,7 @@ from mpslab.run.oracle import (
     replay,
     thread_seed,
 )
+from mpslab.run.progress import progress_bar
 from mpslab.run.result import StressResult, ThreadError
 from mpslab.run.workloads import WorkerContext, Workload, get_workload
 
@@ -193,13 +201,22 @@ class _Run:
         if self.config.verify == "full":
             return FullLog()
         fp = self.fp if stream is None else Fingerprinter(self.backend.device)
-        return FingerprintLog(self.config.iterations, fp)
+        stage = int(self.config.full_cap_mb * 2**20) // self.config.threads  # the oracle's memory, shared out
+        return FingerprintLog(self.config.iterations, fp, stage)
 
 
-def run_stress(config: StressConfig) -> StressResult:
-    """Run one in-process stress run of ``config`` and check it with the oracle."""
+REPLAY_PROGRESS_DELAY_S = 3.0  # a replay's progress bar appears once it has run this long
+
+
+def run_stress(config: StressConfig, *, progress: bool = False) -> StressResult:
+    """Run one in-process stress run of ``config`` and check it with the oracle.
+
+    ``progress=True`` shows a progress bar (stderr, or a notebook widget) over the oracle's replay once
+    it has run for ``REPLAY_PROGRESS_DELAY_S``; the run itself draws nothing (it is being timed).
+    """
     if not isinstance(config, StressConfig):
         raise TypeError(f"run_stress needs a StressConfig, got {type(config).__name__}")
+    t_call = time.perf_counter()
     backend = get_backend(config.device)
     workload = get_workload(config.workload)
     env = environment(config.device)
@@ -214,7 +231,9 @@ def run_stress(config: StressConfig) -> StressResult:
             backend.synchronize()
         except Exception as exc:
             err = ThreadError.capture(-1, -1, "setup", exc)
-            return StressResult(config, 0.0, 0, latency_summary([]), [err], 1, environment=env)
+            return StressResult(
+                config, 0.0, 0, latency_summary([]), [err], 1, environment=env, total_seconds=_since(t_call)
+            )
     if config.verify == "full":
         _refuse_full_above_cap(config, workload, state, device)
 
@@ -230,6 +249,7 @@ def run_stress(config: StressConfig) -> StressResult:
     )
     workers = [_Worker(t, run) for t in range(config.threads)]
     threads = [threading.Thread(target=w, name=f"mpslab-worker-{w.t}", daemon=True) for w in workers]
+    settings = snapshot()  # after set-up (this thread's own choices stand for the replay too)
     for th in threads:
         th.start()
     run.barrier.wait()
@@ -251,19 +271,33 @@ def run_stress(config: StressConfig) -> StressResult:
     seconds = t_end - min([t_start, *starts])
     errors = [e for w in workers for e in w.errors] + ([sync_error] if sync_error else [])
 
+    after = snapshot()
+    changed = changes(settings, after, unrestored=restore(settings))
+    t_replay = time.perf_counter()
     mismatches: list[Mismatch] = []
     mismatch_count = verified = 0
-    for w in workers:
-        if w.log is None or w.log.count == 0:
-            continue
-        try:
-            n, bad = check_thread(workload, state, config, w.t, w.log, mismatches)
-        except Exception as exc:
-            errors.append(ThreadError.capture(w.t, -1, "replay", exc))
-            continue
-        verified += n
-        mismatch_count += bad
-        w.log = None  # free the kept outputs
+    logs = [w for w in workers if w.log is not None and w.log.count > 0]
+    bar = progress_bar(
+        sum(w.log.count for w in logs),  # type: ignore[union-attr]
+        desc="oracle replay",
+        unit="step",
+        enabled=progress,
+        delay=REPLAY_PROGRESS_DELAY_S,
+    )
+    try:
+        for w in logs:
+            try:
+                n, bad = check_thread(workload, state, config, w.t, w.log, mismatches, bar.update)
+            except Exception as exc:
+                errors.append(ThreadError.capture(w.t, -1, "replay", exc))
+                continue
+            verified += n
+            mismatch_count += bad
+            w.log = None  # free the kept outputs
+    finally:
+        bar.close()
+        restore(settings)  # a step the replay ran may have changed them again, in this thread
+    replay_seconds = _since(t_replay)
 
     samples = [w.latencies() for w in workers]
     return StressResult(
@@ -277,7 +311,15 @@ def run_stress(config: StressConfig) -> StressResult:
         mismatch_count=mismatch_count,
         verified=verified,
         environment=env,
+        replay_seconds=replay_seconds,
+        total_seconds=_since(t_call),
+        global_state_changes=changed,
+        global_state_checked=len(settings),
     )
+
+
+def _since(t: float) -> float:
+    return time.perf_counter() - t
 
 
 def _refuse_full_above_cap(config: StressConfig, workload: Workload, state: Any, device: torch.device) -> None:

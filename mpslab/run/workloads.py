@@ -35,14 +35,16 @@ then the measurement).
 
 from __future__ import annotations
 
-import time
+import importlib
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from mpslab.run.params import Param, Params
+
+if TYPE_CHECKING:  # torch is imported by the workloads themselves, when work starts
+    import torch
 
 __all__ = [
     "Workload",
@@ -51,6 +53,7 @@ __all__ = [
     "get_workload",
     "list_workloads",
     "unregister_workload",
+    "add_provider",
 ]
 
 
@@ -67,7 +70,7 @@ class WorkerContext:
     params: Params = field(default_factory=Params)  # the config's workload parameters, validated
 
 
-StepFn = Callable[[WorkerContext, int], torch.Tensor]
+StepFn = Callable[[WorkerContext, int], "torch.Tensor"]
 SetupFn = Callable[[WorkerContext], Any]
 
 
@@ -107,6 +110,35 @@ class Workload:
 
 _REGISTRY: dict[str, Workload] = {}
 
+# Modules whose import registers built-in workloads. They import torch, so they are imported the first
+# time the registry is read or written (when work starts), not when mpslab is imported: `--help` and a
+# config's defaults stay torch-free. Higher layers add theirs from the package's face (``add_provider``).
+_PROVIDERS: list[str] = ["mpslab.run.builtin_workloads"]
+_PROVIDERS_LOCK = threading.RLock()
+_loading = False
+
+
+def add_provider(module: str) -> None:
+    """Name a module that registers workloads when imported; it is imported when the registry is first used."""
+    with _PROVIDERS_LOCK:
+        if module not in _PROVIDERS:
+            _PROVIDERS.append(module)
+
+
+def _load_providers() -> None:
+    global _loading
+    if not _PROVIDERS:
+        return
+    with _PROVIDERS_LOCK:
+        if _loading:  # a provider's own registrations, while it is being imported
+            return
+        _loading = True
+        try:
+            while _PROVIDERS:
+                importlib.import_module(_PROVIDERS.pop(0))
+        finally:
+            _loading = False
+
 
 def register_workload(
     name: str,
@@ -134,6 +166,7 @@ def register_workload(
         raise ValueError(f"workload {name!r}: description must be a non-empty string")
 
     def add(fn: StepFn) -> Workload:
+        _load_providers()  # a built-in loaded later must not replace what the caller registers now
         if not callable(fn):
             raise TypeError(f"workload {name!r}: step must be callable, got {type(fn).__name__}")
         if not replace and name in _REGISTRY:
@@ -159,10 +192,12 @@ def register_workload(
 
 
 def unregister_workload(name: str) -> None:
+    _load_providers()
     _REGISTRY.pop(name, None)
 
 
 def get_workload(name: str) -> Workload:
+    _load_providers()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -171,73 +206,5 @@ def get_workload(name: str) -> Workload:
 
 def list_workloads(kind: str | None = None) -> list[Workload]:
     """Registered workloads sorted by name (``kind="fault"`` for the self-test ones)."""
+    _load_providers()
     return [w for _, w in sorted(_REGISTRY.items()) if kind is None or w.kind == kind]
-
-
-# --------------------------------------------------------------------------- built-ins
-
-
-def _randn(ctx: WorkerContext, *shape: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=ctx.generator, device=ctx.device, dtype=ctx.dtype)
-
-
-def _seed_batched(ctx: WorkerContext, i: int, batch: int) -> torch.Tensor:
-    a = _randn(ctx, batch, ctx.size, ctx.size)
-    return torch.bmm(a, a).sum()
-
-
-@register_workload(
-    "seed",
-    description="randn(size, size) -> matmul: the seed round's ultimate stress (its .sum() is the oracle's now)",
-    # ||A @ A||_2 for a standard-normal size x size A is about size**1.5
-    scale=lambda size: float(size) ** 1.5,
-    batched=_seed_batched,
-)
-def _seed(ctx: WorkerContext, i: int) -> torch.Tensor:
-    a = _randn(ctx, ctx.size, ctx.size)
-    return torch.matmul(a, a)
-
-
-def _mlp_setup(ctx: WorkerContext) -> torch.nn.Module:
-    g = torch.Generator().manual_seed(0)
-    n = ctx.size
-    model = torch.nn.Sequential(torch.nn.Linear(n, 4 * n), torch.nn.GELU(), torch.nn.Linear(4 * n, n))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) / (p.shape[-1] ** 0.5))
-    return model.to(ctx.device, ctx.dtype).eval()
-
-
-def _mlp_batched(ctx: WorkerContext, i: int, batch: int) -> torch.Tensor:
-    with torch.no_grad():
-        return ctx.state(_randn(ctx, 8 * batch, ctx.size)).sum()
-
-
-@register_workload(
-    "mlp",
-    description="inference: a shared 2-layer MLP (size -> 4*size -> size), batch of 8, under no_grad",
-    setup=_mlp_setup,
-    scale=lambda size: float(size) ** 0.5 * 8,
-    batched=_mlp_batched,
-)
-def _mlp(ctx: WorkerContext, i: int) -> torch.Tensor:
-    with torch.no_grad():
-        return ctx.state(_randn(ctx, 8, ctx.size))
-
-
-def _shared_buffer(ctx: WorkerContext) -> torch.Tensor:
-    return torch.zeros(ctx.size, ctx.size, device=ctx.device, dtype=ctx.dtype)
-
-
-@register_workload(
-    "racy",
-    description="self-test: every thread writes one shared buffer, then reads it back (the oracle must flag it)",
-    setup=_shared_buffer,
-    scale=lambda size: float(size),
-    kind="fault",
-)
-def _racy(ctx: WorkerContext, i: int) -> torch.Tensor:
-    buf = ctx.state
-    buf.copy_(_randn(ctx, ctx.size, ctx.size))
-    time.sleep(0)  # let another thread in between the write and the read
-    return buf.clone()  # the read

@@ -10,14 +10,14 @@ its own batch, extended block by block). Each interpreter keeps its own fork ser
 
 Per scenario it reports failures of a and b with their rates and intervals
 (``mpslab.trials.stats.failure_rate``) and **Barnard's exact test** of the
-difference (``scipy.stats.barnard_exact``, two-sided). Barnard's, not Fisher's:
-the design fixes the number of trials per side (two independent binomials, only
-the row totals are fixed), which is Barnard's unconditional model; Fisher's test
-conditions also on the column totals (the total number of failures) and is
-conservative, so it misses real differences more often at the same level. The
-throughput ratio is median ops/s of b over a, with a percentile-bootstrap 95%
-interval (``scipy.stats.bootstrap``), worded like pyperf: "b is 1.18x faster
-[1.10x, 1.25x]", or "not significant" when the interval contains 1.
+difference (``mpslab.trials.exact.failure_test``, two-sided): the design fixes the
+number of trials per side (two independent binomials), Barnard's unconditional
+model. Throughput: median ops/s of b over a, paired by interleaved round
+(``mpslab.trials.paired.throughput_ratio``: Hodges-Lehmann ratio, exact
+signed-rank interval, "too few rounds" below the rounds an exact interval needs),
+worded like pyperf: "b is 1.18x faster [1.10x, 1.25x]", or "not significant".
+The scenarios of one run are one family: Holm's rule over their failure p-values
+and Bonferroni-level throughput intervals keep the family-wise error at 5%.
 
 What it is not: a trial runner (``mpslab.trials.isolate.run_trials`` runs the
 trials) nor a plot (``mpslab.report.plots.plot_compare``).
@@ -36,11 +36,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from mpslab.run.config import ConfigError
-from mpslab.trials.stats import failure_rate, format_percent
+from mpslab.studies.compare_stats import ALPHA, FAMILY_RULE, compare_table, failure_verdict
+from mpslab.trials.exact import failure_test
+from mpslab.trials.paired import throughput_ratio
+from mpslab.trials.stats import format_percent
 
 __all__ = [
     "Interpreter",
@@ -53,10 +55,12 @@ __all__ = [
     "compare_table",
     "compare_report",
     "environment_lines",
+    "failure_verdict",
+    "ALPHA",
+    "FAMILY_RULE",
 ]
 
 PROBE_TIMEOUT_S = 180.0
-ALPHA = 0.05
 
 # Runs under the interpreter being checked: what torch it has, how it was built, what "auto" means.
 _PROBE = r"""
@@ -179,58 +183,6 @@ def environment_lines(side: Interpreter) -> list[str]:
     ]
 
 
-# --------------------------------------------------------------------------- statistics
-
-
-def failure_test(fa: int, na: int, fb: int, nb: int) -> float:
-    """Two-sided p-value of Barnard's exact test that a and b fail at the same rate."""
-    from scipy.stats import barnard_exact
-
-    if fa + fb == 0 or fa + fb == na + nb:
-        return 1.0  # no failure (or nothing but failures) on either side: no evidence of a difference
-    return float(barnard_exact([[fa, na - fa], [fb, nb - fb]], alternative="two-sided").pvalue)
-
-
-def _p_text(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
-
-
-def failure_verdict(fa: int, na: int, fb: int, nb: int, p: float, alpha: float = ALPHA) -> str:
-    if p >= alpha:
-        return f"no significant difference ({_p_text(p)})"
-    if fb / nb < fa / na:
-        return f"b fails less: {fb}/{nb} vs {fa}/{na}, {_p_text(p)}"
-    return f"b fails more: {fb}/{nb} vs {fa}/{na}, {_p_text(p)}"
-
-
-def throughput_ratio(
-    ops_a: Sequence[float], ops_b: Sequence[float], *, confidence: float = 0.95, seed: int = 0
-) -> tuple[float, float, float, str]:
-    """Median ops/s of b over a, its percentile-bootstrap interval, and pyperf-style words."""
-    from scipy.stats import bootstrap
-
-    xa = np.asarray([v for v in ops_a if v is not None and math.isfinite(v) and v > 0], dtype=float)
-    xb = np.asarray([v for v in ops_b if v is not None and math.isfinite(v) and v > 0], dtype=float)
-    if len(xa) < 2 or len(xb) < 2:
-        return math.nan, math.nan, math.nan, "n/a (fewer than 2 clean trials on a side)"
-    ratio = float(np.median(xb) / np.median(xa))
-    res = bootstrap(
-        (xa, xb),
-        lambda x, y, axis=-1: np.median(y, axis=axis) / np.median(x, axis=axis),
-        method="percentile",
-        confidence_level=confidence,
-        n_resamples=2000,
-        rng=np.random.default_rng(seed),
-        vectorized=True,
-    )
-    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    if lo <= 1.0 <= hi:
-        return ratio, lo, hi, f"not significant ({ratio:.2f}x [{lo:.2f}x, {hi:.2f}x])"
-    if ratio >= 1.0:
-        return ratio, lo, hi, f"b is {ratio:.2f}x faster [{lo:.2f}x, {hi:.2f}x]"
-    return ratio, lo, hi, f"b is {1 / ratio:.2f}x slower [{1 / hi:.2f}x, {1 / lo:.2f}x]"
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -248,61 +200,12 @@ class CompareResult:
         return compare_report(self)
 
 
-def compare_table(rows: pd.DataFrame, alpha: float = ALPHA, order: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per scenario: each side's failures, rate and interval; the test; the throughput ratio."""
-    out = []
-    names = list(order) if order is not None else list(dict.fromkeys(rows["scenario"]))
-    for name in names:
-        g = rows[rows["scenario"] == name]
-        ga, gb = g[g["side"] == "a"], g[g["side"] == "b"]
-        if ga.empty or gb.empty:
-            continue
-        ra, rb = failure_rate(ga, pool=True), failure_rate(gb, pool=True)
-        p = failure_test(ra.failures, ra.trials, rb.failures, rb.trials)
-        ok_a = ga.loc[ga["outcome"] == "ok", "ops_per_s"]
-        ok_b = gb.loc[gb["outcome"] == "ok", "ops_per_s"]
-        ratio, lo, hi, speed = throughput_ratio(
-            pd.to_numeric(ok_a, errors="coerce").tolist(), pd.to_numeric(ok_b, errors="coerce").tolist()
-        )
-        out.append(
-            {
-                "scenario": name,
-                "a_failures": ra.failures,
-                "a_trials": ra.trials,
-                "a_rate": ra.rate,
-                "a_low": ra.low,
-                "a_high": ra.high,
-                "a_interval": ra.interval_text(),
-                "a_outcomes": _kinds(ra.outcomes),
-                "b_failures": rb.failures,
-                "b_trials": rb.trials,
-                "b_rate": rb.rate,
-                "b_low": rb.low,
-                "b_high": rb.high,
-                "b_interval": rb.interval_text(),
-                "b_outcomes": _kinds(rb.outcomes),
-                "p_value": p,
-                "test": "Barnard exact, two-sided",
-                "significant": p < alpha,
-                "verdict": failure_verdict(ra.failures, ra.trials, rb.failures, rb.trials, p, alpha),
-                "speed_ratio": ratio,
-                "speed_low": lo,
-                "speed_high": hi,
-                "throughput": speed,
-            }
-        )
-    return pd.DataFrame(out)
-
-
-def _kinds(outcomes: dict[str, int]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in outcomes.items() if k != "ok") or "-"
-
-
 def compare_report(result: CompareResult) -> str:
     """The text report: both environment blocks, then one block per scenario."""
     lines = [
         f"mpslab compare: {result.device}, interleaved a/b in blocks"
         + (f"; store {result.store}" if result.store else ""),
+        FAMILY_RULE,
         "",
     ]
     lines += environment_lines(result.a) + environment_lines(result.b) + [""]
@@ -316,7 +219,7 @@ def compare_report(result: CompareResult) -> str:
             f"{r.a_interval})  b {r.b_failures}/{r.b_trials} failed ({format_percent(r.b_rate)}, "
             f"{r.b_interval})"
         )
-        lines.append(f"{'':<{width}}  failures: {r.verdict} [Barnard exact, two-sided]")
+        lines.append(f"{'':<{width}}  failures: {r.verdict} [{r.test}]")
         lines.append(f"{'':<{width}}  throughput: {r.throughput}")
     for name, why in result.skipped.items():
         lines.append(f"{name:<{width}}  not applicable: {why}")
@@ -336,7 +239,7 @@ def compare_builds(
     scenarios: Sequence[str] | str | None = None,
     *,
     trials: int = 20,
-    block: int = 5,
+    block: int = 2,
     timeout_s: float = 60.0,
     device: str = "auto",
     store: str | None = None,
@@ -350,12 +253,14 @@ def compare_builds(
 
     All checks (interpreters, same build, scenario names) come before any trial.
     Trials run interleaved in blocks of ``block``: per round, every scenario gets
-    a block under a and one under b (the order swaps each round). ``store``: a
+    a block under a and one under b (the order swaps each round). Rounds are the unit of
+    the throughput ratio: 20 trials in blocks of 2 give the 10 rounds that an exact
+    interval needs over 13 scenarios. ``store``: a
     JSON-lines file that a re-run resumes (a temporary one if ``None``).
     ``configs`` (name -> ``StressConfig``) compares those instead of scenarios
     (any registered workload, e.g. a planted fault).
     """
-    from mpslab.studies.scenarios import get_scenario
+    from mpslab.studies.scenarios import get_scenario, scenario_names
     from mpslab.studies.scenarios.run import _plan
     from mpslab.trials.isolate import run_trials
 
@@ -363,6 +268,11 @@ def compare_builds(
         raise ConfigError(f"trials={trials!r}: must be an integer >= 1")
     if isinstance(block, bool) or not isinstance(block, int) or block < 1:
         raise ConfigError(f"block={block!r}: must be an integer >= 1")
+    if configs is None and scenarios is not None and scenarios != "all":  # names first: probing takes seconds
+        known = scenario_names()
+        unknown = [n for n in ([scenarios] if isinstance(scenarios, str) else scenarios) if n not in known]
+        if unknown:
+            raise ConfigError(f"scenario={unknown[0]!r}: unknown; known: {', '.join(known)}")
     a, b, dev = check_interpreters(python_a, python_b, same_build_ok=same_build_ok, device=device)
     if configs is not None:
         plan = [(n, c, "") for n, c in configs.items()]
@@ -395,7 +305,9 @@ def compare_builds(
                         batch=f"compare-{side.label}",
                         progress=False,
                     )
-                    frames[(name, side.label)] = df.assign(scenario=name, side=side.label)
+                    frames[(name, side.label)] = df.assign(
+                        scenario=name, side=side.label, round=pd.to_numeric(df["trial"]).astype(int) // block
+                    )
     finally:
         if tmp is not None:
             os.unlink(tmp)

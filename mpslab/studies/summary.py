@@ -21,14 +21,26 @@ import pandas as pd
 from mpslab.run.config import StressConfig
 from mpslab.trials.outcomes import OUTCOMES
 
-__all__ = ["summarize", "median_ci", "grid_columns", "FAILED_OUTCOMES", "SERIES_ENV_COLUMNS"]
+__all__ = [
+    "summarize",
+    "median_ci",
+    "grid_columns",
+    "trial_notes",
+    "AFFINITY_NOTE",
+    "FAILED_OUTCOMES",
+    "SERIES_ENV_COLUMNS",
+]
 
 
 FAILED_OUTCOMES = ("error", "mismatch", "crash", "hang")
 
+# A failure with one worker thread needs no second thread to race with: the work fails off the main thread.
+AFFINITY_NOTE = "fails with a single worker thread: thread affinity, not a race"
+
 
 # Environment columns that tell two builds (or machines) apart: each value is its own series.
-SERIES_ENV_COLUMNS = ("env_torch", "env_torch_build", "env_device_name")
+# ``env_interpreter``: Python version, free-threaded build, GIL on or off (``mpslab.run.interpreter``).
+SERIES_ENV_COLUMNS = ("env_torch", "env_torch_build", "env_device_name", "env_interpreter")
 
 
 _CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(StressConfig))
@@ -96,6 +108,43 @@ def _key(values: tuple) -> tuple:
     return tuple("<nan>" if (isinstance(v, float) and math.isnan(v)) or v is None else v for v in values)
 
 
+def _is_true(v: Any) -> bool:
+    return v is True or (isinstance(v, (bool, np.bool_)) and bool(v))
+
+
+def _is_false(v: Any) -> bool:
+    return v is False or (isinstance(v, (bool, np.bool_)) and not bool(v))
+
+
+def trial_notes(df: pd.DataFrame, unit: str = "trials") -> list[str]:
+    """What a trials (or sweep) frame says beyond its counts, one line each.
+
+    - a free-threaded interpreter: its label (``3.13.1 free-threaded, GIL off``), with the trials it ran;
+    - trials whose GIL was off at the start and on at the end (an extension module turned it on);
+    - failures with a single worker thread (``threads == 1``, not batched): ``AFFINITY_NOTE``.
+    """
+    notes: list[str] = []
+    if "env_interpreter" in df.columns:
+        labels = df["env_interpreter"].dropna().astype(str)
+        for label, n in labels.value_counts(sort=False).items():
+            if "free-threaded" in label:
+                notes.append(f"{label} ({n} of {len(df)} {unit})")
+    if {"env_gil_enabled_start", "env_gil_enabled_end"} <= set(df.columns):
+        flipped = sum(
+            _is_false(a) and _is_true(b) for a, b in zip(df["env_gil_enabled_start"], df["env_gil_enabled_end"])
+        )
+        if flipped:
+            notes.append(f"the GIL was off at the start and on at the end of {flipped} of {len(df)} {unit}")
+    if {"threads", "outcome"} <= set(df.columns):
+        one = df[(pd.to_numeric(df["threads"], errors="coerce") == 1) & (df["outcome"] != "lost")]
+        if "mode" in one.columns:
+            one = one[one["mode"] != "batched"]
+        failed = int(one["outcome"].isin(FAILED_OUTCOMES).sum())
+        if failed:
+            notes.append(f"{AFFINITY_NOTE} ({failed} of {len(one)} one-thread {unit} failed)")
+    return notes
+
+
 def summarize(df: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """One row per grid point: the runs of ``sweep`` (or ``run_trials``) reduced.
 
@@ -116,6 +165,8 @@ def summarize(df: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
       vs_batched         ops_per_s_median / batched_ops_per_s (below 1: batching is ahead)
       latency_p50_ms, latency_p99_ms   medians over the runs of each run's p50 / p99
       ok, error, mismatch, crash, hang   runs per outcome; failed = their sum but ok
+      note               ``trial_notes`` of the point joined by "; " (a free-threaded interpreter,
+                         a failure with one worker thread: thread affinity, not a race); "" if none
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"summarize needs a DataFrame, got {type(df).__name__}")
@@ -137,6 +188,7 @@ def summarize(df: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
         for o in OUTCOMES:
             row[o] = int(counts.get(o, 0))
         row["failed"] = int(sum(row[o] for o in FAILED_OUTCOMES))
+        row["note"] = "; ".join(trial_notes(sub, unit="runs"))
         out_rows.append(row)
     summary = pd.DataFrame(
         out_rows,
@@ -150,6 +202,7 @@ def summarize(df: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             "latency_p99_ms",
             *OUTCOMES,
             "failed",
+            "note",
         ],
     )
     if summary.empty:

@@ -15,6 +15,7 @@ import faulthandler
 import json
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -22,6 +23,7 @@ import time
 from typing import Any
 
 from mpslab.run.config import StressConfig
+from mpslab.run.interpreter import interpreter_fields
 
 _EXIT_HARNESS = 70  # a child whose own harness failed (no result)
 
@@ -82,23 +84,65 @@ def _blank_row(config: StressConfig, env: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _environment_block(device: str) -> dict[str, Any]:
+def _environment_block(device: str, start: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The environment block; ``start``: how Python ran when this child started (else: now).
+
+    ``gil_enabled_end`` is None here: only a trial that ends with a result can say it.
+    """
     from mpslab.run.environment import environment
 
-    return environment(device)
+    return {**environment(device), **(start or {}), "gil_enabled_end": None}
+
+
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<fn>.+)$', re.M)
+
+
+def where_raised(traceback_text: str, frames: int = 3) -> str:
+    """``at a/b.py:12 in f <- c/d.py:40 in g``: the last ``frames`` frames of a traceback, innermost first."""
+    found = _FRAME.findall(traceback_text or "")
+    if not found:
+        return ""
+    parts = []
+    for file, line, fn in reversed(found[-frames:]):
+        short = "/".join(file.replace(os.sep, "/").split("/")[-2:])
+        parts.append(f"{short}:{line} in {fn.strip()}")
+    return "at " + " <- ".join(parts)
+
+
+def _what_happened(result: Any) -> str | None:
+    """The first error (with where it was raised when its message is empty), else the first mismatch."""
+    if result.errors:
+        e = result.errors[0]
+        if e.message.strip():
+            return f"{e.type}: {e.message}"
+        where = where_raised(e.traceback)
+        return f"{e.type} (empty message) raised {where}" if where else f"{e.type} (empty message)"
+    if result.mismatches:
+        m = result.mismatches[0]
+        return (
+            f"mismatch: {result.mismatch_count} of {result.verified} outputs differ from the serial replay; first: "
+            f"thread {m.thread} iteration {m.iteration} ({m.what}){': ' + m.detail if m.detail else ''}; "
+            f"sum expected {m.expected:.6g}, got {m.got:.6g}"
+        )
+    return None
 
 
 def _handle_request(req: dict[str, Any]) -> int:
     """Run one request in this (child) process and write its answer to ``req["result"]``."""
+    start = interpreter_fields(when="start")  # before the work: an import during it may turn the GIL on
     config = StressConfig.from_dict(req["config"])
     if req.get("probe"):
-        env = _environment_block(config.device)
+        env = _environment_block(config.device, start)
         payload = {"config": config.to_dict(), "environment": env, "template": _blank_row(config, env)}
     else:
         from mpslab.run.runner import run_stress
 
         result = run_stress(config)
-        payload = {"row": result.to_row()}
+        row = result.to_row()
+        if result.outcome != "ok":
+            row["first_error"] = _what_happened(result)
+        row.update({f"env_{k}": v for k, v in {**start, **interpreter_fields(when="end")}.items()})
+        payload = {"row": row}
     _write_json_atomic(req["result"], payload)
     return 0
 

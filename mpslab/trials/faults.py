@@ -47,7 +47,6 @@ import os
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
 
@@ -60,51 +59,120 @@ _WRONG_OFFSET = 1000.0  # what the ``wrong`` fault adds to element [0, 0] of thr
 _OOM_BYTES = 2**60  # beyond any device and any address space: refused at once
 
 
-@dataclass
-class _FaultState:
-    """One run's trigger, made once by the set-up step in the calling thread."""
+# A run's trigger is a plain dict made by the set-up step in the calling thread, and every step below is a
+# module-level function that names only torch, the standard library, these constants and the helpers above
+# it: ``mpslab shrink`` writes a fault's step out as standalone source, which a closure or an mpslab class
+# would prevent.
+#   at      iteration index at which (and, for ``wrong``, after which) thread 0 fires
+#   armed   whether this run fires at all
+#   caller  the thread that made the state: the replay runs there, and a fault never fires in it
+#   lock    what the ``hang`` fault waits for
 
-    at: int  # iteration index at which (and, for ``wrong``, after which) thread 0 fires
-    armed: bool  # whether this run fires at all
-    caller: int = field(default_factory=threading.get_ident)  # the replay runs here: never fire
-    lock: threading.Lock = field(default_factory=threading.Lock)
+
+def _setup_at(ctx):
+    return {"at": ctx.size - 1, "armed": True, "caller": threading.get_ident(), "lock": threading.Lock()}
 
 
-def _segfault(ctx: WorkerContext, i: int) -> None:
+def _setup_random(ctx):
+    armed = random.SystemRandom().random() < 1.0 / ctx.size
+    return {"at": 0, "armed": armed, "caller": threading.get_ident(), "lock": threading.Lock()}
+
+
+def _work(ctx):
+    a = torch.randn(_WORK_SIDE, _WORK_SIDE, generator=ctx.generator, device=ctx.device, dtype=ctx.dtype)
+    return torch.matmul(a, a)
+
+
+def _armed_here(ctx):
+    """Thread 0 of an armed run, and not the thread that replays (the one that made the state)."""
+    st = ctx.state
+    return ctx.thread == 0 and st["armed"] and threading.get_ident() != st["caller"]
+
+
+def _segfault(ctx, i):
     ctypes.string_at(0)  # read from address 0: SIGSEGV
 
 
-def _abort(ctx: WorkerContext, i: int) -> None:
+def _abort(ctx, i):
     os.abort()
 
 
-def _exit(ctx: WorkerContext, i: int) -> None:
+def _exit(ctx, i):
     os._exit(3)
 
 
-def _exception(ctx: WorkerContext, i: int) -> None:
+def _exception(ctx, i):
     raise RuntimeError(f"mpslab fault: injected exception in thread {ctx.thread} at iteration {i}")
 
 
-def _hang(ctx: WorkerContext, i: int) -> None:
-    lock = ctx.state.lock
+def _hang(ctx, i):
+    lock = ctx.state["lock"]
     lock.acquire()
     lock.acquire()  # never released: this thread waits forever
 
 
-def _oom(ctx: WorkerContext, i: int) -> None:
+def _oom(ctx, i):
     torch.empty(_OOM_BYTES, dtype=torch.uint8, device=ctx.device)
 
 
-# kind -> (action when fired, what it does -> its isolated outcome). ``wrong`` acts in the step itself.
-_ACTIONS: dict[str, tuple[Callable[[WorkerContext, int], None] | None, str]] = {
-    "segfault": (_segfault, "SIGSEGV (ctypes reads address 0) -> crash"),
-    "abort": (_abort, "SIGABRT through os.abort(), like a failed Metal assertion -> crash"),
-    "exit": (_exit, "os._exit(3), no result -> crash"),
-    "exception": (_exception, "RuntimeError in thread 0, the others go on -> error"),
-    "hang": (_hang, "thread 0 waits forever for a lock it holds -> hang"),
-    "wrong": (None, "thread 0's outputs silently +1000 in one element from then on (needs verify) -> mismatch"),
-    "oom": (_oom, "allocates 2**60 bytes on the device: out of memory -> error"),
+def _step_segfault(ctx, i):
+    out = _work(ctx)
+    if _armed_here(ctx) and i == ctx.state["at"]:
+        _segfault(ctx, i)
+    return out
+
+
+def _step_abort(ctx, i):
+    out = _work(ctx)
+    if _armed_here(ctx) and i == ctx.state["at"]:
+        _abort(ctx, i)
+    return out
+
+
+def _step_exit(ctx, i):
+    out = _work(ctx)
+    if _armed_here(ctx) and i == ctx.state["at"]:
+        _exit(ctx, i)
+    return out
+
+
+def _step_exception(ctx, i):
+    out = _work(ctx)
+    if _armed_here(ctx) and i == ctx.state["at"]:
+        _exception(ctx, i)
+    return out
+
+
+def _step_hang(ctx, i):
+    out = _work(ctx)
+    if _armed_here(ctx) and i == ctx.state["at"]:
+        _hang(ctx, i)
+    return out
+
+
+def _step_wrong(ctx, i):
+    out = _work(ctx)
+    if _armed_here(ctx) and i >= ctx.state["at"]:  # every iteration from the trigger on
+        out[0, 0] += _WRONG_OFFSET
+    return out
+
+
+def _step_oom(ctx, i):
+    out = _work(ctx)
+    if _armed_here(ctx) and i == ctx.state["at"]:
+        _oom(ctx, i)
+    return out
+
+
+# kind -> (its step, what it does -> its isolated outcome)
+_ACTIONS: dict[str, tuple[Callable[[WorkerContext, int], torch.Tensor], str]] = {
+    "segfault": (_step_segfault, "SIGSEGV (ctypes reads address 0) -> crash"),
+    "abort": (_step_abort, "SIGABRT through os.abort(), like a failed Metal assertion -> crash"),
+    "exit": (_step_exit, "os._exit(3), no result -> crash"),
+    "exception": (_step_exception, "RuntimeError in thread 0, the others go on -> error"),
+    "hang": (_step_hang, "thread 0 waits forever for a lock it holds -> hang"),
+    "wrong": (_step_wrong, "thread 0's outputs silently +1000 in one element from then on (needs verify) -> mismatch"),
+    "oom": (_step_oom, "allocates 2**60 bytes on the device: out of memory -> error"),
 }
 
 FAULT_KINDS: tuple[str, ...] = tuple(_ACTIONS)
@@ -115,44 +183,19 @@ def fault_names() -> list[str]:
     return [f"fault-{k}{suffix}" for k in FAULT_KINDS for suffix in ("", "-random")]
 
 
-def _make_step(kind: str) -> Callable[[WorkerContext, int], torch.Tensor]:
-    action = _ACTIONS[kind][0]
-
-    def step(ctx: WorkerContext, i: int) -> torch.Tensor:
-        a = torch.randn(_WORK_SIDE, _WORK_SIDE, generator=ctx.generator, device=ctx.device, dtype=ctx.dtype)
-        out = torch.matmul(a, a)
-        st: _FaultState = ctx.state
-        if ctx.thread != 0 or not st.armed or threading.get_ident() == st.caller:
-            return out
-        if action is None:  # wrong: every iteration from the trigger on
-            if i >= st.at:
-                out[0, 0] += _WRONG_OFFSET
-            return out
-        if i == st.at:
-            action(ctx, i)
-        return out
-
-    return step
-
-
-def _setup_at(ctx: WorkerContext) -> _FaultState:
-    return _FaultState(at=ctx.size - 1, armed=True)
-
-
-def _setup_random(ctx: WorkerContext) -> _FaultState:
-    return _FaultState(at=0, armed=random.SystemRandom().random() < 1.0 / ctx.size)
+def _scale(size: int) -> float:
+    return float(_WORK_SIDE) ** 1.5
 
 
 def _register() -> None:
-    for kind, (_, description) in _ACTIONS.items():
-        step = _make_step(kind)
+    for kind, (step, description) in _ACTIONS.items():
         register_workload(
             f"fault-{kind}",
             step,
             setup=_setup_at,
             kind="fault",
             description=f"fault at thread 0's iteration number `size` (1 = at once): {description}",
-            scale=lambda size: float(_WORK_SIDE) ** 1.5,
+            scale=_scale,
         )
         register_workload(
             f"fault-{kind}-random",
@@ -160,7 +203,7 @@ def _register() -> None:
             setup=_setup_random,
             kind="fault",
             description=f"fault in a random 1 of every `size` runs, at once: {description}",
-            scale=lambda size: float(_WORK_SIDE) ** 1.5,
+            scale=_scale,
         )
 
 

@@ -87,6 +87,10 @@ def _serve() -> int:
     import platform
 
     from mpslab.run.environment import git_commit
+    from mpslab.run.workloads import list_workloads
+
+    list_workloads()  # torch first (an interpreter without it is refused naming it), and every built-in workload
+    import mpslab.run.runner  # noqa: F401  (what every child runs: imported once here rather than in each child)
 
     git_commit()  # cached, so children do not run git for every trial
     platform.platform()

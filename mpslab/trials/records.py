@@ -5,7 +5,8 @@ One line per trial, written as soon as the trial ends::
     {"schema": 1, "kind": "mpslab.trial", "batch": "3f0c...", "trial": 7,
      "result": {"outcome": "crash", "signal": "SIGSEGV", "seconds": null, ...},
      "config": {"threads": 8, "iterations": 50, ...},
-     "environment": {"torch": "2.13.0", "device": "mps", "host": "...", "mpslab_commit": "...", ...}}
+     "environment": {"torch": "2.13.0", "device": "mps", "host": "...", "mpslab_commit": "...",
+                     "interpreter": "3.12.3 standard build", "gil_enabled_start": null, ...}}
 
 Each record is one ``os.write`` of a complete line on an ``O_APPEND`` file
 descriptor, followed by ``fsync``: a run killed at any moment (``kill -9``
@@ -36,7 +37,9 @@ Schema versions: records of an older schema are upgraded on read (``_migrate``,
 one step per version in ``MIGRATIONS``); a newer one is skipped with a warning.
 A store whose records are of another schema than this mpslab writes is refused
 for appending (``StoreSchemaError``, one line naming the file and both versions),
-so one file never mixes schemas.
+so one file never mixes schemas. A field added within a version is filled on read
+(``_fill``): a record without ``environment.interpreter`` (how Python ran: version,
+free-threaded build, GIL on or off; ``mpslab.run.interpreter``) reads as a standard build.
 
 ``load_records`` reads any number of such files (from several machines) into one
 DataFrame. Rows keep their own environment in ``env_*`` columns and an
@@ -56,6 +59,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from mpslab.run.config import ConfigError
+from mpslab.run.interpreter import fill_interpreter
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -121,7 +125,15 @@ def _migrate(record: dict[str, Any]) -> dict[str, Any]:
         version = record["schema"]
         record = dict(step(dict(record)))
         record["schema"] = version + 1
-    return record
+    return _fill(record)
+
+
+def _fill(record: dict[str, Any]) -> dict[str, Any]:
+    """Fields added within a schema version, filled on read: a record without ``interpreter`` (how
+    Python ran) was written before it was recorded, by a standard build (``interpreter.fill_interpreter``)."""
+    if "interpreter" in record["environment"]:
+        return record
+    return {**record, "environment": fill_interpreter(record["environment"])}
 
 
 # --------------------------------------------------------------------------- identity
@@ -131,9 +143,17 @@ def _canonical(obj: Any) -> str:
     return json.dumps(_jsonable(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
+# Fields of the environment block that a trial measured rather than ran in: left out of its identity.
+_NOT_IDENTITY = ("time", "gil_enabled_end")
+
+
 def environment_id(env: dict[str, Any]) -> str:
-    """A short hash of an environment block, its ``time`` left out: equal for equal environments."""
-    ident = {k: v for k, v in env.items() if k != "time"}
+    """A short hash of an environment block, its ``time`` left out: equal for equal environments.
+
+    ``gil_enabled_end`` is left out too: whether the GIL was on when a trial ended is a finding of
+    that trial (a trial that died has none), and the trials of one batch share one environment.
+    """
+    ident = {k: v for k, v in fill_interpreter(env).items() if k not in _NOT_IDENTITY}
     return hashlib.sha256(_canonical(ident).encode()).hexdigest()[:12]
 
 
@@ -199,7 +219,7 @@ def record_to_row(record: dict[str, Any]) -> dict[str, Any]:
         cfg["params"] = ",".join(f"{k}={v}" for k, v in sorted(cfg["params"].items()))
     row.update(cfg)
     row["batch"] = record["batch"]
-    env = record["environment"]
+    env = fill_interpreter(record["environment"])
     row.update({f"env_{k}": v for k, v in env.items()})
     row["env_id"] = environment_id(env)
     return row

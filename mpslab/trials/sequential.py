@@ -30,6 +30,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from mpslab.trials.stats import FailureRate, failure_rate, format_percent
@@ -43,6 +44,8 @@ __all__ = [
     "parse_duration",
     "trials_chunk_runner",
     "naive_peeking_claims",
+    "target_text",
+    "first_failure_bound",
 ]
 
 
@@ -50,8 +53,9 @@ def parse_target(text: Any) -> float:
     """``"1%"``, ``"0.01"`` or ``0.01`` -> 0.01; anything not strictly between 0 and 1 -> ValueError."""
     raw = str(text).strip()
     try:
-        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
-    except ValueError:
+        # the division in decimal, so "33.3%" is the float nearest 0.333 (33.3 / 100 in floats is not)
+        value = float(Decimal(raw[:-1].strip()) / 100) if raw.endswith("%") else float(raw)
+    except (ValueError, ArithmeticError):
         raise ValueError(f"--until-bound {text!r}: not a number or a percentage (e.g. 1%)") from None
     if not (0.0 < value < 1.0) or not math.isfinite(value):
         raise ValueError(f"--until-bound {text!r}: the target rate must lie strictly between 0 and 1 (0% and 100%)")
@@ -79,6 +83,44 @@ def planned_trials(target: float, confidence: float = 0.95) -> int:
     while 1.0 - (1.0 - confidence) ** (1.0 / n) >= target:
         n += 1
     return n
+
+
+def target_text(target: float, confidence: float = 0.95) -> str:
+    """The target as printed in "failure rate below ...": never below the target, nor below what the plan shows.
+
+    The target itself when 2 to 6 significant digits print it exactly (``1.25%`` stays
+    ``1.25%``, never ``1.2%``); otherwise the bound after the planned n clean trials,
+    ``1 - (1 - c)**(1/n)`` (< target), rounded up with the fewest digits that stay at or
+    below the target; failing both, the target rounded up.
+    """
+    limit = Decimal(repr(float(target))) * 100
+    for digits in range(2, 7):
+        text = format_percent(target, "up", digits)
+        if Decimal(text.rstrip("%")) == limit:
+            return text
+    bound = 1.0 - (1.0 - confidence) ** (1.0 / planned_trials(target, confidence))
+    for digits in range(2, 7):
+        text = format_percent(bound, "up", digits)
+        if Decimal(text.rstrip("%")) <= limit:
+            return text
+    return format_percent(target, "up", 6)
+
+
+def first_failure_bound(k: int, confidence: float = 0.95) -> float:
+    """One-sided upper bound of the failure rate when the run stopped at its first failure, trial ``k``.
+
+    With ``--stop-on-failure`` the trial count is set by the first failure (inverse
+    sampling), so a fixed-n interval does not cover at its level. The bound inverts
+    P(no failure in the first k - 1 trials) = (1 - p)**(k - 1) at 1 - ``confidence``:
+    these events and the planned test's "all n clean" are nested tails of one
+    ordering (the later the first failure, the lower the rate), so whatever the run
+    prints, target claim or this bound, is wrong with probability at most 1 - ``confidence``.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k={k!r}: the first failure's trial number must be an integer >= 1")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence={confidence!r}: must lie between 0 and 1")
+    return 1.0 if k == 1 else 1.0 - (1.0 - confidence) ** (1.0 / (k - 1))
 
 
 @dataclass(frozen=True)
@@ -119,10 +161,31 @@ class BoundRun:
         return self.plan.claim(self.failures, self.trials)
 
     def rate(self) -> FailureRate | None:
-        return failure_rate(list(self.outcomes), confidence=self.plan.confidence) if self.outcomes else None
+        """The observed rate with a fixed-n interval; ``None`` when the run stopped at a failure.
+
+        A run stopped at its first failure had its trial count set by that failure:
+        a fixed-n interval would not cover at its level (``first_failure_bound`` does).
+        """
+        if not self.outcomes or self.stopped_by == "failure":
+            return None
+        return failure_rate(list(self.outcomes), confidence=self.plan.confidence)
+
+    def _stopped_at_failure_text(self) -> str:
+        k = next(i for i, o in enumerate(self.outcomes, 1) if o != "ok")
+        level = f"{self.plan.confidence * 100:g}%"
+        extra = self.failures - 1
+        bound = (
+            "no upper bound below 100% (the first trial failed)"
+            if k == 1
+            else f"failure rate below {format_percent(first_failure_bound(k, self.plan.confidence), 'up')} "
+            f"({level} one-sided, exact for a run stopped at its first failure: the trial count was set by it, "
+            f"so no fixed-n interval applies)"
+        )
+        more = f"; {extra} more failure(s) in the chunk that was running are not counted in it" if extra else ""
+        return f"first failure at trial {k}: {bound}{more}"
 
     def verdict(self) -> str:
-        p, level = format_percent(self.plan.target), f"{self.plan.confidence * 100:g}%"
+        p, level = target_text(self.plan.target, self.plan.confidence), f"{self.plan.confidence * 100:g}%"
         if self.met:
             return (
                 f"target met: {self.trials} of {self.trials} trials clean, failure rate below {p} "
@@ -138,7 +201,10 @@ class BoundRun:
         if self.failures:
             reason = f"{self.failures} failure(s): the claim at {p} fails ({reason})"
         rate = self.rate()
-        tail = f"; observed: {rate.verdict}" if rate is not None else ""
+        if self.stopped_by == "failure":
+            tail = f"; {self._stopped_at_failure_text()}"
+        else:
+            tail = f"; observed: {rate.verdict}" if rate is not None else ""
         return f"target NOT met (below {p} at {level}): {reason}{tail}"
 
 
@@ -165,7 +231,7 @@ def run_until_bound(
     n = plan.n
     goal = n if max_trials is None else min(n, max_trials)
     say(
-        f"until-bound: 'failure rate below {format_percent(plan.target)}' at {plan.confidence * 100:g}% "
+        f"until-bound: 'failure rate below {target_text(plan.target, plan.confidence)}' at {plan.confidence * 100:g}% "
         f"needs {n} clean trials (planned zero-failure test; the first failure ends the claim)"
         + (
             f"; --max-trials {max_trials} < {n}: the target cannot be met"

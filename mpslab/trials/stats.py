@@ -1,8 +1,9 @@
 """Honest statistics for trial outcomes: failure rates with their intervals, and comparisons.
 
 scipy does the maths: ``scipy.stats.binomtest(...).proportion_ci`` for the
-interval (Clopper-Pearson ``exact`` by default, or ``wilson``) and
-``scipy.stats.fisher_exact`` for the comparison of two sets of trials.
+interval (Clopper-Pearson ``exact`` by default, or ``wilson``), and Barnard's
+exact test (``mpslab.trials.exact.failure_test``) for the comparison of two sets
+of trials, the same test ``mpslab compare`` uses.
 
 Every verdict carries its interval, and is rounded so that it never claims more
 than the data allow: upper bounds are rounded up, lower bounds down. A run with
@@ -17,6 +18,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 __all__ = [
@@ -26,18 +28,21 @@ __all__ = [
     "failure_rates",
     "compare_rates",
     "format_percent",
+    "holm",
     "ENVIRONMENT_COLUMNS",
     "MixedEnvironmentsError",
 ]
 
 # What makes two sets of trials comparable: the same host, torch build and device.
-ENVIRONMENT_COLUMNS = ("env_host", "env_torch", "env_torch_build", "env_device")
+ENVIRONMENT_COLUMNS = ("env_host", "env_torch", "env_torch_build", "env_device", "env_interpreter")
 NOT_EVIDENCE = ("lost",)  # trials that ran nowhere to the end: no outcome of the code under test
 
 
 class MixedEnvironmentsError(ValueError):
     """A frame holds trials of several environments and pooling them was not asked for."""
 
+
+_ROUNDING = {"up": ROUND_CEILING, "down": ROUND_FLOOR, "nearest": ROUND_HALF_EVEN}
 
 METHODS = {"exact": "Clopper-Pearson", "wilson": "Wilson"}
 
@@ -76,7 +81,7 @@ class FailureRate:
 
 @dataclass(frozen=True)
 class RateComparison:
-    """Two sets of trials side by side, and Fisher's exact test of the difference."""
+    """Two sets of trials side by side, and Barnard's exact test of the difference (``p_value``)."""
 
     before: FailureRate
     after: FailureRate
@@ -91,35 +96,35 @@ class RateComparison:
         return self.verdict
 
 
-def format_percent(x: float, direction: str = "nearest") -> str:
-    """``x`` (a proportion) as a percentage with two significant digits.
+def format_percent(x: float, direction: str = "nearest", digits: int = 2) -> str:
+    """``x`` (a proportion) as a percentage with ``digits`` significant digits (more only near 100%).
 
-    ``direction`` is ``up`` (for an upper bound), ``down`` (a lower bound) or
-    ``nearest``; 0 and 1 print as ``0%`` and ``100%``.
+    ``direction`` is ``up`` for an upper bound (the text is never below the exact
+    value of ``x``), ``down`` for a lower bound (never above it) or ``nearest`` for
+    an estimate. The rounding is done in decimal arithmetic on the shortest decimal
+    that reads back as the same float (``repr``), with no tolerance, so 5.8000000001%
+    prints as "5.9%" upwards. 0 and 1 print as ``0%`` and ``100%``.
     """
-    value = 100.0 * float(x)
-    if not math.isfinite(value):
+    if direction not in _ROUNDING:
+        raise ValueError(f"direction={direction!r}: must be one of {', '.join(_ROUNDING)}")
+    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
+        raise ValueError(f"digits={digits!r}: must be an integer >= 1")
+    if not math.isfinite(float(x)):
         return "nan%"
-    if value <= 0.0:
+    value = Decimal(repr(float(x))) * 100  # the shortest decimal that reads back as this float; exact from here
+    if value <= 0:
         return "0%"
-    if value >= 100.0:
+    if value >= 100:
         return "100%"
-    for digits in range(2, 7):  # two significant digits; more only to keep 99.96% from reading 100%
-        step_exp = math.floor(math.log10(value)) - (digits - 1)
-        step = 10.0**step_exp
-        units = value / step
-        if direction == "up":
-            units = math.ceil(units - 1e-9)
-        elif direction == "down":
-            units = math.floor(units + 1e-9)
-        else:
-            units = round(units)
-        rounded = units * step
-        if rounded < 100.0 or digits == 6:
+    for d in range(digits, digits + 5):  # more digits only to keep 99.96% from reading 100%
+        rounded = value.quantize(Decimal(1).scaleb(value.adjusted() - (d - 1)), rounding=_ROUNDING[direction])
+        if rounded < 100:
             break
-    if rounded >= 100.0:
+    if rounded >= 100:
         return "100%"
-    decimals = max(0, -math.floor(math.log10(rounded)) + digits - 1) if rounded > 0 else 0
+    if rounded <= 0:
+        return "0%"
+    decimals = max(0, d - 1 - rounded.adjusted())
     return f"{rounded:.{decimals}f}%"
 
 
@@ -258,23 +263,22 @@ def compare_rates(
     confidence: float = 0.95,
     method: str = "exact",
 ) -> RateComparison:
-    """Two sets of trials (e.g. two builds) side by side, with Fisher's exact test.
+    """Two sets of trials (e.g. two builds) side by side, with Barnard's exact test.
 
     ``before`` and ``after`` take whatever ``failure_rate`` takes (or a
-    ``FailureRate``). The difference is called significant when the two-sided
-    p-value is below ``alpha``. The verdict reads like
+    ``FailureRate``). The test is ``mpslab.trials.exact.failure_test``, the one
+    ``mpslab compare`` uses: the trial counts are fixed, so the model is two
+    independent binomials, Barnard's unconditional one. The difference is called
+    significant when the two-sided p-value is below ``alpha``. The verdict reads like
     ``before 5/5 failed (above 54%) -> after 0/200 failed (below 1.5%): significant, ...``.
     """
-    from scipy.stats import fisher_exact
+    from mpslab.trials.exact import failure_test
 
     if not (isinstance(alpha, float) and 0.0 < alpha < 1.0):
         raise ValueError(f"alpha={alpha!r}: must be a float between 0 and 1")
     a = before if isinstance(before, FailureRate) else failure_rate(before, confidence=confidence, method=method)
     b = after if isinstance(after, FailureRate) else failure_rate(after, confidence=confidence, method=method)
-    table = [[a.failures, a.trials - a.failures], [b.failures, b.trials - b.failures]]
-    res = fisher_exact(table, alternative="two-sided")
-    p = float(res.pvalue)
-    odds = float(res.statistic)
+    p = failure_test(a.failures, a.trials, b.failures, b.trials)
     significant = p < alpha
     la, lb = labels
 
@@ -288,7 +292,34 @@ def compare_rates(
         judgement = "difference not significant"
     verdict = (
         f"{side(la, a)} -> {side(lb, b)}: {judgement} "
-        f"(Fisher exact p={p:.2g}, two-sided, alpha {alpha:g}; "
+        f"(Barnard exact p={p:.2g}, two-sided, alpha {alpha:g}; "
         f"intervals {a.confidence * 100:g}%, {METHODS[a.method]})"
     )
+    odds = _odds_ratio(a.failures, a.trials - a.failures, b.failures, b.trials - b.failures)
     return RateComparison(a, b, p, odds, alpha, significant, (la, lb), verdict)
+
+
+def _odds_ratio(fa: int, oka: int, fb: int, okb: int) -> float:
+    """The sample odds ratio (fa * okb) / (oka * fb): inf when only the denominator is 0, nan when both are."""
+    num, den = fa * okb, oka * fb
+    if den == 0:
+        return math.nan if num == 0 else math.inf
+    return num / den
+
+
+def holm(pvalues: Iterable[float], alpha: float = 0.05) -> tuple[list[float], list[bool]]:
+    """Holm's step-down rule over a family of tests: (adjusted p-values, significant at family-wise ``alpha``).
+
+    The chance of at least one false "significant" in the family is at most ``alpha``
+    whatever the tests' dependence, when each p-value is valid on its own. The
+    adjusted p of the i-th smallest is max over j <= i of min(1, (m - j + 1) p_(j));
+    a test is significant when its adjusted p is below ``alpha``.
+    """
+    p = [float(v) for v in pvalues]
+    m = len(p)
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda i: p[i])):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted, [a < alpha for a in adjusted]

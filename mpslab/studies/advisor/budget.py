@@ -28,6 +28,7 @@ from typing import Any
 
 from mpslab.run.config import ConfigError
 from mpslab.studies.advisor.grid import Candidate
+from mpslab.studies.advisor.speed import SEPARATION_ALPHA, coverage, interval_name, repeats_for_confidence, smallest_p
 
 __all__ = [
     "parse_budget",
@@ -38,6 +39,8 @@ __all__ = [
     "BudgetError",
     "THROUGHPUT_SHARE",
     "MIN_BUDGET_S",
+    "format_target",
+    "format_level",
 ]
 
 THROUGHPUT_SHARE = 0.3
@@ -75,6 +78,53 @@ def parse_budget(text: Any) -> float:
             f"{MIN_BUDGET_S:g} s for the calibration alone)"
         )
     return seconds
+
+
+def format_target(p: float) -> str:
+    """``max_failure`` as a percentage, as given (``10%``, ``1.25%``, not ``1.2%``); never printed below its value.
+
+    Exact up to six significant digits; beyond that rounded up at the sixth.
+    """
+    value = 100.0 * float(p)
+    top = math.floor(math.log10(value))
+    for decimals in range(0, max(0, 5 - top) + 1):
+        text = f"{value:.{decimals}f}"
+        if abs(float(text) - value) <= 1e-12 * value:
+            return f"{text}%"
+    decimals = max(0, 5 - top)
+    return f"{math.ceil(value * 10**decimals - 1e-6) / 10**decimals:.{decimals}f}%"
+
+
+def format_level(x: float) -> str:
+    """A confidence level rounded down to 0.01%: the level printed is never above the one used."""
+    return f"{math.floor(x * 10000 + 1e-6) / 100:.2f}%"
+
+
+def speed_words(repeats: int, candidates: int) -> str:
+    """What ``repeats`` in-process repeats can say about speed (the plan prints it before anything runs)."""
+    if repeats < 2:
+        return (
+            f"speed: {repeats} repeat per configuration: no interval, and no configuration can be told apart "
+            "from another; those not tested are called tied with the pick within noise"
+        )
+    name = interval_name(repeats, coverage(repeats, 1))
+    m = max(candidates - 1, 1)
+    can = smallest_p(repeats, repeats) <= SEPARATION_ALPHA / m
+    sep = (
+        f"{repeats} vs {repeats} repeats can separate a configuration from the pick (exact two-sided "
+        f"Mann-Whitney, Holm over up to {m}, family {1 - SEPARATION_ALPHA:.0%}); those not separated are "
+        "called tied with the pick within noise"
+        if can
+        else f"{repeats} vs {repeats} repeats cannot separate two configurations here (smallest exact "
+        f"Mann-Whitney p {smallest_p(repeats, repeats):.2g}; Holm over up to {m} asks for "
+        f"{SEPARATION_ALPHA / m:.2g}), so those not tested are called tied with the pick within noise"
+    )
+    more = f"; --repeats {repeats_for_confidence()} or more gives a 95% interval" if coverage(repeats, 1) < 0.95 else ""
+    return (
+        f"speed: median of {repeats} repeats, shown with its {name}{more}; {sep}; among tied speeds the "
+        "advisor tests in order of median and recommends the first that qualifies (the best estimate, "
+        "not a proven fastest)"
+    )
 
 
 def trials_needed(max_failure: float, confidence: float = 0.95) -> int:
@@ -147,21 +197,24 @@ class Plan:
         lines = [
             f"plan: {len(self.candidates)} configurations x {self.repeats} in-process repeats of "
             f"{self.requests} requests each, then up to {self.tested} x {self.trials_per} isolated trials "
-            f"(fastest first); ETA {self.eta_s:.0f} s of the {self.budget_s:.0f} s budget",
+            f"(highest median speed first); ETA {self.eta_s:.0f} s of the {self.budget_s:.0f} s budget",
             f"budget split: calibration {c.elapsed_s:.1f} s (done), throughput ~{self.throughput_s:.0f} s "
             f"({THROUGHPUT_SHARE:.0%} of the rest at most), trials ~{self.trials_s:.0f} s (the rest); "
             f"one trial ~{c.trial_cost_s(self.requests):.2f} s here",
+            speed_words(self.repeats, len(self.candidates)),
             f"picking the best of several overstates confidence: Bonferroni over the {self.tested} "
-            f"candidate(s) that get trials (each bound at {self.confidence:.2%} one-sided, family 95%)",
+            f"candidate(s) set aside for trials, by median speed (each bound at {format_level(self.confidence)} "
+            f"one-sided, family {1 - self.alpha:.0%}); trials stop at the first that qualifies",
         ]
+        target = format_target(self.max_failure)
         if self.feasible:
-            lines.append(f"{self.trials_per} clean trials give a bound below {self.max_failure:.2%} at that level")
+            lines.append(f"{self.trials_per} clean trials give a bound below {target} at that level")
         else:
             lines.append(
-                f"this budget cannot show a bound below {self.max_failure:.2%}: "
+                f"this budget cannot show a bound below {target}: "
                 f"{trials_needed(self.max_failure, 1 - self.alpha)} clean trials would take "
                 f"~{trials_needed(self.max_failure, 1 - self.alpha) * c.trial_cost_s(self.requests):.0f} s; "
-                f"all {self.trials_per} trials go to the fastest configuration"
+                f"all {self.trials_per} trials go to the configuration with the highest median speed"
             )
         if self.dropped:
             lines.append(

@@ -4,8 +4,11 @@
 (one ``Unsupported`` line, before any trial), then runs the search
 (``search.shrink_config``: each candidate judged by isolated trials), and writes
 ``repro_<name>.py`` (``script``) and ``report_<name>.md`` (``report``) into
-``out_dir``. A configuration that does not fail is reported as such after the
-trials that show it (``ShrinkResult.failed`` is False, nothing is written).
+``out_dir``; the script's header names the interpreter (and torch) that ran the
+trials, the one it needs. A failure that survives with a single worker thread is
+called thread affinity, not a race (``ShrinkSearch.notes``). A configuration that
+does not fail is reported as such after the trials that show it
+(``ShrinkResult.failed`` is False, nothing is written).
 Modules: ``source`` (torch-only source of a workload), ``search``, ``script``, ``report``.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +33,22 @@ class ShrinkResult:
     failed: bool
     script: str | None = None
     report: str | None = None
+
+
+def _trial_interpreter(search: ShrinkSearch, python: str | None) -> tuple[str, str | None]:
+    """The interpreter that ran the trials and its torch version, as the trials recorded them."""
+    rows = search.final.rows
+    found: dict[str, str | None] = {}
+    for col in ("env_executable", "env_torch"):
+        values = rows[col].dropna() if rows is not None and col in rows.columns else ()
+        found[col] = str(values.iloc[0]) if len(values) else None
+    if found["env_executable"]:
+        return found["env_executable"], found["env_torch"]
+    if python is None:
+        import torch
+
+        return sys.executable, torch.__version__
+    return python, found["env_torch"]
 
 
 def shrink(
@@ -68,11 +88,11 @@ def shrink(
         return ShrinkResult(search, False)
     os.makedirs(out_dir, exist_ok=True)
     script_name = f"repro_{label}.py"
-    script = write_script(
-        os.path.join(out_dir, script_name), search.final.config, workload, runs=repro_runs, timeout_s=timeout_s
-    )
-    text = script_text(search.final.config, workload, runs=repro_runs, timeout_s=timeout_s)
+    runner, torch_version = _trial_interpreter(search, python)
+    kw = dict(runs=repro_runs, timeout_s=timeout_s, python=runner, torch_version=torch_version, script_name=script_name)
+    script = write_script(os.path.join(out_dir, script_name), search.final.config, workload, **kw)
+    text = script_text(search.final.config, workload, **kw)
     report = os.path.join(out_dir, f"report_{label}.md")
     with open(report, "w", encoding="utf-8") as fh:
-        fh.write(report_text(search, workload, script_name, text, collect_env(python)))
+        fh.write(report_text(search, workload, script_name, text, collect_env(python), runner, torch_version))
     return ShrinkResult(search, True, script, report)

@@ -11,10 +11,12 @@ the trials. What it is not: the search or the script writer.
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from typing import Any
 
+from mpslab.studies.summary import AFFINITY_NOTE
 from mpslab.trials.stats import failure_rate, format_percent
 
 __all__ = ["collect_env", "rate_sentence", "report_text"]
@@ -55,31 +57,58 @@ def _first_failure(rows: Any, outcome: str) -> dict[str, Any]:
     return hit.iloc[0].to_dict() if len(hit) else {}
 
 
-def report_text(search: Any, workload: Any, script_name: str, script_source: str, env_text: str) -> str:
+def report_text(
+    search: Any,
+    workload: Any,
+    script_name: str,
+    script_source: str,
+    env_text: str,
+    python: str | None = None,
+    torch_version: str | None = None,
+) -> str:
+    """The report's Markdown; ``python`` and ``torch_version``: the interpreter that ran the trials."""
     c, f = search.final.config, search.final
+    needs = "needs a Python with torch" + (
+        f": the trials ran under `{python}` with torch {torch_version or '?'}" if python else ""
+    )
     row = _first_failure(f.rows, search.outcome)
     how = row.get("signal") or (f"exit {row.get('exit_code')}" if row.get("exit_code") not in (None, 0) else "")
     sentence = rate_sentence(search.outcome, f.failures, f.trials)
     o = search.original
+    verb = _VERB.get(search.outcome, search.outcome)
+    single = c.threads == 1
+    title = (
+        f"# `{workload.name}` in one worker thread {verb} ({c.device}, torch)"
+        if single
+        else f"# Concurrent `{workload.name}` from {c.threads} threads {verb} ({c.device}, torch)"
+    )
+    who = "from one Python worker thread (not the main thread)" if single else f"from {c.threads} threads at once"
     lines = [
-        f"# Concurrent `{workload.name}` from {c.threads} threads {_VERB.get(search.outcome, search.outcome)} "
-        f"({c.device}, torch)",
+        title,
         "",
         "### 🐛 Describe the bug",
         "",
-        f"Running `{workload.name}` ({workload.description}) from {c.threads} Python threads at once, "
+        f"Running `{workload.name}` ({workload.description}) {who}, "
         f"{c.iterations} iteration(s) each, size {c.size}, {c.dtype} on `{c.device}`, the process "
         f"{sentence} (each run a fresh process; isolated trials by mpslab).",
         "",
+    ]
+    if single:
+        lines += [
+            f"It {AFFINITY_NOTE}. No second thread is needed: the work fails when it runs off the main thread.",
+            "",
+        ]
+    lines += [
         f"Outcome class: **{search.outcome}**"
         + (f", exit signal **{how}**" if how else "")
         + (f" — {row.get('first_error')}" if row.get("first_error") else ""),
         "",
-        "Reproducer (standalone, needs only torch; runs the pattern in fresh processes and counts failures):",
+        f"Reproducer (standalone, torch and the standard library only; runs the pattern in fresh processes and "
+        f"counts failures); it {needs}:",
         "",
         f"```python\n{script_source.rstrip()}\n```",
         "",
-        f"Run it as `python {script_name} --runs 20`.",
+        f"Run it as `{shlex.quote(python) if python else 'python'} {shlex.quote(script_name)} --runs 20`.",
         "",
         "stderr of a failing run (tail):",
         "",
@@ -94,6 +123,7 @@ def report_text(search: Any, workload: Any, script_name: str, script_source: str
         f"- original: {o.config.threads} threads x {o.config.iterations} iterations, size {o.config.size}: "
         f"{o.failures}/{o.trials} {search.outcome}",
         *[f"- {p}" for p in search.path],
+        *[f"- {n}" for n in search.notes],
         "",
         "### Versions",
         "",

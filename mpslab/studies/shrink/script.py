@@ -13,6 +13,7 @@ any run failed. What it is not: the search (``search``) nor the report (``report
 from __future__ import annotations
 
 import os
+import shlex
 from typing import Any
 
 from mpslab.studies.shrink.source import standalone_source
@@ -142,8 +143,45 @@ if __name__ == "__main__":
 '''
 
 
-def script_text(config: Any, workload: Any, *, runs: int = 10, timeout_s: float = 60.0, title: str = "") -> str:
-    """The reproducer's source for ``config`` (a ``StressConfig``) and its ``workload``."""
+def _interpreter_lines(python: str | None, torch_version: str | None, script_name: str) -> str:
+    torch_text = f"torch {torch_version}" if torch_version else "torch"
+    where = f"the one that ran the trials ({torch_text}):\n    {python}" if python else f"one with {torch_text}"
+    return (
+        f"Needs a Python that has torch, as {where}\n"
+        f"and nothing else outside the standard library. Run it with that interpreter, e.g.\n"
+        f"    {shlex.quote(python) if python else 'python'} {shlex.quote(script_name)} --runs 20\n"
+    )
+
+
+def _torch_import(python: str | None, torch_version: str | None) -> str:
+    """``import torch``, once, that names the interpreter to use when this one has no torch."""
+    want = f"{python} (torch {torch_version or '?'})" if python else "a Python with torch"
+    return (
+        "import sys\n\n"
+        f"NEEDS = {want!r}\n"
+        "try:\n"
+        "    import torch\n"
+        "except ImportError:\n"
+        "    sys.exit(f'this reproducer needs a Python with torch, e.g. {NEEDS}; {sys.executable} has none')\n"
+    )
+
+
+def script_text(
+    config: Any,
+    workload: Any,
+    *,
+    runs: int = 10,
+    timeout_s: float = 60.0,
+    title: str = "",
+    python: str | None = None,
+    torch_version: str | None = None,
+    script_name: str = "repro.py",
+) -> str:
+    """The reproducer's source for ``config`` (a ``StressConfig``) and its ``workload``.
+
+    ``python`` and ``torch_version`` name the interpreter (and its torch) that ran the trials: the
+    header tells the reader which Python the script needs.
+    """
     cfg = {
         "threads": config.threads,
         "iterations": config.iterations,
@@ -162,13 +200,17 @@ def script_text(config: Any, workload: Any, *, runs: int = 10, timeout_s: float 
     }
     head = (
         f'"""{title or f"Standalone reproducer: workload {workload.name!r}"}\n\n'
-        f"Written by `python -m mpslab shrink`; needs only torch. Runs the pattern below in a fresh\n"
-        f"process --runs times and prints how many runs failed (exit 1 if any did).\n"
-        f"Shrunk pattern: {config.threads} threads x {config.iterations} iterations, size {config.size}, "
+        "Written by `python -m mpslab shrink`.\n"
+        + _interpreter_lines(python, torch_version, script_name)
+        + "It runs the pattern below in a fresh process --runs times and prints how many runs failed\n"
+        f"(exit 1 if any did).\n"
+        f"Shrunk pattern: {config.threads} thread(s) x {config.iterations} iteration(s), size {config.size}, "
         f"{config.dtype} on {config.device}, warm-up {config.warmup}, sync every "
         f'{config.sync_every or "run (end only)"}.\n"""\n\n'
     )
-    body = "import torch\n" + standalone_source(workload)
+    # the workload's own imports may name torch too: one import of it, first
+    source = [line for line in standalone_source(workload).splitlines() if line not in ("import torch", "import sys")]
+    body = _torch_import(python, torch_version) + "\n".join(source) + "\n"
     settings = f"\n\nCONFIG = {cfg!r}\nRUNS = {int(runs)}\nTIMEOUT_S = {float(timeout_s)!r}\n"
     return head + body + settings + _HARNESS
 

@@ -8,7 +8,9 @@ warm-up (binary search between the floor and the current value, assuming that
 less rarely fails more), list-valued workload parameters (the workload's declared
 steps: halves, then single elements removed), and the sync pattern (throttle off,
 shared stream, synchronise only at the end). It repeats the passes until one
-changes nothing.
+changes nothing. A failure that survives with one worker thread needs no second
+thread: it is thread affinity (the work fails off the main thread), not a race, and
+the search says so (``ShrinkSearch.notes``, ``AFFINITY_NOTE``).
 
 Keep rule: a candidate is kept only if at least ``ceil(threshold * trials)``
 of its trials (and at least one) fail *in the original's outcome class*, with
@@ -28,6 +30,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from mpslab.studies.summary import AFFINITY_NOTE
 
 __all__ = ["Judgement", "ShrinkSearch", "shrink_config", "judge"]
 
@@ -55,6 +59,12 @@ class ShrinkSearch:
     needed: int  # failures a candidate needs out of its trials to be kept
     path: list[str] = field(default_factory=list)  # every step taken, kept or not
     judged: int = 0
+    notes: list[str] = field(default_factory=list)  # what the shrunk configuration says about the bug
+
+    @property
+    def single_thread(self) -> bool:
+        """The failure survives with one worker thread: no second thread is needed (thread affinity)."""
+        return self.outcome != "ok" and self.final.config.threads == 1
 
 
 def judge(config: Any, trials: int, timeout_s: float, python: str | None, outcome: str | None = None) -> Judgement:
@@ -142,6 +152,11 @@ def shrink_config(
         if search.final.config == before:
             break
     say(f"shrunk: {_describe(search.final.config)} ({search.judged} configurations judged)")
+    if search.single_thread:
+        f = search.final
+        note = f"{AFFINITY_NOTE} ({f.failures} of {f.trials} one-thread trials {outcome})"
+        search.notes.append(note)
+        say(note)
     return search
 
 
