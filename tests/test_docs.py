@@ -66,7 +66,12 @@ def test_no_broken_link_or_anchor(site: Path) -> None:
             parts = urlsplit(ref)
             if parts.scheme or ref.startswith(("//", "mailto:", "data:", "javascript:")):
                 continue
-            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if not parts.path:
+                target = page
+            elif parts.path.startswith("/"):  # the 404 page links from the site's root
+                target = (site / unquote(parts.path).lstrip("/")).resolve()
+            else:
+                target = (page.parent / unquote(parts.path)).resolve()
             if target.is_dir():
                 target = target / "index.html"
             if not target.exists():
