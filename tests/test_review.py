@@ -203,7 +203,14 @@ def test_compare_reader_table_says_which_side_and_rounds():
     row = compare_reader_table(raw).loc["s"]
     assert row["a: failed / trials"] == "0 / 10" and row["b: 95% interval (exact, %)"] == "2.5%–56%"
     assert row["p (Barnard, two-sided)"] == "0.235"
-    assert row["throughput b / a (median ops/s, ×)"] == "0.912× (95% 0.867–1.04)"
+    assert row["throughput b / a (median ops/s per round, ×)"] == "0.912× (95% 0.867–1.04)"
+    # an interval computed at 1 - 0.05/13 is named at that level, rounded down; none at all: the table's words
+    raw["speed_confidence"], raw["p_holm"] = 1 - 0.05 / 13, 1.0
+    assert compare_reader_table(raw).loc["s"]["throughput b / a (median ops/s per round, ×)"] == (
+        "0.912× (99.6% 0.867–1.04)"
+    )
+    raw["speed_ratio"], raw["throughput"] = float("nan"), "n/a: too few rounds (4; 9 needed)"
+    assert compare_reader_table(raw).loc["s"]["throughput b / a (median ops/s per round, ×)"].startswith("n/a: too few")
 
 
 def test_compare_figure_legend_names_each_side_and_ratio_axis_reads_times():

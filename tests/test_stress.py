@@ -273,3 +273,19 @@ def test_the_cli_prints_its_header_before_any_work(capsys, monkeypatch):
     assert "mpslab stress:" not in rest  # printed once
     assert rest.startswith("Timed region: ") and "\nOracle replay: " in rest and "\nTotal: " in rest
     assert "Global state: unchanged" in rest
+
+
+def test_a_run_needs_no_tqdm_when_progress_is_off():
+    """A trial's child may be another venv's torch build with only torch, numpy, pandas and pyyaml in it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['tqdm'] = None\n"  # any import of tqdm now raises ImportError
+        "from mpslab import StressConfig, run_stress\n"
+        "r = run_stress(StressConfig(threads=2, iterations=3, size=8, device='cpu'))\n"
+        "assert r.outcome == 'ok', r.summary()\n"
+        "print('ran without tqdm')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "ran without tqdm" in proc.stdout, proc.stderr[-2000:]

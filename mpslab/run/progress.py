@@ -20,12 +20,42 @@ from typing import Any
 __all__ = ["progress_bar"]
 
 
-def progress_bar(total: int, *, desc: str, unit: str, enabled: bool, initial: int = 0, delay: float = 0.0) -> Any:
-    """A tqdm bar over ``total`` steps, or a no-op bar when ``enabled`` is false."""
-    if not enabled:
-        from tqdm.std import tqdm as text_tqdm
+class _NoBar:
+    """What a disabled bar needs to answer, without importing tqdm: a trial's child (another venv's torch
+    build, run by path) has torch, numpy, pandas and pyyaml, and nothing more is asked of it."""
 
-        return text_tqdm(total=total, disable=True)
+    def __init__(self, total: int, initial: int = 0) -> None:
+        self.total, self.n = total, initial
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def set_postfix(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def set_postfix_str(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def set_description(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def refresh(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def progress_bar(total: int, *, desc: str, unit: str, enabled: bool, initial: int = 0, delay: float = 0.0) -> Any:
+    """A tqdm bar over ``total`` steps, or a no-op bar (tqdm not imported) when ``enabled`` is false."""
+    if not enabled:
+        return _NoBar(total, initial)
     from tqdm import TqdmWarning
 
     with warnings.catch_warnings():
