@@ -15,7 +15,7 @@
 # %% [markdown]
 # # 01 — Coverage walkthrough
 #
-# The seed round's *Attempt 1* listed MPSStream and MPSAllocator functions — event signal / wait,
+# The verification round's *Attempt 1* listed MPSStream and MPSAllocator functions — event signal / wait,
 # synchronize / commit / commitAndWait, scheduled and completed handlers, the thread's current stream,
 # flush / endKernelCoalescing, buffer alloc / free, cache release and garbage collection, release on
 # completion, shutdown — and called them "verified" after **reading the code**. Reading shows that a
@@ -93,7 +93,7 @@ pd.DataFrame({"status": list(STATUS_MEANING), "meaning": list(STATUS_MEANING.val
 # MPS sources — it is *not* something observed here (no Mac ran this notebook unless the environment
 # above says `mps`):
 #
-# | seed's function | probe | torch call used | what it reaches in torch's MPS backend |
+# | the round's function | probe | torch call used | what it reaches in torch's MPS backend |
 # |---|---|---|---|
 # | `encodeSignalEvent` / `encodeWaitForEvent` | `event_record_wait` | `torch.mps.event.Event.record` / `.wait` | the event's record ends kernel coalescing and encodes a signal on the command buffer; `wait` encodes a wait for it when not yet signalled |
 # | `synchronize` / `commit` / `commitAndWait` | `synchronize` | `torch.mps.synchronize` | `MPSStream::synchronize(SyncType::COMMIT_AND_WAIT)` |
@@ -168,7 +168,7 @@ fig
 # %%
 for probe in list_probes():
     rows = coverage[coverage["path"] == probe.path]
-    lines = [f"### {probe.title}", f"*Seed's Attempt 1:* `{probe.seed}`. {probe.what}", ""]
+    lines = [f"### {probe.title}", f"*The round's Attempt 1:* `{probe.seed}`. {probe.what}", ""]
     for r in rows.itertuples():
         lines.append(f"- **{r.backend} — {r.status}.** {r.explanation}")
         if r.evidence:

@@ -15,7 +15,7 @@
 # %% [markdown]
 # # 02 — Edge cases
 #
-# The seed round's *Attempt 2* was a table of error-handling patterns — `TORCH_CHECK` for user-facing
+# The verification round's *Attempt 2* was a table of error-handling patterns — `TORCH_CHECK` for user-facing
 # errors, `TORCH_INTERNAL_ASSERT` for invariants, `@try/@catch` for Metal exceptions, `try/catch` for C++
 # exceptions, `nullptr` returns during shutdown — judged safe by **reading code**. A pattern in the source
 # says nothing about what a user sees, or whether the *other* threads of a process survive it.

@@ -15,7 +15,7 @@
 # %% [markdown]
 # # 03 — Ultimate stress, measured honestly
 #
-# The seed round ran **64 threads × 200 iterations** of `randn → matmul → sum`, synchronising every 20
+# The verification round ran **64 threads × 200 iterations** of `randn → matmul → sum`, synchronising every 20
 # iterations, counted Python exceptions, printed *"Total errors: 0"* once and called the work *proven correct*.
 # One clean run says little: a concurrency bug that kills the process takes the counter with it, a hang
 # never prints, and a silently wrong number is not an exception at all.
@@ -29,7 +29,7 @@
 # 3. as a **sweep over thread counts**, to draw throughput versus threads next to the batched baseline: one
 #    thread doing the same total work as batched operations, which is what concurrent inference has to beat.
 #
-# All logic lives in `mpslab`; this notebook narrates and calls. Parameters below default to the seed's
+# All logic lives in `mpslab`; this notebook narrates and calls. Parameters below default to the round's
 # configuration; `python -m mpslab run --profile quick|seed|full` runs it headlessly.
 
 # %% tags=["parameters"]
@@ -41,7 +41,7 @@ threads: int = 64  # worker threads of the ultimate stress; the seed: 64
 iterations: int = 200  # iterations per thread; the seed: 200
 sync_every: int = 20  # synchronise the device every k iterations, 0 for only at the end; the seed: 20
 workload: str = "seed"  # registry name; seed is randn -> matmul -> sum
-size: int = 256  # matrix side; the seed round did not record it
+size: int = 256  # matrix side; the verification round did not record it
 dtype: str = "float32"  # float32 | float16 | bfloat16 | float64, which mps lacks
 trials: int = 20  # isolated trials of the same configuration, one child process each
 trial_timeout_s: float = 300.0  # a trial with no result after this many seconds is a hang
@@ -85,10 +85,10 @@ env = environment(config.device)
 pd.Series(env, name="value").to_frame()
 
 # %% [markdown]
-# ## 1. The seed's run, in process, with the oracle
+# ## 1. The round's run, in process, with the oracle
 #
-# The block below reproduces the seed's lines (completed in, total operations, throughput, total errors) and adds
-# what the seed did not look at: how many of the per-iteration checksums disagree with a serial replay, and the
+# The block below reproduces the round's lines (completed in, total operations, throughput, total errors) and adds
+# what the round did not look at: how many of the per-iteration checksums disagree with a serial replay, and the
 # latency distribution of one iteration.
 
 # %%

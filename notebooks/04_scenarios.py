@@ -15,7 +15,7 @@
 # %% [markdown]
 # # 04 — The scenario library
 #
-# The seed's stress op (randn → matmul → sum) is a probe, not the work people run. This notebook runs the
+# The verification round's stress op (randn → matmul → sum) is a probe, not the work people run. This notebook runs the
 # **scenario library** (`mpslab.studies.scenarios`): workloads reduced from public MPS bug reports, so that
 # *"does this build still fail the way users reported?"* is one call, plus real inference (an MLP of the
 # origin shape, a transformer encoder layer, a channels_last CNN) shared by every thread.
