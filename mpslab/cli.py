@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from mpslab.commands import (  # the shared exit codes and argument helpers live with the commands
@@ -16,6 +17,7 @@ from mpslab.commands import (  # the shared exit codes and argument helpers live
     config_from_args,
 )
 from mpslab.run.config import ConfigError, StressConfig
+from mpslab.trials.records import TornRecordWarning
 
 __all__ = ["main", "add_stress_arguments", "config_from_args", "BadInput"]
 
@@ -341,6 +343,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with warnings.catch_warnings():
+        other = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            # A store's skipped lines in one line each (the message names file, count and lines): the
+            # default display adds the mpslab source line that noticed them, which tells a user nothing.
+            if issubclass(category, TornRecordWarning):
+                print(f"mpslab: warning: {message}", file=sys.stderr if file is None else file)
+            else:
+                other(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args))

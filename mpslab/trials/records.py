@@ -283,13 +283,18 @@ def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 def _parse_lines(
     path: str, data: bytes, first_lineno: int, *, final: bool, migrate: bool = True, schemas: set[int] | None = None
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(kind, object) for each valid record or claim in ``data`` (whole lines), warning about the rest.
+    """(kind, object) for each valid record or claim in ``data`` (whole lines); the rest skipped.
 
-    ``final``: ``data`` runs to the end of the file, so a bad last line is named "last line".
-    Records of an older schema are migrated when ``migrate``; ``schemas`` collects every
-    record's schema version, a skipped newer one included.
+    Skipped lines are reported once ``data`` is read, in one ``TornRecordWarning`` per kind
+    of problem with its count and line numbers (a file of thousands of bad lines gives a few
+    lines of warning, not thousands). ``final``: ``data`` runs to the end of the file, so a
+    bad last line is named as such. Records of an older schema are migrated when ``migrate``;
+    ``schemas`` collects every record's schema version, a skipped newer one included.
     """
     lines = data.split(b"\n")
+    skipped: dict[str, list[int]] = {}
+    newer: set[int] = set()
+    last = first_lineno + len(lines) - 1 if final else None
     for index, line in enumerate(lines):
         lineno = first_lineno + index
         if not line.strip():
@@ -297,30 +302,49 @@ def _parse_lines(
         try:
             obj = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            where = "last line" if final and index == len(lines) - 1 else f"line {lineno}"
-            warnings.warn(
-                f"{path}: {where} is not a complete record (a torn write?); skipped", TornRecordWarning, stacklevel=3
-            )
+            skipped.setdefault("corrupt", []).append(lineno)
             continue
         if _valid_claim(obj):
             yield CLAIM_KIND, obj
             continue
         if not _valid(obj):
-            warnings.warn(
-                f"{path}: line {lineno} is not an mpslab trial record; skipped", TornRecordWarning, stacklevel=3
-            )
+            skipped.setdefault("foreign", []).append(lineno)
             continue
         if schemas is not None:
             schemas.add(obj["schema"])
         if obj["schema"] > SCHEMA_VERSION:
-            warnings.warn(
-                f"{path}: line {lineno} has schema {obj['schema']}, newer than this mpslab "
-                f"reads ({SCHEMA_VERSION}); skipped",
-                TornRecordWarning,
-                stacklevel=3,
-            )
+            skipped.setdefault("newer", []).append(lineno)
+            newer.add(obj["schema"])
             continue
         yield RECORD_KIND, (_migrate(obj) if migrate else obj)
+    for kind, numbers in skipped.items():
+        warnings.warn(_skipped_message(path, kind, numbers, last, newer), TornRecordWarning, stacklevel=3)
+
+
+# Each kind of skipped line: (singular, plural, why).
+_SKIPPED = {
+    "corrupt": ("corrupt line", "corrupt lines", "not JSON: a torn write?"),
+    "foreign": ("line of other data", "lines of other data", "JSON, but not an mpslab trial record"),
+    "newer": ("record of a newer schema", "records of a newer schema", "schema {newer}; mpslab reads schema {ours}"),
+}
+_LINES_SHOWN = 10
+
+
+def _skipped_message(path: str, kind: str, numbers: list[int], last: int | None, newer: set[int]) -> str:
+    """One line: how many lines of ``kind`` were skipped, which ones (the first few), and why."""
+    one, many, why = _SKIPPED[kind]
+    why = why.format(newer=", ".join(map(str, sorted(newer))), ours=SCHEMA_VERSION)
+    shown = [str(n) for n in numbers[:_LINES_SHOWN]]
+    ends_last = numbers[-1] == last and len(numbers) <= _LINES_SHOWN
+    if ends_last:
+        shown[-1] = f"the last line, {last}"
+    if len(numbers) == 1:
+        where = shown[0] if ends_last else f"line {shown[0]}"
+        return f"{path}: 1 {one} skipped: {where} ({why})"
+    where = ", ".join(shown[:-1]) + (" and " if ends_last else ", ") + shown[-1]
+    if len(numbers) > _LINES_SHOWN:
+        where += f" and {len(numbers) - _LINES_SHOWN} more"
+    return f"{path}: {len(numbers)} {many} skipped: lines {where} ({why})"
 
 
 def _valid_claim(obj: Any) -> bool:

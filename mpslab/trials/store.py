@@ -31,6 +31,7 @@ from mpslab.trials.records import (
     _migrate,
     _parse_lines,
     _valid,
+    _valid_claim,
     read_records,
 )
 
@@ -58,8 +59,9 @@ class TrialStore:
     """An append-only JSON-lines file of trial records (and the claims of its writers).
 
     The path is checked at construction (its directory must exist, it must not
-    be a directory, it must be writable, its records must be of this schema); a
-    missing file is created empty.
+    be a directory, it must be writable, a non-empty file must hold an mpslab
+    record or claim, its records must be of this schema); a missing file is
+    created empty. A file of other data is refused untouched (``ConfigError``).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -80,6 +82,10 @@ class TrialStore:
             raise ConfigError(f"store={os.fspath(path)!r}: not a regular file")
         if not existed:
             _fsync_dir(parent)
+        else:
+            reason = _not_a_store(self.path)
+            if reason:
+                raise ConfigError(f"store={os.fspath(path)!r}: {reason}; not a trial store, so left untouched")
         self._offset = 0  # bytes of the file read so far (whole lines only)
         self._lineno = 1
         self._schemas: set[int] = set()
@@ -273,6 +279,41 @@ class Claimant:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+# How every line this module writes begins (``json.dumps`` keeps the key order of the dict it is given).
+_LINE_STARTS = (b'{"schema":', b'{"kind":"mpslab.')
+
+
+def _not_a_store(path: str) -> str | None:
+    """Why the file at ``path`` is not a trial store, or None: it is empty, holds a record or a claim,
+    or holds only the torn start of this module's first write (``kill -9`` before its first line ended)."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    lines = [(n, line) for n, line in enumerate(data.split(b"\n"), 1) if line.strip()]
+    if not lines:
+        return None
+    for _, line in lines:
+        try:
+            obj = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            continue
+        if _valid(obj) or _valid_claim(obj):
+            return None
+    if len(lines) == 1 and not data.endswith(b"\n"):
+        torn = lines[0][1]
+        if any(torn.startswith(p) or p.startswith(torn) for p in _LINE_STARTS):
+            return None
+    n, first = lines[0]
+    try:
+        text = first.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"holds no mpslab trial record ({len(data)} bytes; line {n} is not UTF-8 text: binary data?)"
+    try:
+        json.loads(text)
+    except ValueError:
+        return f"holds no mpslab trial record ({len(lines)} lines; line {n} is not JSON)"
+    return f"holds no mpslab trial record ({len(lines)} lines of JSON, none an mpslab trial record or claim)"
 
 
 def _fsync_dir(path: str) -> None:
