@@ -434,3 +434,15 @@ def test_interpreter_fields_of_a_free_threaded_build_with_the_gil_off_and_on(mon
     assert interpreter.interpreter_fields(when="end") == {"gil_enabled_end": True}
     assert interpreter.interpreter_label("3.13.1", 1, True) == "3.13.1 free-threaded, GIL on"
     assert interpreter.interpreter_label("3.13.1", 0, True) == "3.13.1 standard build"
+
+
+def test_a_standard_build_keeps_the_batch_key_stores_had_before_the_interpreter_fields():
+    from mpslab.trials.records import batch_environment, batch_key
+
+    before = {"python": "3.11.7", "torch": "2.13.0+cpu", "device": "cpu", "time": "t1", "mpslab_commit": "a"}
+    after = dict(before, time="t2", mpslab_commit="b", py_gil_disabled=None, gil_enabled_start=None,
+                 interpreter="3.11.7 standard build")  # fmt: skip
+    assert batch_key(environment=batch_environment(after)) == batch_key(environment=batch_environment(before))
+    off = dict(after, py_gil_disabled=True, gil_enabled_start=False, interpreter="3.13.1 free-threaded, GIL off")
+    on = dict(off, gil_enabled_start=True, interpreter="3.13.1 free-threaded, GIL on")
+    assert batch_key(environment=batch_environment(off)) != batch_key(environment=batch_environment(on))

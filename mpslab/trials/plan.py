@@ -256,9 +256,7 @@ def _plan(config: Any, python: str, mode: str, timeout_s: float, batch: str | No
         config=cfg_dict,
         timeout_s=float(timeout_s),
         python=python,
-        # the time, and the checkout mpslab runs from, vary without changing what a trial measures: an edit to
-        # the checkout during a long batch must not start a new batch (each record still keeps its commit)
-        environment={k: v for k, v in env.items() if k not in ("time", "mpslab_commit")},
+        environment=_records.batch_environment(env),
         label=batch,
     )
     return _Plan(cfg_dict, env, template, python, mode, float(timeout_s), key)

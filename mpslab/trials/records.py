@@ -68,6 +68,7 @@ __all__ = [
     "StoreSchemaError",
     "MIGRATIONS",
     "make_record",
+    "batch_environment",
     "record_to_row",
     "records_frame",
     "read_records",
@@ -155,6 +156,22 @@ def environment_id(env: dict[str, Any]) -> str:
     """
     ident = {k: v for k, v in fill_interpreter(env).items() if k not in _NOT_IDENTITY}
     return hashlib.sha256(_canonical(ident).encode()).hexdigest()[:12]
+
+
+# The interpreter fields (run/interpreter.py) tell a free-threaded build's GIL modes apart; on a standard build
+# they say nothing the Python version does not, and a batch key without them is the one stores written before
+# the fields existed carry: such a batch still resumes.
+_INTERPRETER_FIELDS = ("py_gil_disabled", "gil_enabled_start", "gil_enabled_end", "interpreter")
+
+
+def batch_environment(env: dict[str, Any]) -> dict[str, Any]:
+    """The part of an environment block that names a batch: not the time, not the checkout's commit (an edit to
+    the checkout during a long batch must not start a new one; each record keeps its commit), and the interpreter
+    fields only on a free-threaded build."""
+    drop = {"time", "mpslab_commit"}
+    if not env.get("py_gil_disabled"):
+        drop.update(_INTERPRETER_FIELDS)
+    return {k: v for k, v in env.items() if k not in drop}
 
 
 def batch_key(**parts: Any) -> str:
