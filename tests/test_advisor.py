@@ -109,9 +109,10 @@ def test_recommends_the_fastest_qualified_configuration_and_resumes(tmp_path):
 
 def test_nothing_qualified_exits_1_and_says_what_it_would_take(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where a call without `out` writes its plugins
-    r = _advise(
-        "10s", 0.005, threads="1,2", throttle="none", sync="end", batch_sizes="8", size=16, repeats=2, progress=False
-    )
+    kw = dict(threads="1,2", throttle="none", sync="end", batch_sizes="8", size=16, repeats=2, progress=False)
+    r = _advise("10s", 0.005, **kw)
+    if int(r.table["trials"].sum()) == 0:  # a busy machine spent the budget before one trial: not what this tests
+        r = _advise("40s", 0.005, **kw)
     assert not r.recommended and r.exit_code == 1
     assert r.text.startswith("Nothing qualified") and f"takes {trials_needed(0.005)} clean trials" in r.text
     assert "The tightest bound this budget supported" in r.text
