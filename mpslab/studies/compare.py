@@ -50,6 +50,7 @@ __all__ = [
     "probe_interpreter",
     "check_interpreters",
     "compare_builds",
+    "interleaved_trials",
     "failure_test",
     "throughput_ratio",
     "compare_table",
@@ -226,6 +227,52 @@ def compare_report(result: CompareResult) -> str:
     return "\n".join(lines)
 
 
+def interleaved_trials(
+    todo: Sequence[tuple[str, Any]],
+    interpreters: Sequence[Interpreter],
+    *,
+    trials: int,
+    block: int,
+    store: str | None,
+    trial_args: Callable[[str, Interpreter], dict[str, Any]],
+    progress: Callable[[str], None] | None = None,
+    tmp_prefix: str = "mpslab-interleaved-",
+) -> dict[tuple[str, str], pd.DataFrame]:
+    """Every (name, config) of ``todo`` under every interpreter, in rounds of ``block`` trials each.
+
+    Per round each name gets one block under each interpreter; the interpreters' order rotates by one each round
+    (for two: a, b, then b, a), so drift on the machine falls on every build alike. A block runs the batch up to
+    ``(round + 1) * block`` trials, so a re-run with the same ``store`` resumes (a temporary store if ``None``).
+    ``trial_args(name, interpreter)`` gives the rest of ``run_trials``'s arguments (timeout, batch label, mode).
+    Returns {(name, interpreter label): that batch's frame}.
+    """
+    from mpslab.trials.isolate import run_trials
+
+    tmp = None
+    if store is None:
+        fd, tmp = tempfile.mkstemp(prefix=tmp_prefix, suffix=".jsonl")
+        os.close(fd)
+    path = store or tmp
+    frames: dict[tuple[str, str], pd.DataFrame] = {}
+    try:
+        rounds = math.ceil(trials / block)
+        for r in range(rounds):
+            upto = min(trials, (r + 1) * block)
+            shift = r % len(interpreters)
+            order = [*interpreters[shift:], *interpreters[:shift]]
+            for name, config in todo:
+                for it in order:
+                    if progress is not None:
+                        progress(f"round {r + 1}/{rounds}: {name} under {it.label} (trials up to {upto})")
+                    df = run_trials(config, trials=upto, python=it.python, store=path, progress=False,
+                                    **trial_args(name, it))  # fmt: skip
+                    frames[(name, it.label)] = df
+    finally:
+        if tmp is not None:
+            os.unlink(tmp)
+    return frames
+
+
 def _launch(name: str, get_scenario: Callable[[str], Any]) -> str:
     try:
         return get_scenario(name).launch
@@ -262,7 +309,6 @@ def compare_builds(
     """
     from mpslab.studies.scenarios import get_scenario, scenario_names
     from mpslab.studies.scenarios.run import _plan
-    from mpslab.trials.isolate import run_trials
 
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ConfigError(f"trials={trials!r}: must be an integer >= 1")
@@ -280,37 +326,24 @@ def compare_builds(
         plan = _plan(scenarios, dev, "float32", threads, iterations)
     skipped = {n: why for n, c, why in plan if c is None}
     todo = [(n, c) for n, c, _ in plan if c is not None]
-    tmp = None
-    if store is None:
-        fd, tmp = tempfile.mkstemp(prefix="mpslab-compare-", suffix=".jsonl")
-        os.close(fd)
-    path = store or tmp
-    frames: dict[tuple[str, str], pd.DataFrame] = {}
-    try:
-        rounds = math.ceil(trials / block)
-        for r in range(rounds):
-            upto = min(trials, (r + 1) * block)
-            sides = (a, b) if r % 2 == 0 else (b, a)
-            for name, config in todo:
-                for side in sides:
-                    if progress is not None:
-                        progress(f"round {r + 1}/{rounds}: {name} under {side.label} (trials up to {upto})")
-                    df = run_trials(
-                        config,
-                        trials=upto,
-                        timeout_s=timeout_s,
-                        python=side.python,
-                        store=path,
-                        mode=_launch(name, get_scenario),
-                        batch=f"compare-{side.label}",
-                        progress=False,
-                    )
-                    frames[(name, side.label)] = df.assign(
-                        scenario=name, side=side.label, round=pd.to_numeric(df["trial"]).astype(int) // block
-                    )
-    finally:
-        if tmp is not None:
-            os.unlink(tmp)
+    batches = interleaved_trials(
+        todo,
+        (a, b),
+        trials=trials,
+        block=block,
+        store=store,
+        trial_args=lambda name, side: {
+            "timeout_s": timeout_s,
+            "mode": _launch(name, get_scenario),
+            "batch": f"compare-{side.label}",
+        },
+        progress=progress,
+        tmp_prefix="mpslab-compare-",
+    )
+    frames = {
+        (name, label): df.assign(scenario=name, side=label, round=pd.to_numeric(df["trial"]).astype(int) // block)
+        for (name, label), df in batches.items()
+    }
     rows = (
         pd.concat(list(frames.values()), ignore_index=True)
         if frames

@@ -21,9 +21,6 @@ Not here: trials (``mpslab.trials.isolate.run_trials``), the figure
 
 from __future__ import annotations
 
-import math
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from mpslab.run.config import ConfigError
-from mpslab.studies.compare import Interpreter, failure_test, probe_interpreter
+from mpslab.studies.compare import Interpreter, failure_test, interleaved_trials, probe_interpreter
 from mpslab.trials.stats import failure_rate, format_percent
 
 __all__ = ["MatrixResult", "check_pythons", "holm", "matrix_table", "transitions", "run_matrix", "matrix_report"]
@@ -164,7 +161,6 @@ def run_matrix(
 ) -> MatrixResult:
     """Run ``cases`` (default: every case that applies) ``trials`` times under each interpreter, interleaved."""
     from mpslab.studies.casebook import case_plan, get_case
-    from mpslab.trials.isolate import run_trials
 
     for name, v in (("trials", trials), ("block", block)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -175,35 +171,20 @@ def run_matrix(
         raise ConfigError(f"alpha={alpha!r}: must be between 0 and 1")
     builds, dev = check_pythons(pythons, device)
     todo, skipped = case_plan(cases, dev)
-    tmp = None
-    if store is None:
-        fd, tmp = tempfile.mkstemp(prefix="mpslab-matrix-", suffix=".jsonl")
-        os.close(fd)
-    path = store or tmp
-    frames: dict[tuple[str, str], pd.DataFrame] = {}
-    try:
-        rounds = math.ceil(trials / block)
-        for r in range(rounds):
-            upto = min(trials, (r + 1) * block)
-            shift = r % len(builds)
-            order = builds[shift:] + builds[:shift]
-            for name, config in todo:
-                for b in order:
-                    if progress is not None:
-                        progress(f"round {r + 1}/{rounds}: {name} under {b.label} (trials up to {upto})")
-                    df = run_trials(
-                        config,
-                        trials=upto,
-                        timeout_s=timeout_s or get_case(name).timeout_s,
-                        python=b.python,
-                        store=path,
-                        batch=f"matrix:{b.info['given']}",
-                        progress=False,
-                    )
-                    frames[(name, b.label)] = df.assign(case=name, build=b.label)
-    finally:
-        if tmp is not None:
-            os.unlink(tmp)
+    batches = interleaved_trials(
+        todo,
+        builds,
+        trials=trials,
+        block=block,
+        store=store,
+        trial_args=lambda name, b: {
+            "timeout_s": timeout_s or get_case(name).timeout_s,
+            "batch": f"matrix:{b.info['given']}",
+        },
+        progress=progress,
+        tmp_prefix="mpslab-matrix-",
+    )
+    frames = {(name, label): df.assign(case=name, build=label) for (name, label), df in batches.items()}
     labels = [b.label for b in builds]
     rows = pd.concat(list(frames.values()), ignore_index=True) if frames else pd.DataFrame(columns=["case", "build"])
     table = matrix_table(rows, labels, [n for n, _ in todo]) if frames else pd.DataFrame()
