@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mpslab.run.config import StressConfig
-from mpslab.trials.outcomes import OUTCOMES
+from mpslab.trials.outcomes import FAILURES, OUTCOMES
 
 __all__ = [
     "summarize",
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-FAILED_OUTCOMES = ("error", "mismatch", "crash", "hang")
+FAILED_OUTCOMES = tuple(o.value for o in FAILURES)
 
 # A failure with one worker thread needs no second thread to race with: the work fails off the main thread.
 AFFINITY_NOTE = "fails with a single worker thread: thread affinity, not a race"

@@ -36,11 +36,12 @@ from typing import Any
 
 from mpslab.run.config import ConfigError, StressConfig
 from mpslab.trials import records as _records
+from mpslab.trials.outcomes import Outcome
 from mpslab.trials.store import TrialStore
 
 __all__ = ["drive_batch", "run_fleet", "fleet_trial", "connect", "LOST"]
 
-LOST = "lost"  # the outcome of a trial whose worker died and that Dask would not rerun
+LOST = Outcome.LOST  # a trial whose worker died and that Dask would not rerun
 POLL_S = 0.5  # how often to look at trials other writers hold
 
 

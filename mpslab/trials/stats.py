@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from mpslab.trials.outcomes import Outcome
+
 __all__ = [
     "FailureRate",
     "RateComparison",
@@ -35,7 +37,7 @@ __all__ = [
 
 # What makes two sets of trials comparable: the same host, torch build and device.
 ENVIRONMENT_COLUMNS = ("env_host", "env_torch", "env_torch_build", "env_device", "env_interpreter")
-NOT_EVIDENCE = ("lost",)  # trials that ran nowhere to the end: no outcome of the code under test
+NOT_EVIDENCE = tuple(o for o in Outcome if not o.is_evidence)  # ran nowhere to the end: says nothing of the code
 
 
 class MixedEnvironmentsError(ValueError):
