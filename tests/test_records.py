@@ -367,16 +367,16 @@ def test_the_batch_key_does_not_depend_on_the_checkout_commit(monkeypatch):
     from mpslab.trials import plan as trial_plan
 
     cfg = StressConfig(threads=1, iterations=2, size=4, device="cpu", warmup=0)
-    env = trial_plan._environment_block("cpu")
+    env = trial_plan.environment_block("cpu")
     keys = []
     for commit in ("abc123", "abc123-dirty"):
-        monkeypatch.setattr(trial_plan, "_environment_block", lambda device, c=commit: {**env, "mpslab_commit": c})
+        monkeypatch.setattr(trial_plan, "environment_block", lambda device, c=commit: {**env, "mpslab_commit": c})
         keys.append(
-            trial_plan._plan(cfg, os.path.abspath(sys.executable), "forkserver", 60.0, None, None, "/tmp").batch
+            trial_plan.plan_batch(cfg, os.path.abspath(sys.executable), "forkserver", 60.0, None, None, "/tmp").batch
         )
     assert keys[0] == keys[1]
-    monkeypatch.setattr(trial_plan, "_environment_block", lambda device: {**env, "torch": "0.0.0-other"})
-    other = trial_plan._plan(cfg, os.path.abspath(sys.executable), "forkserver", 60.0, None, None, "/tmp").batch
+    monkeypatch.setattr(trial_plan, "environment_block", lambda device: {**env, "torch": "0.0.0-other"})
+    other = trial_plan.plan_batch(cfg, os.path.abspath(sys.executable), "forkserver", 60.0, None, None, "/tmp").batch
     assert other != keys[0]  # a different build is still a different batch
 
 

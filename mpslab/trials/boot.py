@@ -40,15 +40,15 @@ def main(argv: list[str]) -> int:
         stacks = open(argv[2], "w")  # noqa: SIM115 (open for the process's lifetime)
         faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
         _load_mpslab(pkg)
-        from mpslab.trials.child import _spawned_child_main
+        from mpslab.trials.child import spawned_child_main
 
-        return _spawned_child_main(argv[3])
+        return spawned_child_main(argv[3])
     if role == "server":
         faulthandler.enable(file=sys.stderr, all_threads=False)
         _load_mpslab(pkg)
-        from mpslab.trials.forkserver import _serve
+        from mpslab.trials.forkserver import serve
 
-        return _serve()
+        return serve()
     sys.stderr.write(f"boot.py: unknown role {role!r} (child | server)\n")
     return 2
 

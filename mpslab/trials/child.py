@@ -25,7 +25,7 @@ from typing import Any
 from mpslab.run.config import StressConfig
 from mpslab.run.interpreter import interpreter_fields
 
-_EXIT_HARNESS = 70  # a child whose own harness failed (no result)
+EXIT_HARNESS = 70  # a child whose own harness failed (no result)
 
 _EXIT_ORPHAN = 71  # a child whose parent was gone before it could watch it
 
@@ -68,7 +68,7 @@ def _write_json_atomic(path: str, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def _blank_row(config: StressConfig, env: dict[str, Any]) -> dict[str, Any]:
+def blank_row(config: StressConfig, env: dict[str, Any]) -> dict[str, Any]:
     """``to_row()``'s columns for a trial that left no result: config and env filled, measurements NaN."""
     from mpslab.run.result import StressResult
     from mpslab.run.runner import latency_summary
@@ -84,7 +84,7 @@ def _blank_row(config: StressConfig, env: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _environment_block(device: str, start: dict[str, Any] | None = None) -> dict[str, Any]:
+def environment_block(device: str, start: dict[str, Any] | None = None) -> dict[str, Any]:
     """The environment block; ``start``: how Python ran when this child started (else: now).
 
     ``gil_enabled_end`` is None here: only a trial that ends with a result can say it.
@@ -132,8 +132,8 @@ def _handle_request(req: dict[str, Any]) -> int:
     start = interpreter_fields(when="start")  # before the work: an import during it may turn the GIL on
     config = StressConfig.from_dict(req["config"])
     if req.get("probe"):
-        env = _environment_block(config.device, start)
-        payload = {"config": config.to_dict(), "environment": env, "template": _blank_row(config, env)}
+        env = environment_block(config.device, start)
+        payload = {"config": config.to_dict(), "environment": env, "template": blank_row(config, env)}
     else:
         from mpslab.run.runner import run_stress
 
@@ -147,7 +147,7 @@ def _handle_request(req: dict[str, Any]) -> int:
     return 0
 
 
-def _spawned_child_main(request: str) -> int:
+def spawned_child_main(request: str) -> int:
     """Entry point of a spawned child (started through ``boot.py child``)."""
     req = json.loads(request)
     _die_with_parent(int(req["parent"]))
@@ -155,7 +155,7 @@ def _spawned_child_main(request: str) -> int:
     return _handle_request(req)
 
 
-def _forked_child_main(req: dict[str, Any], server_pid: int) -> int:
+def forked_child_main(req: dict[str, Any], server_pid: int) -> int:
     """Entry point of a child forked by the fork server; the caller ``os._exit``s with its value."""
     os.setsid()
     _die_with_parent(server_pid)

@@ -206,17 +206,19 @@ def fleet_trial(spec: dict[str, Any], k: int) -> dict[str, Any]:
     cfg = dict(spec["config"])
     cfg["plugins"] = [_materialise(p, spec["plugin_files"]) for p in cfg.get("plugins") or []]
     mode = trial_plan.default_mode() if spec["mode"] == "auto" else spec["mode"]
-    workdir = tempfile.mkdtemp(prefix=f"{trial_plan._TEMP_PREFIX}{os.getpid()}-trials-")
-    runner = trial_plan._make_runner(mode, sys.executable)
+    workdir = tempfile.mkdtemp(prefix=f"{trial_plan.TEMP_PREFIX}{os.getpid()}-trials-")
+    runner = trial_plan.make_runner(mode, sys.executable)
     try:
         key = _records.batch_key(config=cfg, spec=spec["batch"], mode=mode)
         plan = _PLANS.get(key)
         if plan is None:
-            plan = _PLANS[key] = trial_plan._plan(cfg, sys.executable, mode, spec["timeout_s"], None, runner, workdir)
+            plan = _PLANS[key] = trial_plan.plan_batch(
+                cfg, sys.executable, mode, spec["timeout_s"], None, runner, workdir
+            )
             plan.batch = spec["batch"]
-        rec = trial_plan._run_one(runner, plan, k, workdir)
+        rec = trial_plan.run_one(runner, plan, k, workdir)
     except BaseException:
-        trial_plan._without_sigint(runner.abort)
+        trial_plan.without_sigint(runner.abort)
         raise
     finally:
         runner.release()

@@ -1,7 +1,7 @@
 """The fork server: one long-lived process per interpreter that forks trial children.
 
 It imports torch and mpslab once, initialises no device and runs no tensor op, then
-forks one child per request (``_serve``, its loop, runs in the server process). The
+forks one child per request (``serve``, its loop, runs in the server process). The
 parent side (``_ForkServer``) starts and talks to it; one server per interpreter and
 set of import-time environment variables is kept alive side by side, so trials under
 two interpreters can be interleaved without restarts. Not here: supervising a child
@@ -23,17 +23,17 @@ import time
 import traceback
 from typing import Any
 
-from mpslab.trials.child import _EXIT_HARNESS, _forked_child_main
-from mpslab.trials.outcomes import _last_line, _read_end
+from mpslab.trials.child import EXIT_HARNESS, forked_child_main
+from mpslab.trials.outcomes import last_line, read_end
 from mpslab.trials.supervise import (
-    _TEMP_PREFIX,
     BOOT,
     REAP_WAIT_S,
-    _Exit,
-    _Handle,
-    _kill_group,
-    _ServerBroken,
-    _supervise,
+    TEMP_PREFIX,
+    ChildExit,
+    ChildHandle,
+    ServerBroken,
+    kill_group,
+    supervise_child,
 )
 
 SERVER_START_S = 180.0  # fork server: interpreter start-up and imports
@@ -76,7 +76,7 @@ def _send(fd: int, obj: Any) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _serve() -> int:
+def serve() -> int:
     """The fork server's loop: one request line in, one forked child, its pid and exit status out.
 
     Runs no tensor op and initialises no device, so every forked child starts
@@ -106,9 +106,9 @@ def _serve() -> int:
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            code = _EXIT_HARNESS
+            code = EXIT_HARNESS
             try:
-                code = _forked_child_main(req, server_pid)
+                code = forked_child_main(req, server_pid)
             except BaseException:
                 try:
                     traceback.print_exc()
@@ -139,7 +139,7 @@ def _wait_child_or_parent(pid: int, reader: _LineReader) -> int | None:
             if reader.fd in ready:
                 chunk = os.read(reader.fd, 65536)
                 if not chunk:
-                    _kill_group(pid)
+                    kill_group(pid)
                     os.waitpid(pid, 0)
                     return None
                 reader.buf += chunk
@@ -151,7 +151,7 @@ def _wait_child_or_parent(pid: int, reader: _LineReader) -> int | None:
             os.close(pidfd)
 
 
-class _ServerHandle(_Handle):
+class _ServerHandle(ChildHandle):
     def __init__(self, server: _ForkServer, pid: int) -> None:
         self.server = server
         self.pid = pid
@@ -161,17 +161,17 @@ class _ServerHandle(_Handle):
         if msg is None:
             return None
         if msg.get("pid") != self.pid or "exit" not in msg:
-            raise _ServerBroken(f"fork server: unexpected message {msg!r}")
+            raise ServerBroken(f"fork server: unexpected message {msg!r}")
         return int(msg["exit"])
 
 
 class _ForkServer:
-    """The long-lived process that forks trial children (see ``_serve``)."""
+    """The long-lived process that forks trial children (see ``serve``)."""
 
     def __init__(self, python: str, key: str) -> None:
         self.python = python
         self.key = key
-        fd, self.log_path = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-forkserver-", suffix=".log")
+        fd, self.log_path = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-forkserver-", suffix=".log")
         try:
             self.proc = subprocess.Popen(
                 [python, BOOT, "server"],
@@ -186,15 +186,15 @@ class _ForkServer:
         self.reader = _LineReader(self.proc.stdout.fileno())  # type: ignore[union-attr]
         try:
             msg = self.read(time.monotonic() + SERVER_START_S)
-        except _ServerBroken:
+        except ServerBroken:
             msg = None
         except BaseException:  # Ctrl-C while it starts: take it down too
             self.close()
             raise
         if not msg or not msg.get("ready"):
-            tail = _last_line(_read_end(self.log_path)) or "no output"
+            tail = last_line(read_end(self.log_path)) or "no output"
             self.close()
-            raise _ServerBroken(f"the fork server under {python} did not start: {tail}")
+            raise ServerBroken(f"the fork server under {python} did not start: {tail}")
         self.pid = int(msg["pid"])
 
     def alive(self) -> bool:
@@ -205,17 +205,17 @@ class _ForkServer:
         if line is None:
             return None
         if line == b"":
-            raise _ServerBroken(f"the fork server exited ({_last_line(_read_end(self.log_path)) or 'no output'})")
+            raise ServerBroken(f"the fork server exited ({last_line(read_end(self.log_path)) or 'no output'})")
         return json.loads(line)
 
     def start(self, req: dict[str, Any]) -> _ServerHandle:
         try:
             _send(self.proc.stdin.fileno(), req)  # type: ignore[union-attr]
         except (BrokenPipeError, OSError) as exc:
-            raise _ServerBroken(f"the fork server does not take requests: {exc}") from None
+            raise ServerBroken(f"the fork server does not take requests: {exc}") from None
         msg = self.read(time.monotonic() + SERVER_REPLY_S)
         if not msg or "pid" not in msg or "exit" in msg:
-            raise _ServerBroken(f"the fork server did not fork: {msg!r}")
+            raise ServerBroken(f"the fork server did not fork: {msg!r}")
         return _ServerHandle(self, int(msg["pid"]))
 
     def close(self) -> None:
@@ -225,7 +225,7 @@ class _ForkServer:
                     stream.close()
             except OSError:
                 pass
-        _kill_group(self.proc.pid)
+        kill_group(self.proc.pid)
         try:
             self.proc.wait(REAP_WAIT_S)
         except subprocess.TimeoutExpired:
@@ -324,7 +324,7 @@ def shutdown_server() -> None:
 atexit.register(shutdown_server)
 
 
-class _ForkServerRunner:
+class ForkServerRunner:
     """Trials forked from this interpreter's fork server; holds that server's lock while it runs."""
 
     mode = "forkserver"
@@ -341,25 +341,25 @@ class _ForkServerRunner:
             self.lock.release()
             raise
 
-    def run(self, req: dict[str, Any], timeout_s: float) -> _Exit:
+    def run(self, req: dict[str, Any], timeout_s: float) -> ChildExit:
         started = time.monotonic()
         try:
             self.current = self.server.start(req)
-        except _ServerBroken:
+        except ServerBroken:
             if self.server.alive():
                 raise
             _drop_server(self.key)  # it had gone (idle exit, killed): one fresh start
             self.server = _get_server(self.python, self.key)
             started = time.monotonic()
             self.current = self.server.start(req)
-        exit_ = _supervise(self.current, started, timeout_s, req["stacks"])
+        exit_ = supervise_child(self.current, started, timeout_s, req["stacks"])
         self.current = None  # kept on an exception, for abort()
         return exit_
 
     def abort(self) -> None:
         handle, self.current = self.current, None
         if handle is not None:
-            _kill_group(handle.pid)
+            kill_group(handle.pid)
         _drop_server(self.key)
 
     def release(self) -> None:

@@ -66,20 +66,20 @@ from typing import Any
 
 from mpslab.run.config import ConfigError, StressConfig
 from mpslab.trials import records as _records
-from mpslab.trials.forkserver import _ServerBroken, shutdown_server
+from mpslab.trials.forkserver import ServerBroken, shutdown_server
 from mpslab.trials.outcomes import OUTCOMES, classify
 from mpslab.trials.plan import (
     MODES,
-    _check_inputs,
-    _make_runner,
-    _plan,
-    _remove_stale_temp,
-    _run_one,
-    _without_sigint,
+    check_inputs,
     default_mode,
+    make_runner,
+    plan_batch,
+    remove_stale_temp,
+    run_one,
+    without_sigint,
 )
 from mpslab.trials.store import TrialStore
-from mpslab.trials.supervise import _TEMP_PREFIX
+from mpslab.trials.supervise import TEMP_PREFIX
 
 __all__ = ["run_trials", "classify", "shutdown_server", "OUTCOMES", "MODES", "default_mode"]
 
@@ -131,19 +131,19 @@ def run_trials(
         return run_fleet(config, trials, timeout_s, store, client, mode=mode, batch=batch, progress=progress)
     if not isinstance(config, (StressConfig, dict)):
         raise ConfigError(f"config: must be a StressConfig or a dict, got {type(config).__name__}")
-    python_path, concrete = _check_inputs(trials, timeout_s, python, mode, batch)
+    python_path, concrete = check_inputs(trials, timeout_s, python, mode, batch)
     trial_store = TrialStore(store) if store is not None else None
 
-    _remove_stale_temp()
-    workdir = tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-trials-")
+    remove_stale_temp()
+    workdir = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-trials-")
     runner = None
     bar = None
     try:
         try:
-            runner = _make_runner(concrete, python_path)
-        except _ServerBroken as exc:
+            runner = make_runner(concrete, python_path)
+        except ServerBroken as exc:
             raise ConfigError(f"python={python_path!r}: {exc}") from None
-        plan = _plan(config, python_path, concrete, timeout_s, batch, runner, workdir)
+        plan = plan_batch(config, python_path, concrete, timeout_s, batch, runner, workdir)
         from mpslab.trials.executors import drive_batch
 
         known = trial_store.finished(plan.batch) if trial_store is not None else {}
@@ -159,7 +159,7 @@ def run_trials(
 
         def submit(k: int) -> Any:  # here, one at a time: a future already done
             fut: Any = concurrent.futures.Future()
-            rec = _run_one(runner, plan, k, workdir)
+            rec = run_one(runner, plan, k, workdir)
             rec["result"]["worker"] = "local"
             fut.set_result(rec)
             return fut
@@ -182,7 +182,7 @@ def run_trials(
         )
     except BaseException:
         if runner is not None:
-            _without_sigint(runner.abort)
+            without_sigint(runner.abort)
         raise
     finally:
         if bar is not None:

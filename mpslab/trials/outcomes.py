@@ -80,7 +80,7 @@ def classify(exit_code: int | None, timed_out: bool, result_outcome: str | None)
     return Outcome(result_outcome)
 
 
-def _read_end(path: str, limit: int = 256 * 1024) -> str:
+def read_end(path: str, limit: int = 256 * 1024) -> str:
     """The last ``limit`` bytes of a file as text, '' if there is none."""
     try:
         with open(path, "rb") as fh:
@@ -92,12 +92,13 @@ def _read_end(path: str, limit: int = 256 * 1024) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
+def tail_lines(text: str, lines: int = STDERR_TAIL_LINES) -> str:
     """The last ``lines`` lines of ``text``, each cut to ``STDERR_LINE_CHARS``."""
     return "\n".join(ln[:STDERR_LINE_CHARS] for ln in text.splitlines()[-lines:])
 
 
-def _last_line(text: str) -> str:
+def last_line(text: str) -> str:
+    """The last non-blank line of ``text``, stripped ('' if none): a refusal's one-line reason."""
     for line in reversed(text.splitlines()):
         if line.strip():
             return line.strip()
@@ -109,7 +110,7 @@ def _last_line(text: str) -> str:
 _NOTABLE = (("assert",), ("fatal",), ("error", "exception", "abort", "killed", "terminat"))
 
 
-def _notable_line(text: str) -> str | None:
+def notable_line(text: str) -> str | None:
     """The last stderr line of the most telling kind (an assertion, a fatal error, ...)."""
     lines = [ln.strip() for ln in text.splitlines()]
     lines = [ln for ln in lines if ln and not ln.startswith(('File "', "Extension modules:"))]
@@ -120,7 +121,8 @@ def _notable_line(text: str) -> str | None:
     return None
 
 
-def _read_stacks(path: str) -> str:
+def read_stacks(path: str) -> str:
+    """The hang stacks ``faulthandler`` wrote to ``path``, cut to ``HANG_STACKS_CHARS`` ('' if none)."""
     try:
         with open(path, "rb") as fh:
             data = fh.read(HANG_STACKS_CHARS + 1)
@@ -132,14 +134,16 @@ def _read_stacks(path: str) -> str:
     return text
 
 
-def _signal_name(number: int) -> str:
+def signal_name(number: int) -> str:
+    """``SIGSEGV`` for 11; ``SIG<n>`` for a number this platform has no name for."""
     try:
         return signal.Signals(number).name
     except ValueError:
         return f"SIG{number}"
 
 
-def _read_result(path: str) -> dict[str, Any] | None:
+def read_result(path: str) -> dict[str, Any] | None:
+    """The JSON object a child wrote to ``path``, or ``None`` when it wrote none (or a torn one)."""
     try:
         with open(path, encoding="utf-8") as fh:
             obj = json.load(fh)

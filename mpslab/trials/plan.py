@@ -1,7 +1,7 @@
 """A batch's plan and one trial's record: inputs checked, config validated, the run, the row.
 
-``_plan`` checks the config under the trial interpreter (a probe child when it is
-another interpreter) and keys the batch; ``_run_one`` runs one trial through a runner
+``plan_batch`` checks the config under the trial interpreter (a probe child when it is
+another interpreter) and keys the batch; ``run_one`` runs one trial through a runner
 (spawn or fork server) and turns what the child left into a record. This is the
 unit a local batch and a fleet worker both call. Not here: the batch loop, resume and
 progress (``isolate``, ``executors``).
@@ -23,19 +23,19 @@ from typing import Any
 
 from mpslab.run.config import ConfigError, StressConfig
 from mpslab.trials import records as _records
-from mpslab.trials.child import _blank_row, _environment_block
-from mpslab.trials.forkserver import _ForkServerRunner
+from mpslab.trials.child import blank_row, environment_block
+from mpslab.trials.forkserver import ForkServerRunner
 from mpslab.trials.outcomes import (
-    _last_line,
-    _notable_line,
-    _read_end,
-    _read_result,
-    _read_stacks,
-    _signal_name,
-    _tail,
     classify,
+    last_line,
+    notable_line,
+    read_end,
+    read_result,
+    read_stacks,
+    signal_name,
+    tail_lines,
 )
-from mpslab.trials.supervise import _TEMP_PREFIX, _Exit, _SpawnRunner
+from mpslab.trials.supervise import TEMP_PREFIX, ChildExit, SpawnRunner
 
 MODES = ("auto", "spawn", "forkserver")
 
@@ -47,7 +47,7 @@ def default_mode() -> str:
     return "forkserver" if sys.platform.startswith("linux") else "spawn"
 
 
-def _remove_stale_temp() -> None:
+def remove_stale_temp() -> None:
     """Remove the temporary folders and logs of mpslab processes that no longer exist.
 
     A parent killed with ``kill -9`` cannot clean up after itself; the next
@@ -59,9 +59,9 @@ def _remove_stale_temp() -> None:
     except OSError:
         return
     for name in names:
-        if not name.startswith(_TEMP_PREFIX):
+        if not name.startswith(TEMP_PREFIX):
             continue
-        pid_text, _, rest = name[len(_TEMP_PREFIX) :].partition("-")
+        pid_text, _, rest = name[len(TEMP_PREFIX) :].partition("-")
         if not pid_text.isdigit() or not rest.startswith(("trials-", "forkserver-")):
             continue
         path = os.path.join(tmp, name)
@@ -84,7 +84,7 @@ def _remove_stale_temp() -> None:
 
 
 @dataclass
-class _Plan:
+class BatchPlan:
     """Everything a batch needs, checked before any trial runs."""
 
     config: dict[str, Any]  # StressConfig.to_dict(), normalised (device resolved)
@@ -97,9 +97,9 @@ class _Plan:
 
 
 def _trial_row(
-    plan: _Plan,
+    plan: BatchPlan,
     k: int,
-    exit_: _Exit,
+    exit_: ChildExit,
     payload: dict[str, Any] | None,
     stderr_tail: str,
     diag: str | None,
@@ -124,7 +124,7 @@ def _trial_row(
         )
         row["first_error"] = what
     elif outcome == "crash":
-        how = f"killed by {_signal_name(sig)} (signal {sig})" if sig is not None else f"exit code {code}"
+        how = f"killed by {signal_name(sig)} (signal {sig})" if sig is not None else f"exit code {code}"
         how += " after writing its result" if child_row else " without a result"
         row["first_error"] = how + (f"; stderr: {diag}" if diag else "")
     row.update(
@@ -132,7 +132,7 @@ def _trial_row(
             "trial": k,
             "outcome": outcome,
             "exit_code": code if code is not None and code >= 0 else None,
-            "signal": _signal_name(sig) if sig is not None else None,
+            "signal": signal_name(sig) if sig is not None else None,
             "signal_number": sig,
             "wall_s": exit_.wall_s,
             "stderr_tail": stderr_tail,
@@ -143,7 +143,7 @@ def _trial_row(
     return row
 
 
-def _run_one(runner: Any, plan: _Plan, k: int, workdir: str) -> dict[str, Any]:
+def run_one(runner: Any, plan: BatchPlan, k: int, workdir: str) -> dict[str, Any]:
     """One trial: start, supervise, read what the child left, classify; returns its record."""
     base = os.path.join(workdir, f"trial-{k}")
     req = {
@@ -158,16 +158,16 @@ def _run_one(runner: Any, plan: _Plan, k: int, workdir: str) -> dict[str, Any]:
     }
     started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     exit_ = runner.run(req, plan.timeout_s)
-    payload = _read_result(req["result"])
-    stderr = _read_end(req["stderr"])
+    payload = read_result(req["result"])
+    stderr = read_end(req["stderr"])
     row = _trial_row(
         plan,
         k,
         exit_,
         payload,
-        _tail(stderr),
-        _notable_line(stderr),
-        _read_stacks(req["stacks"]) if exit_.timed_out else "",
+        tail_lines(stderr),
+        notable_line(stderr),
+        read_stacks(req["stacks"]) if exit_.timed_out else "",
         started_at,
     )
     for suffix in (".json", ".stderr", ".stacks"):
@@ -178,7 +178,7 @@ def _run_one(runner: Any, plan: _Plan, k: int, workdir: str) -> dict[str, Any]:
     return _records.make_record(row, batch=plan.batch, config=plan.config)
 
 
-def _check_inputs(trials: Any, timeout_s: Any, python: Any, mode: Any, batch: Any) -> tuple[str, str]:
+def check_inputs(trials: Any, timeout_s: Any, python: Any, mode: Any, batch: Any) -> tuple[str, str]:
     """Refuse bad input with one ``ConfigError`` line; returns (interpreter path, concrete mode)."""
     if os.name != "posix":
         raise ConfigError("run_trials: isolated trials need a POSIX system (Linux or macOS)")
@@ -215,8 +215,9 @@ def _check_inputs(trials: Any, timeout_s: Any, python: Any, mode: Any, batch: An
     return path, default_mode() if mode == "auto" else mode
 
 
-def _make_runner(mode: str, python: str) -> Any:
-    return _ForkServerRunner(python) if mode == "forkserver" else _SpawnRunner(python)
+def make_runner(mode: str, python: str) -> Any:
+    """The runner of a concrete ``mode``: this interpreter's fork server (its lock held) or a spawn runner."""
+    return ForkServerRunner(python) if mode == "forkserver" else SpawnRunner(python)
 
 
 def _probe(runner: Any, config: dict[str, Any], python: str, workdir: str) -> dict[str, Any]:
@@ -233,21 +234,23 @@ def _probe(runner: Any, config: dict[str, Any], python: str, workdir: str) -> di
         "parent": os.getpid(),
     }
     exit_ = runner.run(req, PROBE_TIMEOUT_S)
-    payload = _read_result(req["result"])
+    payload = read_result(req["result"])
     if exit_.code != 0 or not payload or "template" not in payload:
-        why = _last_line(_read_end(req["stderr"])) or (
+        why = last_line(read_end(req["stderr"])) or (
             f"no answer within {PROBE_TIMEOUT_S:g} s" if exit_.timed_out else f"exit code {exit_.code}"
         )
         raise ConfigError(f"python={python!r}: the trial interpreter refused the config: {why}")
     return payload
 
 
-def _plan(config: Any, python: str, mode: str, timeout_s: float, batch: str | None, runner: Any, workdir: str) -> _Plan:
+def plan_batch(
+    config: Any, python: str, mode: str, timeout_s: float, batch: str | None, runner: Any, workdir: str
+) -> BatchPlan:
     same = python == os.path.abspath(sys.executable)
     if same:
         cfg = config if isinstance(config, StressConfig) else StressConfig.from_dict(dict(config))
-        env = _environment_block(cfg.device)
-        cfg_dict, template = cfg.to_dict(), _blank_row(cfg, env)
+        env = environment_block(cfg.device)
+        cfg_dict, template = cfg.to_dict(), blank_row(cfg, env)
     else:
         raw = config.to_dict() if isinstance(config, StressConfig) else dict(config)
         answer = _probe(runner, raw, python, workdir)
@@ -259,10 +262,10 @@ def _plan(config: Any, python: str, mode: str, timeout_s: float, batch: str | No
         environment=_records.batch_environment(env),
         label=batch,
     )
-    return _Plan(cfg_dict, env, template, python, mode, float(timeout_s), key)
+    return BatchPlan(cfg_dict, env, template, python, mode, float(timeout_s), key)
 
 
-def _without_sigint(fn: Callable[[], None]) -> None:
+def without_sigint(fn: Callable[[], None]) -> None:
     """Run clean-up with Ctrl-C held back (main thread only), so a second Ctrl-C cannot cut it short."""
     if threading.current_thread() is not threading.main_thread():
         fn()

@@ -1,8 +1,8 @@
 """Supervising one trial child from the parent: wait, time out, dump stacks, kill, reap.
 
-``_supervise`` waits for a child until its deadline; past it the child is sent
+``supervise_child`` waits for a child until its deadline; past it the child is sent
 ``SIGUSR1`` (``faulthandler`` writes every thread's stack), then its process group is
-killed. ``_SpawnRunner`` starts each trial as a fresh interpreter through ``boot.py``.
+killed. ``SpawnRunner`` starts each trial as a fresh interpreter through ``boot.py``.
 Not here: the fork server (``forkserver``) or what a trial's exit means (``outcomes``).
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 BOOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "boot.py")  # every child starts here
-_TEMP_PREFIX = "mpslab-"  # + owner pid + "-trials-..." (a folder) or "-forkserver-....log"
+TEMP_PREFIX = "mpslab-"  # + owner pid + "-trials-..." (a folder) or "-forkserver-....log"
 
 
 STACKS_WAIT_S = 2.0  # after SIGUSR1: how long the child gets to write its stacks
@@ -25,7 +25,7 @@ STACKS_WAIT_S = 2.0  # after SIGUSR1: how long the child gets to write its stack
 REAP_WAIT_S = 5.0  # after SIGKILL: how long until the exit is seen
 
 
-def _kill_group(pid: int) -> None:
+def kill_group(pid: int) -> None:
     """SIGKILL the process group led by ``pid`` (and ``pid`` itself, in case it has not set it up yet)."""
     for kill in (os.killpg, os.kill):
         try:
@@ -35,13 +35,15 @@ def _kill_group(pid: int) -> None:
 
 
 @dataclass
-class _Exit:
+class ChildExit:
+    """How a supervised child ended: its exit code, whether it ran past its deadline, its lifetime."""
+
     code: int | None  # subprocess convention: negative = killed by that signal
     timed_out: bool
     wall_s: float
 
 
-class _Handle:
+class ChildHandle:
     """A running trial child: its pid, and a wait that returns its exit code or ``None``."""
 
     pid: int
@@ -50,7 +52,7 @@ class _Handle:
         raise NotImplementedError
 
 
-class _PopenHandle(_Handle):
+class _PopenHandle(ChildHandle):
     def __init__(self, proc: subprocess.Popen) -> None:
         self.proc = proc
         self.pid = proc.pid
@@ -62,32 +64,32 @@ class _PopenHandle(_Handle):
             return None
 
 
-class _ServerBroken(RuntimeError):
+class ServerBroken(RuntimeError):
     """The fork server died or answered out of turn."""
 
 
-def _supervise(handle: _Handle, started: float, timeout_s: float, stacks_path: str) -> _Exit:
+def supervise_child(handle: ChildHandle, started: float, timeout_s: float, stacks_path: str) -> ChildExit:
     """Wait for the child until ``timeout_s`` after ``started``; past it, dump its stacks and kill it.
 
     A child still running at the deadline is a hang, whatever it does afterwards.
     """
     code = handle.wait(started + timeout_s - time.monotonic())
     if code is not None:
-        _kill_group(handle.pid)  # whatever it left running in its group
-        return _Exit(code, False, time.monotonic() - started)
+        kill_group(handle.pid)  # whatever it left running in its group
+        return ChildExit(code, False, time.monotonic() - started)
     wall = time.monotonic() - started
     try:
         os.kill(handle.pid, signal.SIGUSR1)
     except ProcessLookupError:
         pass
     code = _wait_for_stacks(handle, stacks_path)
-    _kill_group(handle.pid)
+    kill_group(handle.pid)
     if code is None and handle.wait(REAP_WAIT_S) is None:
-        raise _ServerBroken(f"trial child {handle.pid} did not end {REAP_WAIT_S:g} s after SIGKILL")
-    return _Exit(None, True, wall)
+        raise ServerBroken(f"trial child {handle.pid} did not end {REAP_WAIT_S:g} s after SIGKILL")
+    return ChildExit(None, True, wall)
 
 
-def _wait_for_stacks(handle: _Handle, stacks_path: str) -> int | None:
+def _wait_for_stacks(handle: ChildHandle, stacks_path: str) -> int | None:
     """Give the child up to ``STACKS_WAIT_S`` to finish writing its stacks; its exit code if it ends."""
     end = time.monotonic() + STACKS_WAIT_S
     last = -1
@@ -105,7 +107,7 @@ def _wait_for_stacks(handle: _Handle, stacks_path: str) -> int | None:
     return None
 
 
-class _SpawnRunner:
+class SpawnRunner:
     """One fresh interpreter per trial."""
 
     mode = "spawn"
@@ -114,7 +116,7 @@ class _SpawnRunner:
         self.python = python
         self.current: _PopenHandle | None = None
 
-    def run(self, req: dict[str, Any], timeout_s: float) -> _Exit:
+    def run(self, req: dict[str, Any], timeout_s: float) -> ChildExit:
         started = time.monotonic()
         with open(req["stderr"], "wb") as err:
             proc = subprocess.Popen(
@@ -128,14 +130,14 @@ class _SpawnRunner:
                 cwd=req["cwd"],
             )
         self.current = _PopenHandle(proc)
-        exit_ = _supervise(self.current, started, timeout_s, req["stacks"])
+        exit_ = supervise_child(self.current, started, timeout_s, req["stacks"])
         self.current = None  # kept on an exception, for abort()
         return exit_
 
     def abort(self) -> None:
         handle, self.current = self.current, None
         if handle is not None:
-            _kill_group(handle.pid)
+            kill_group(handle.pid)
             handle.wait(REAP_WAIT_S)
 
     def release(self) -> None:
