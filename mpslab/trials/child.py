@@ -11,6 +11,7 @@ supervising the child from the parent (``supervise``).
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import faulthandler
 import json
 import math
@@ -24,6 +25,7 @@ from typing import Any
 
 from mpslab.run.config import StressConfig
 from mpslab.run.interpreter import interpreter_fields
+from mpslab.trials.outcomes import Outcome
 
 EXIT_HARNESS = 70  # a child whose own harness failed (no result)
 
@@ -76,7 +78,7 @@ def blank_row(config: StressConfig, env: dict[str, Any]) -> dict[str, Any]:
     row = StressResult(
         config=config, seconds=math.nan, completed=0, latency_ms=latency_summary([]), environment=env
     ).to_row()
-    keep = set(config.to_dict()) | {"outcome", "ops"}
+    keep = {f.name for f in dataclasses.fields(config)} | {"outcome", "ops"}
     for key in row:
         if key not in keep and not key.startswith("env_"):
             row[key] = math.nan
@@ -139,7 +141,7 @@ def _handle_request(req: dict[str, Any]) -> int:
 
         result = run_stress(config)
         row = result.to_row()
-        if result.outcome != "ok":
+        if result.outcome != Outcome.OK:
             row["first_error"] = _what_happened(result)
         row.update({f"env_{k}": v for k, v in {**start, **interpreter_fields(when="end")}.items()})
         payload = {"row": row}

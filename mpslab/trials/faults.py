@@ -89,6 +89,14 @@ def _armed_here(ctx):
     return ctx.thread == 0 and st["armed"] and threading.get_ident() != st["caller"]
 
 
+def _work_then(ctx, i, fault):
+    """One step of a fault workload: the tensor work, then ``fault`` when it fires (thread 0, iteration ``at``)."""
+    out = _work(ctx)
+    if _armed_here(ctx) and i == ctx.state["at"]:
+        fault(ctx, i)
+    return out
+
+
 def _segfault(ctx, i):
     ctypes.string_at(0)  # read from address 0: SIGSEGV
 
@@ -116,38 +124,23 @@ def _oom(ctx, i):
 
 
 def _step_segfault(ctx, i):
-    out = _work(ctx)
-    if _armed_here(ctx) and i == ctx.state["at"]:
-        _segfault(ctx, i)
-    return out
+    return _work_then(ctx, i, _segfault)
 
 
 def _step_abort(ctx, i):
-    out = _work(ctx)
-    if _armed_here(ctx) and i == ctx.state["at"]:
-        _abort(ctx, i)
-    return out
+    return _work_then(ctx, i, _abort)
 
 
 def _step_exit(ctx, i):
-    out = _work(ctx)
-    if _armed_here(ctx) and i == ctx.state["at"]:
-        _exit(ctx, i)
-    return out
+    return _work_then(ctx, i, _exit)
 
 
 def _step_exception(ctx, i):
-    out = _work(ctx)
-    if _armed_here(ctx) and i == ctx.state["at"]:
-        _exception(ctx, i)
-    return out
+    return _work_then(ctx, i, _exception)
 
 
 def _step_hang(ctx, i):
-    out = _work(ctx)
-    if _armed_here(ctx) and i == ctx.state["at"]:
-        _hang(ctx, i)
-    return out
+    return _work_then(ctx, i, _hang)
 
 
 def _step_wrong(ctx, i):
@@ -158,10 +151,7 @@ def _step_wrong(ctx, i):
 
 
 def _step_oom(ctx, i):
-    out = _work(ctx)
-    if _armed_here(ctx) and i == ctx.state["at"]:
-        _oom(ctx, i)
-    return out
+    return _work_then(ctx, i, _oom)
 
 
 # kind -> (its step, what it does -> its isolated outcome)

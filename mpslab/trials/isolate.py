@@ -48,40 +48,114 @@ interrupt) kills the running trial and the fork server before it propagates; on
 Linux children die with their parent even on ``kill -9`` (``PR_SET_PDEATHSIG``).
 POSIX only.
 
+Where the trials run (``executor``): ``None`` runs them here, one at a time (a
+``LocalExecutor``); a ``concurrent.futures.Executor`` or a ``distributed.Client`` runs
+each on a worker, still in its own child process (``fleet``). Every batch goes
+through one loop (``executors.drive_batch``). ``run_batch`` returns a ``TrialBatch``
+of ``TrialRecord``s; ``run_trials`` returns its DataFrame.
+
 Where each part lives: ``outcomes`` (classes, reading what a child left), ``child``
 (the child's side), ``boot.py`` (every child's and fork server's first code),
 ``supervise`` (timeouts, stacks, kills; the spawn runner), ``forkserver`` (one server per
 interpreter), ``plan`` (a batch's checks and one trial's record), ``executors`` (the
-batch loop, local or on Dask workers), ``records``/``store`` (the JSON-lines store).
-This module is only the public call.
+batch loop), ``fleet`` (trials on workers), ``trial`` (the types), ``records``/``store``
+(the store). This module is only the public call.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
-import shutil
-import tempfile
 from typing import Any
 
 from mpslab.run.config import ConfigError, StressConfig
-from mpslab.trials import records as _records
-from mpslab.trials.forkserver import ServerBroken, shutdown_server
-from mpslab.trials.outcomes import OUTCOMES, classify
-from mpslab.trials.plan import (
-    MODES,
-    check_inputs,
-    default_mode,
-    make_runner,
-    plan_batch,
-    remove_stale_temp,
-    run_one,
-    without_sigint,
-)
+from mpslab.trials.executors import LocalExecutor, as_executor, describe, drive_batch
+from mpslab.trials.forkserver import shutdown_server
+from mpslab.trials.outcomes import OUTCOMES, Outcome, classify
+from mpslab.trials.plan import MODES, LocalTarget, check_inputs, default_mode
 from mpslab.trials.store import TrialStore
-from mpslab.trials.supervise import TEMP_PREFIX
+from mpslab.trials.trial import TrialBatch
 
-__all__ = ["run_trials", "classify", "shutdown_server", "OUTCOMES", "MODES", "default_mode"]
+__all__ = ["run_trials", "run_batch", "run_fleet", "classify", "shutdown_server", "OUTCOMES", "MODES", "default_mode"]
+
+
+def run_batch(
+    config: StressConfig | dict[str, Any],
+    trials: int = 20,
+    timeout_s: float = 60.0,
+    python: str | os.PathLike[str] | None = None,
+    store: str | os.PathLike[str] | None = None,
+    *,
+    mode: str = "auto",
+    batch: str | None = None,
+    progress: bool | None = None,
+    executor: Any = None,
+    client: Any = None,
+) -> TrialBatch:
+    """Run ``config`` ``trials`` times, each in its own child process; a ``TrialBatch`` of every trial.
+
+    config     a ``StressConfig`` (or its ``to_dict()``, validated by the trial interpreter)
+    trials     number of trials (>= 1), numbered 0 .. trials-1
+    timeout_s  seconds from a child's start to its exit; past it the trial is a ``hang``
+    python     interpreter for the children (default: this one); e.g. another venv's torch build
+    store      a JSON-lines file: each trial is appended as it ends, and trials of the
+               same batch already there are not run again (resume)
+    mode       ``auto`` (forkserver on Linux, else spawn), ``spawn`` or ``forkserver``
+    batch      a label that starts a new batch of an otherwise identical run in the same store
+    progress   a tqdm bar; ``None``: only for more than 5 trials to run
+    executor   ``None`` (here, one trial at a time), a ``concurrent.futures.Executor`` or a
+               ``distributed.Client``: the trials run on its workers, each still in its own
+               child process (``fleet``); ``client`` is another name for it
+
+    Several processes may share one ``store``: each trial number is claimed
+    before it runs, so none runs twice and each call returns the whole batch.
+    Bad input raises one ``ConfigError`` (a ``ValueError``) line before any trial runs.
+    """
+    executor = as_executor(executor, client)
+    local = isinstance(executor, LocalExecutor)
+    if not local and python is not None:
+        raise ConfigError("python=: not with executor= (each worker runs its trials under its own interpreter)")
+    python_path, concrete = check_inputs(config, trials, timeout_s, python, mode, batch, local=local)
+    trial_store = TrialStore(store) if store is not None else None
+    if local:
+        target: Any = LocalTarget(config, python_path, concrete, float(timeout_s), batch, executor)
+    else:
+        from mpslab.trials.fleet import FleetTarget
+
+        target = FleetTarget(config, float(timeout_s), mode, batch, executor)
+    bar = None
+    try:
+        known = trial_store.finished(target.batch) if trial_store is not None else {}
+        todo = trials - len([k for k in known if k < trials])
+        if todo and (progress if progress is not None else todo > 5):
+            from mpslab.run.progress import progress_bar
+
+            bar = progress_bar(trials, initial=trials - todo, desc=target.desc, unit="trial", enabled=True)
+        counts = dict.fromkeys(Outcome, 0)
+
+        def on_record(rec: Any) -> None:
+            counts[rec.outcome] += 1
+            if bar is not None:
+                bar.set_postfix({o.value: n for o, n in counts.items() if n}, refresh=False)
+                bar.update(1)
+
+        return drive_batch(
+            target.submit,
+            trials=trials,
+            batch=target.batch,
+            config=target.config,
+            store=trial_store,
+            capacity=target.capacity,
+            on_record=on_record,
+            cancel=target.cancel,
+            mixed=target.mixed,
+        )
+    except BaseException:
+        target.abort()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        target.close()
 
 
 def run_trials(
@@ -94,102 +168,40 @@ def run_trials(
     mode: str = "auto",
     batch: str | None = None,
     progress: bool | None = None,
+    executor: Any = None,
     client: Any = None,
 ):
-    """Run ``config`` ``trials`` times, each in its own child process; one DataFrame row per trial.
+    """``run_batch(...)`` as a DataFrame: one row per trial (arguments as ``run_batch``).
 
-    config     a ``StressConfig`` (or its ``to_dict()``, validated by the trial interpreter)
-    trials     number of trials (>= 1), numbered 0 .. trials-1
-    timeout_s  seconds from a child's start to its exit; past it the trial is a ``hang``
-    python     interpreter for the children (default: this one); e.g. another venv's torch build
-    store      a JSON-lines file: each trial is appended as it ends, and trials of the
-               same batch already there are not run again (resume)
-    mode       ``auto`` (forkserver on Linux, else spawn), ``spawn`` or ``forkserver``
-    batch      a label that starts a new batch of an otherwise identical run in the same store
-    progress   a tqdm bar; ``None``: only for more than 5 trials to run
-    client     a ``distributed.Client`` or a ``concurrent.futures.Executor``: the trials run
-               on its workers, each still in its own child process (``executors.run_fleet``)
-
-    Several processes may share one ``store``: each trial number is claimed
-    before it runs, so none runs twice and each call returns the whole batch.
-
-    Columns: ``trial``, ``outcome`` (ok | error | mismatch | crash | hang),
-    ``exit_code``, ``signal``, ``signal_number``, ``seconds``, ``wall_s``,
+    Columns: ``trial``, ``outcome`` (ok | error | mismatch | crash | hang; ``lost`` on a
+    fleet), ``exit_code``, ``signal``, ``signal_number``, ``seconds``, ``wall_s``,
     ``ops_per_s``, ``error_count``, ``mismatch_count``, ``latency_*_ms``,
     ``first_error``, every other ``StressResult.to_row()`` column (config fields,
-    ``env_*``), ``stderr_tail``, ``hang_stacks``, ``launch`` (the mode used), ``batch``, ``env_id``.
-    Measurements are NaN for a trial that left no result. ``df.attrs`` holds
-    ``batch`` (the batch key), ``resumed`` (trials read back from the store) and
-    ``ran`` (trials run by this call). Bad input raises one
-    ``ConfigError`` (a ``ValueError``) line before any trial runs.
+    ``env_*``), ``stderr_tail``, ``hang_stacks``, ``launch`` (the mode used), ``worker``,
+    ``batch``, ``env_id``. Measurements are NaN for a trial that left no result.
+    ``df.attrs`` holds ``batch`` (the batch key), ``resumed`` (trials read back from the
+    store), ``ran`` (trials run by this call) and, on a fleet, ``scheduler``.
     """
-    if client is not None:
-        if python is not None:
-            raise ConfigError("python=: not with client= (each worker runs its trials under its own interpreter)")
-        from mpslab.trials.executors import run_fleet
-
-        return run_fleet(config, trials, timeout_s, store, client, mode=mode, batch=batch, progress=progress)
-    if not isinstance(config, (StressConfig, dict)):
-        raise ConfigError(f"config: must be a StressConfig or a dict, got {type(config).__name__}")
-    python_path, concrete = check_inputs(trials, timeout_s, python, mode, batch)
-    trial_store = TrialStore(store) if store is not None else None
-
-    remove_stale_temp()
-    workdir = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-trials-")
-    runner = None
-    bar = None
-    try:
-        try:
-            runner = make_runner(concrete, python_path)
-        except ServerBroken as exc:
-            raise ConfigError(f"python={python_path!r}: {exc}") from None
-        plan = plan_batch(config, python_path, concrete, timeout_s, batch, runner, workdir)
-        from mpslab.trials.executors import drive_batch
-
-        known = trial_store.finished(plan.batch) if trial_store is not None else {}
-        todo_n = trials - len([k for k in known if k < trials])
-        show = progress if progress is not None else todo_n > 5
-        if show and todo_n:
-            from mpslab.run.progress import progress_bar
-
-            bar = progress_bar(
-                trials, initial=trials - todo_n, desc=f"trials {plan.config['workload']}", unit="trial", enabled=True
-            )
-        counts: dict[str, int] = {}
-
-        def submit(k: int) -> Any:  # here, one at a time: a future already done
-            fut: Any = concurrent.futures.Future()
-            rec = run_one(runner, plan, k, workdir)
-            rec["result"]["worker"] = "local"
-            fut.set_result(rec)
-            return fut
-
-        def on_record(rec: dict[str, Any]) -> None:
-            outcome = rec["result"]["outcome"]
-            counts[outcome] = counts.get(outcome, 0) + 1
-            if bar is not None:
-                bar.set_postfix({o: counts[o] for o in OUTCOMES if o in counts}, refresh=False)
-                bar.update(1)
-
-        records, ran = drive_batch(
-            submit,
-            trials=trials,
-            batch=plan.batch,
-            config=plan.config,
-            store=trial_store,
-            capacity=1,
-            on_record=on_record,
-        )
-    except BaseException:
-        if runner is not None:
-            without_sigint(runner.abort)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-        if runner is not None:
-            runner.release()
-        shutil.rmtree(workdir, ignore_errors=True)
-    df = _records.records_frame(records[k] for k in sorted(records))
-    df.attrs.update(batch=plan.batch, resumed=len(records) - ran, ran=ran)
+    executor = as_executor(executor, client)
+    kw = dict(mode=mode, batch=batch, progress=progress, executor=executor)
+    df = run_batch(config, trials, timeout_s, python, store, **kw).frame()
+    if not isinstance(executor, LocalExecutor):
+        df.attrs["scheduler"] = describe(executor)
     return df
+
+
+def run_fleet(
+    config: StressConfig | dict[str, Any],
+    trials: int,
+    timeout_s: float,
+    store: str | os.PathLike[str] | None,
+    client: Any,
+    *,
+    mode: str = "auto",
+    batch: str | None = None,
+    progress: bool | None = None,
+):
+    """``run_trials`` on ``client`` (a ``distributed.Client`` or a ``concurrent.futures.Executor``)."""
+    return run_trials(
+        config, trials, timeout_s, None, store, mode=mode, batch=batch, progress=progress, executor=client
+    )

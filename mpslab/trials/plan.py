@@ -26,6 +26,7 @@ from mpslab.trials import records as _records
 from mpslab.trials.child import blank_row, environment_block
 from mpslab.trials.forkserver import ForkServerRunner
 from mpslab.trials.outcomes import (
+    Outcome,
     classify,
     last_line,
     notable_line,
@@ -35,7 +36,7 @@ from mpslab.trials.outcomes import (
     signal_name,
     tail_lines,
 )
-from mpslab.trials.supervise import TEMP_PREFIX, ChildExit, SpawnRunner
+from mpslab.trials.supervise import TEMP_PREFIX, ChildExit, ServerBroken, SpawnRunner
 
 MODES = ("auto", "spawn", "forkserver")
 
@@ -116,14 +117,14 @@ def _trial_row(
         row["env_time"] = started_at
     code = exit_.code
     sig = -code if code is not None and code < 0 else None
-    if outcome == "hang":
+    if outcome is Outcome.HANG:
         what = (
             f"no exit within {plan.timeout_s:g} s"
             + (" (its result was written: it hung on the way out)" if child_row else "")
             + "; stacks dumped, then killed"
         )
         row["first_error"] = what
-    elif outcome == "crash":
+    elif outcome is Outcome.CRASH:
         how = f"killed by {signal_name(sig)} (signal {sig})" if sig is not None else f"exit code {code}"
         how += " after writing its result" if child_row else " without a result"
         row["first_error"] = how + (f"; stderr: {diag}" if diag else "")
@@ -136,19 +137,17 @@ def _trial_row(
             "signal_number": sig,
             "wall_s": exit_.wall_s,
             "stderr_tail": stderr_tail,
-            "hang_stacks": hang_stacks if outcome == "hang" else "",
+            "hang_stacks": hang_stacks if outcome is Outcome.HANG else "",
             "launch": plan.mode,
         }
     )
     return row
 
 
-def run_one(runner: Any, plan: BatchPlan, k: int, workdir: str) -> dict[str, Any]:
-    """One trial: start, supervise, read what the child left, classify; returns its record."""
-    base = os.path.join(workdir, f"trial-{k}")
-    req = {
-        "config": plan.config,
-        "trial": k,
+def _request(base: str, **what: Any) -> dict[str, Any]:
+    """A request to a child: ``what`` (config, trial or probe), the files it writes under ``base``, where it runs."""
+    return {
+        **what,
         "result": base + ".json",
         "stderr": base + ".stderr",
         "stacks": base + ".stacks",
@@ -156,6 +155,12 @@ def run_one(runner: Any, plan: BatchPlan, k: int, workdir: str) -> dict[str, Any
         "env": dict(os.environ),
         "parent": os.getpid(),
     }
+
+
+def run_one(runner: Any, plan: BatchPlan, k: int, workdir: str) -> dict[str, Any]:
+    """One trial: start, supervise, read what the child left, classify; returns its record's JSON dict."""
+    base = os.path.join(workdir, f"trial-{k}")
+    req = _request(base, config=plan.config, trial=k)
     started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     exit_ = runner.run(req, plan.timeout_s)
     payload = read_result(req["result"])
@@ -178,9 +183,17 @@ def run_one(runner: Any, plan: BatchPlan, k: int, workdir: str) -> dict[str, Any
     return _records.make_record(row, batch=plan.batch, config=plan.config)
 
 
-def check_inputs(trials: Any, timeout_s: Any, python: Any, mode: Any, batch: Any) -> tuple[str, str]:
-    """Refuse bad input with one ``ConfigError`` line; returns (interpreter path, concrete mode)."""
-    if os.name != "posix":
+def check_inputs(
+    config: Any, trials: Any, timeout_s: Any, python: Any, mode: Any, batch: Any, *, local: bool = True
+) -> tuple[str, str]:
+    """Refuse bad input with one ``ConfigError`` line; returns (interpreter path, concrete mode).
+
+    The one check of a batch's arguments, local or on a fleet (``local=False``: the
+    platform checks are the workers' to make, and ``mode`` stays as given for them).
+    """
+    if not isinstance(config, (StressConfig, dict)):
+        raise ConfigError(f"config: must be a StressConfig or a dict, got {type(config).__name__}")
+    if local and os.name != "posix":
         raise ConfigError("run_trials: isolated trials need a POSIX system (Linux or macOS)")
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ConfigError(f"trials={trials!r}: must be an integer >= 1")
@@ -193,7 +206,7 @@ def check_inputs(trials: Any, timeout_s: Any, python: Any, mode: Any, batch: Any
         raise ConfigError(f"timeout_s={timeout_s!r}: must be a number of seconds > 0")
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r}: must be one of {', '.join(MODES)}")
-    if mode == "forkserver" and not sys.platform.startswith("linux"):
+    if local and mode == "forkserver" and not sys.platform.startswith("linux"):
         raise ConfigError(
             f"mode='forkserver': Linux only (forking after Metal/ObjC start is unsafe on "
             f"{sys.platform}); use 'spawn' or 'auto'"
@@ -212,7 +225,7 @@ def check_inputs(trials: Any, timeout_s: Any, python: Any, mode: Any, batch: Any
         if not os.access(found, os.X_OK):
             raise ConfigError(f"python={text!r}: not executable")
         path = os.path.abspath(found)
-    return path, default_mode() if mode == "auto" else mode
+    return path, (default_mode() if mode == "auto" else mode) if local else mode
 
 
 def make_runner(mode: str, python: str) -> Any:
@@ -222,17 +235,7 @@ def make_runner(mode: str, python: str) -> Any:
 
 def _probe(runner: Any, config: dict[str, Any], python: str, workdir: str) -> dict[str, Any]:
     """Validate ``config`` under the trial interpreter and fetch its environment block."""
-    base = os.path.join(workdir, "probe")
-    req = {
-        "probe": True,
-        "config": config,
-        "result": base + ".json",
-        "stderr": base + ".stderr",
-        "stacks": base + ".stacks",
-        "cwd": os.getcwd(),
-        "env": dict(os.environ),
-        "parent": os.getpid(),
-    }
+    req = _request(os.path.join(workdir, "probe"), probe=True, config=config)
     exit_ = runner.run(req, PROBE_TIMEOUT_S)
     payload = read_result(req["result"])
     if exit_.code != 0 or not payload or "template" not in payload:
@@ -246,6 +249,8 @@ def _probe(runner: Any, config: dict[str, Any], python: str, workdir: str) -> di
 def plan_batch(
     config: Any, python: str, mode: str, timeout_s: float, batch: str | None, runner: Any, workdir: str
 ) -> BatchPlan:
+    """Validate ``config`` under the trial interpreter (here, or in a probe child under another one),
+    take its environment, and key the batch: config, interpreter, environment, timeout, label."""
     same = python == os.path.abspath(sys.executable)
     if same:
         cfg = config if isinstance(config, StressConfig) else StressConfig.from_dict(dict(config))
@@ -276,3 +281,61 @@ def without_sigint(fn: Callable[[], None]) -> None:
         fn()
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class LocalTarget:
+    """The trials of a local batch: here, one at a time, through one runner (fork server or spawn).
+
+    Holds the runner (the fork server's lock with it) and a temporary folder until ``close``;
+    ``abort`` kills the trial running, and the fork server with it, with Ctrl-C held back.
+    """
+
+    mixed = False  # the batch key names the environment: its records share one
+
+    def __init__(
+        self,
+        config: StressConfig | dict[str, Any],
+        python: str,
+        mode: str,
+        timeout_s: float,
+        label: str | None,
+        executor: Any,
+    ) -> None:
+        remove_stale_temp()
+        self.executor = executor
+        self.workdir = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-trials-")
+        self.runner: Any = None
+        try:
+            try:
+                self.runner = make_runner(mode, python)
+            except ServerBroken as exc:
+                raise ConfigError(f"python={python!r}: {exc}") from None
+            self.plan = plan_batch(config, python, mode, timeout_s, label, self.runner, self.workdir)
+        except BaseException:
+            self.abort()
+            self.close()
+            raise
+        self.batch, self.config = self.plan.batch, self.plan.config
+        self.desc = f"trials {self.config['workload']}"
+        self.cancel = None
+
+    def capacity(self) -> int:
+        return 1
+
+    def _trial(self, k: int) -> dict[str, Any]:
+        rec = run_one(self.runner, self.plan, k, self.workdir)
+        rec["result"]["worker"] = "local"
+        return rec
+
+    def submit(self, k: int) -> Any:
+        return self.executor.submit(self._trial, k)
+
+    def abort(self) -> None:
+        if self.runner is not None:
+            without_sigint(self.runner.abort)
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.release()
+            self.runner = None
+        shutil.rmtree(self.workdir, ignore_errors=True)

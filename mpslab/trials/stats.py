@@ -148,7 +148,7 @@ def _counts(data: Any) -> tuple[int, int, dict[str, int]]:
         outcomes = list(data.tolist() if hasattr(data, "tolist") else data)
     counts = Counter("missing" if o is None or (isinstance(o, float) and math.isnan(o)) else str(o) for o in outcomes)
     trials = sum(counts.values())
-    failures = trials - counts.get("ok", 0)
+    failures = trials - counts.get(Outcome.OK, 0)
     return failures, trials, {k: counts[k] for k in sorted(counts)}
 
 
@@ -241,7 +241,7 @@ def failure_rate(data: Any, *, confidence: float = 0.95, method: str = "exact", 
 
     level = f"{confidence * 100:g}%"
     name = METHODS[method]
-    kinds = {k: v for k, v in outcomes.items() if k != "ok"}
+    kinds = {k: v for k, v in outcomes.items() if k != Outcome.OK}
     detail = f" ({', '.join(f'{k} {v}' for k, v in kinds.items())})" if len(kinds) > 1 else ""
     head = f"{failures} of {trials} trials failed{detail}"
     if sided == "upper":
