@@ -29,11 +29,10 @@ from mpslab.trials.supervise import (
     BOOT,
     REAP_WAIT_S,
     TEMP_PREFIX,
-    ChildExit,
     ChildHandle,
     ServerBroken,
+    TrialRunner,
     kill_group,
-    supervise_child,
 )
 
 SERVER_START_S = 180.0  # fork server: interpreter start-up and imports
@@ -324,15 +323,14 @@ def shutdown_server() -> None:
 atexit.register(shutdown_server)
 
 
-class ForkServerRunner:
+class ForkServerRunner(TrialRunner):
     """Trials forked from this interpreter's fork server; holds that server's lock while it runs."""
 
     mode = "forkserver"
 
     def __init__(self, python: str) -> None:
-        self.python = python
+        super().__init__(python)
         self.key = _server_key(python)
-        self.current: _ServerHandle | None = None
         self.lock = _key_lock(self.key)
         self.lock.acquire()
         try:
@@ -341,25 +339,19 @@ class ForkServerRunner:
             self.lock.release()
             raise
 
-    def run(self, req: dict[str, Any], timeout_s: float) -> ChildExit:
+    def start(self, req: dict[str, Any]) -> tuple[ChildHandle, float]:
         started = time.monotonic()
         try:
-            self.current = self.server.start(req)
+            return self.server.start(req), started
         except ServerBroken:
             if self.server.alive():
                 raise
-            _drop_server(self.key)  # it had gone (idle exit, killed): one fresh start
-            self.server = _get_server(self.python, self.key)
-            started = time.monotonic()
-            self.current = self.server.start(req)
-        exit_ = supervise_child(self.current, started, timeout_s, req["stacks"])
-        self.current = None  # kept on an exception, for abort()
-        return exit_
+        _drop_server(self.key)  # it had gone (idle exit, killed): one fresh start
+        self.server = _get_server(self.python, self.key)
+        started = time.monotonic()
+        return self.server.start(req), started
 
-    def abort(self) -> None:
-        handle, self.current = self.current, None
-        if handle is not None:
-            kill_group(handle.pid)
+    def after_abort(self, handle: ChildHandle | None) -> None:
         _drop_server(self.key)
 
     def release(self) -> None:

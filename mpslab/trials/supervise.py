@@ -107,16 +107,50 @@ def _wait_for_stacks(handle: ChildHandle, stacks_path: str) -> int | None:
     return None
 
 
-class SpawnRunner:
+class TrialRunner:
+    """Starts trial children one at a time and supervises each (``run``); ``abort`` kills the one running.
+
+    A runner says how a child starts (``start``: its handle and the moment it started) and
+    what else an abort ends (``after_abort``); waiting, time-outs, stacks and kills are shared.
+    """
+
+    mode = ""
+
+    def __init__(self, python: str) -> None:
+        self.python = python
+        self.current: ChildHandle | None = None
+
+    def start(self, req: dict[str, Any]) -> tuple[ChildHandle, float]:
+        """Start the child of ``req``; its handle and its start (``time.monotonic()``)."""
+        raise NotImplementedError
+
+    def run(self, req: dict[str, Any], timeout_s: float) -> ChildExit:
+        """One child, from its start to its exit or its deadline (then stacks dumped and killed)."""
+        self.current, started = self.start(req)
+        exit_ = supervise_child(self.current, started, timeout_s, req["stacks"])
+        self.current = None  # kept on an exception, for abort()
+        return exit_
+
+    def abort(self) -> None:
+        """Kill the child running (its process group), then whatever ``after_abort`` ends."""
+        handle, self.current = self.current, None
+        if handle is not None:
+            kill_group(handle.pid)
+        self.after_abort(handle)
+
+    def after_abort(self, handle: ChildHandle | None) -> None:
+        """What an abort ends besides the child's group (nothing here)."""
+
+    def release(self) -> None:
+        """Give back what the runner holds between trials (nothing here)."""
+
+
+class SpawnRunner(TrialRunner):
     """One fresh interpreter per trial."""
 
     mode = "spawn"
 
-    def __init__(self, python: str) -> None:
-        self.python = python
-        self.current: _PopenHandle | None = None
-
-    def run(self, req: dict[str, Any], timeout_s: float) -> ChildExit:
+    def start(self, req: dict[str, Any]) -> tuple[ChildHandle, float]:
         started = time.monotonic()
         with open(req["stderr"], "wb") as err:
             proc = subprocess.Popen(
@@ -129,16 +163,8 @@ class SpawnRunner:
                 close_fds=True,
                 cwd=req["cwd"],
             )
-        self.current = _PopenHandle(proc)
-        exit_ = supervise_child(self.current, started, timeout_s, req["stacks"])
-        self.current = None  # kept on an exception, for abort()
-        return exit_
+        return _PopenHandle(proc), started
 
-    def abort(self) -> None:
-        handle, self.current = self.current, None
+    def after_abort(self, handle: ChildHandle | None) -> None:
         if handle is not None:
-            kill_group(handle.pid)
             handle.wait(REAP_WAIT_S)
-
-    def release(self) -> None:
-        pass

@@ -81,27 +81,13 @@ class TrialRecord:
         missing = [k for k in ("batch", "trial", *_PARTS) if k not in obj]
         if missing:
             raise ValueError(f"TrialRecord.from_json: missing {', '.join(missing)}")
-        return cls(
-            batch=obj["batch"],
-            trial=obj["trial"],
-            result=obj["result"],
-            config=obj["config"],
-            environment=obj["environment"],
-            schema=obj.get("schema", SCHEMA_VERSION),
-            kind=obj.get("kind", RECORD_KIND),
-        )
+        given = {k: obj[k] for k in ("batch", "trial", *_PARTS)}
+        return cls(**given, schema=obj.get("schema", SCHEMA_VERSION), kind=obj.get("kind", RECORD_KIND))
 
     def to_json(self) -> dict[str, Any]:
         """The dict a store writes for this record, keys in the store's order; plain JSON."""
-        return {
-            "schema": self.schema,
-            "kind": self.kind,
-            "batch": self.batch,
-            "trial": self.trial,
-            "result": copy.deepcopy(dict(self.result)),
-            "config": copy.deepcopy(dict(self.config)),
-            "environment": copy.deepcopy(dict(self.environment)),
-        }
+        head = {"schema": self.schema, "kind": self.kind, "batch": self.batch, "trial": self.trial}
+        return {**head, **{part: copy.deepcopy(dict(getattr(self, part))) for part in _PARTS}}
 
     # ------------------------------------------------------------------ typed accessors
 
