@@ -55,6 +55,8 @@ class TrialRecord:
     schema: int = SCHEMA_VERSION
     kind: str = field(default=RECORD_KIND, repr=False)
 
+    __hash__ = None  # type: ignore[assignment]  # its parts are dicts: equal records compare equal, none hashes
+
     def __post_init__(self) -> None:
         for name in _PARTS:
             value = getattr(self, name)
