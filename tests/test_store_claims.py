@@ -252,3 +252,19 @@ def test_append_takes_an_object_that_gives_its_record_as_json(tmp_path):
     assert json.loads(path.read_bytes()) == _record(0)  # the record as given, one line
     with pytest.raises(ValueError, match="not an mpslab trial record"):
         store.append(Typed({"trial": 1}))
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess:
+    script = os.path.join(ROOT, "benchmarks", "store_claims.py")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, script, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_claims_benchmark_runs_tiny_and_refuses_bad_input_in_one_line():
+    proc = _bench("--tiny", "--writers", "1,2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines() if line.split()[:2] in (["1", "20"], ["2", "20"])]
+    assert len(rows) == 2, proc.stdout
+    bad = _bench("--writers", "two")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.strip().count("\n") == 0 and "--writers='two'" in bad.stderr
