@@ -37,24 +37,33 @@ def _same(obj: Any) -> Any:
     return obj
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LineKind:
-    """What one kind of row is: how to recognise it, which schema this mpslab writes, how older rows read.
+    """What one kind of row is: its fields, the schema this mpslab writes, how older rows read.
 
-    ``adopt`` runs first on every JSON value read: it returns the value as a row of
-    this kind (a row written before rows carried their kind and schema, say), or
-    ``None`` for a line that is neither a row nor damage and is skipped silently.
-    ``valid`` checks the shape of a row of any schema; ``upgrade`` brings a valid row
-    of this schema or older up to date.
+    A row is a JSON object whose ``kind`` is ``name``, whose ``schema`` is an integer and
+    whose ``fields`` have their types (``valid``). ``adopt`` runs first on every JSON value
+    read: it returns the value as a row of this kind (a row written before rows carried
+    their kind and schema, say), or ``None`` for a line that is neither a row nor damage
+    and is skipped silently. ``upgrade`` brings a valid row of this schema or older up to date.
     """
 
     name: str  # the "kind" field of its rows: "mpslab.trial"
     noun: str  # in messages: "mpslab trial record"
     file_noun: str  # in messages: "trial store"
     schema: int
-    valid: Callable[[Any], bool]
+    fields: dict[str, type]
     adopt: Callable[[Any], Any] = _same
     upgrade: Callable[[dict[str, Any]], dict[str, Any]] = _same
+
+    def valid(self, obj: Any) -> bool:
+        """Whether ``obj`` has the shape of a row of this kind (of any schema)."""
+        return (
+            isinstance(obj, dict)
+            and obj.get("kind") == self.name
+            and isinstance(obj.get("schema"), int)
+            and all(isinstance(obj.get(k), t) for k, t in self.fields.items())
+        )
 
 
 def jsonable(value: Any) -> Any:

@@ -245,20 +245,6 @@ def _isnull(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def is_record(obj: Any) -> bool:
-    """Whether ``obj`` has the shape of a trial record (of any schema)."""
-    return (
-        isinstance(obj, dict)
-        and obj.get("kind") == RECORD_KIND
-        and isinstance(obj.get("schema"), int)
-        and isinstance(obj.get("batch"), str)
-        and isinstance(obj.get("trial"), int)
-        and isinstance(obj.get("result"), dict)
-        and isinstance(obj.get("config"), dict)
-        and isinstance(obj.get("environment"), dict)
-    )
-
-
 def is_claim_line(obj: Any) -> bool:
     """Whether ``obj`` is a claim line: stores written before claims moved to their sidecar hold them
     among the records. They are neither records nor damage: readers skip them silently."""
@@ -269,15 +255,15 @@ def _adopt(obj: Any) -> Any:
     return None if is_claim_line(obj) else obj
 
 
+_RECORD_FIELDS = {"batch": str, "trial": int, "result": dict, "config": dict, "environment": dict}
 TRIAL_LINES = LineKind(
-    name=RECORD_KIND,
-    noun="mpslab trial record",
-    file_noun="trial store",
-    schema=SCHEMA_VERSION,
-    valid=is_record,
-    adopt=_adopt,
-    upgrade=migrate,
+    RECORD_KIND, "mpslab trial record", "trial store", SCHEMA_VERSION, _RECORD_FIELDS, _adopt, migrate
 )
+
+
+def is_record(obj: Any) -> bool:
+    """Whether ``obj`` has the shape of a trial record (of any schema)."""
+    return TRIAL_LINES.valid(obj)
 
 
 def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

@@ -83,16 +83,6 @@ def config_key(config: StressConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _is_throughput_row(obj: Any) -> bool:
-    return (
-        isinstance(obj, dict)
-        and obj.get("kind") == THROUGHPUT_KIND
-        and isinstance(obj.get("schema"), int)
-        and isinstance(obj.get("key"), str)
-        and isinstance(obj.get("repeat"), int)
-    )
-
-
 def _adopt(obj: Any) -> Any:
     """Rows written without a kind and schema (every committed ``throughput.jsonl``) read as schema 1."""
     if isinstance(obj, dict) and "kind" not in obj and "schema" not in obj and "key" in obj and "repeat" in obj:
@@ -102,12 +92,7 @@ def _adopt(obj: Any) -> Any:
 
 THROUGHPUT_KIND = "mpslab.throughput"
 THROUGHPUT_LINES = LineKind(
-    name=THROUGHPUT_KIND,
-    noun="mpslab throughput row",
-    file_noun="throughput store",
-    schema=1,
-    valid=_is_throughput_row,
-    adopt=_adopt,
+    THROUGHPUT_KIND, "mpslab throughput row", "throughput store", 1, {"key": str, "repeat": int}, _adopt
 )
 
 
