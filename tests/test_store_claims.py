@@ -15,6 +15,7 @@ import warnings
 import pandas as pd
 import pytest
 
+from mpslab.run.config import ConfigError
 from mpslab.trials import claims
 from mpslab.trials.records import CLAIM_KIND, SCHEMA_VERSION, TornRecordWarning, make_record, read_records
 from mpslab.trials.store import TrialStore, drop_claim_lines
@@ -268,3 +269,14 @@ def test_the_claims_benchmark_runs_tiny_and_refuses_bad_input_in_one_line():
     bad = _bench("--writers", "two")
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip().count("\n") == 0 and "--writers='two'" in bad.stderr
+
+
+def test_a_claims_sidecar_that_is_not_sqlite_is_refused_in_one_line_and_left_untouched(tmp_path):
+    path = tmp_path / "t.jsonl"
+    sidecar = tmp_path / "t.jsonl.claims"
+    sidecar.write_bytes(b"trial,owner\n0,me\n" * 200)
+    store = TrialStore(path)
+    with pytest.raises(ConfigError, match="not a usable SQLite claims file") as info:
+        store.claimant("b1", 2)
+    assert "\n" not in str(info.value) and "t.jsonl.claims" in str(info.value)
+    assert sidecar.read_bytes() == b"trial,owner\n0,me\n" * 200

@@ -28,6 +28,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from mpslab.run.config import ConfigError
+
 __all__ = ["Claimant", "claims_path", "process_start", "owner_alive"]
 
 BUSY_TIMEOUT_S = 600.0  # how long a writer waits for another's transaction before it gives up
@@ -197,12 +199,18 @@ class Claimant:
 def _connect(path: str) -> sqlite3.Connection:
     """A connection to the claims sidecar at ``path`` (created if missing), in WAL mode, that waits for other
     writers' transactions for up to ``BUSY_TIMEOUT_S`` instead of failing."""
-    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    try:
+        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise ConfigError(f"store claims {path!r}: cannot be opened: {exc}") from None
     try:
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute(_SCHEMA)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise ConfigError(f"store claims {path!r}: not a usable SQLite claims file: {exc}") from None
     except BaseException:
         db.close()
         raise
