@@ -178,6 +178,7 @@ def test_a_writer_killed_with_9_leaves_its_claims_and_the_next_writer_runs_them_
         assert sorted(c.finished()) == [0, 1]
         assert c.held_by_others() == []
         assert c.take(10) == list(range(2, 10))  # the dead writer's unfinished claims, and the rest, once each
+    assert _claim_rows(path) == []  # the dead writer's claims are gone: retaken and given up, or of recorded trials
 
 
 # --------------------------------------------------------------------------- stores that hold claim lines

@@ -129,18 +129,21 @@ class Claimant:
                 raise
             self._db.execute("COMMIT")
 
-    def _live_claims(self, db: sqlite3.Connection) -> dict[int, str]:
-        """Trial number -> run id of each live claim on this batch."""
+    def _claims(self, db: sqlite3.Connection) -> tuple[dict[int, str], list[int]]:
+        """(trial number -> run id of each live claim on this batch, the trial numbers of dead owners' claims)."""
         rows = db.execute("SELECT trial, host, pid, started, run FROM claims WHERE batch = ?", (self.batch,))
         alive: dict[tuple[Any, ...], bool] = {}
-        out: dict[int, str] = {}
+        live: dict[int, str] = {}
+        dead: list[int] = []
         for trial, *owner in rows.fetchall():
             key = tuple(owner)
             if key not in alive:
                 alive[key] = owner_alive(*owner)
             if alive[key]:
-                out[trial] = owner[-1]
-        return out
+                live[trial] = owner[-1]
+            else:
+                dead.append(trial)
+        return live, dead
 
     def take(self, limit: int) -> list[int]:
         """Claim up to ``limit`` trial numbers that have no record and no live claim, lowest first."""
@@ -150,7 +153,9 @@ class Claimant:
         with self._transaction(write=True) as db:
             self.store.check_schema()
             done = self.store.finished(self.batch)
-            live = self._live_claims(db)
+            live, dead = self._claims(db)
+            gone = [(self.batch, k) for k in dead if k in done]  # a killed writer's claims of recorded trials
+            db.executemany("DELETE FROM claims WHERE batch = ? AND trial = ?", gone)
             for k in range(self.trials):
                 if len(out) >= limit:
                     break
@@ -175,7 +180,7 @@ class Claimant:
         """Trial numbers without a record whose claim belongs to another live writer."""
         with self._transaction(write=False) as db:
             done = self.store.finished(self.batch)
-            live = self._live_claims(db)
+            live, _ = self._claims(db)
         return sorted(k for k, run in live.items() if k < self.trials and k not in done and run != self.run)
 
     def close(self) -> None:
