@@ -9,8 +9,9 @@ never take the same number. A claim is live while its owner is: on this host, wh
 its pid exists and (where ``/proc`` tells) was started at the recorded time, so a
 reused pid is not mistaken for the owner; on another host, always (its processes are
 not ours to see); a run of this process that has closed, never. The trials of a dead
-owner (``kill -9`` included) are claimed again by the next writer. Closing a
-``Claimant`` deletes its claims; records are never rewritten.
+owner (``kill -9`` included) are claimed again by the next writer, which also drops
+that owner's claims on trials already recorded. Closing a ``Claimant`` deletes its
+claims; records are never rewritten.
 
 SQLite's locks need one machine's kernel (or a filesystem that keeps them: not NFS);
 a fleet of machines writes through its one submitting process
