@@ -354,6 +354,7 @@ def test_two_concurrent_run_trials_processes_on_one_store_neither_duplicate_nor_
     assert [p.returncode for p in procs] == [0, 0]
     df = load_records(store)
     assert len(df) == n and sorted(df["trial"]) == list(range(n))  # no duplicate, none missing
+    assert b"mpslab.claim" not in store.read_bytes()  # the claims went to the sidecar, not among the records
     ran = []
     for out in outs:  # each process returns the whole batch, its own share run by itself
         trials_text, ran_text = out.strip().rsplit(" ", 1)

@@ -180,3 +180,56 @@ def test_every_committed_trial_store_loads_without_a_warning_and_holds_records(t
             shutil.copyfile(f, copy)
             with pytest.raises(ConfigError, match="holds no mpslab trial record"):
                 TrialStore(copy)
+
+
+# --------------------------------------------------------------------------- the advisor's throughput rows
+
+
+def _throughput_row(key: str, repeat: int) -> dict:
+    return {"key": key, "repeat": repeat, "label": "1 thread", "requests_per_s": float("nan"), "seconds": 0.5}
+
+
+def test_every_committed_throughput_file_loads_untouched_through_the_shared_reader(tmp_path):
+    from mpslab.studies.advisor.measure import ThroughputStore, read_throughput
+
+    files = [f for f in _committed_jsonl() if os.path.basename(f) == "throughput.jsonl"]
+    assert files
+    for f in files:
+        data = open(f, "rb").read()
+        keys = {(r["key"], r["repeat"]) for r in map(json.loads, data.splitlines())}
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", TornRecordWarning)
+            rows = read_throughput(f)
+            copy = tmp_path / "throughput.jsonl"
+            shutil.copyfile(f, copy)
+            store = ThroughputStore(str(copy))
+        assert set(rows) == keys and store.rows == rows, f
+        assert all("kind" not in r and r["requests_per_s"] > 0 for r in rows.values()), f
+        assert copy.read_bytes() == data  # reading adopts the rows as they are; nothing is rewritten
+
+
+def test_throughput_rows_append_as_records_of_their_kind_and_survive_a_torn_line(tmp_path):
+    from mpslab.studies.advisor.measure import THROUGHPUT_LINES, ThroughputStore, read_throughput
+
+    path = tmp_path / "throughput.jsonl"
+    store = ThroughputStore(str(path))
+    store.append(_throughput_row("k1", 0))
+    with open(path, "ab") as fh:
+        fh.write(b'{"schema":1,"kind":"mpslab.thr')  # a write torn by kill -9
+    store = ThroughputStore(str(path))  # reads whole lines only: the torn one may still be being written
+    store.append(_throughput_row("k1", 1))
+    first = json.loads(path.read_bytes().splitlines()[0])
+    assert first["kind"] == THROUGHPUT_LINES.name and first["schema"] == THROUGHPUT_LINES.schema
+    assert first["requests_per_s"] is None  # NaN is stored as null
+    with pytest.warns(TornRecordWarning, match="line 2 "):
+        assert sorted(read_throughput(str(path))) == [("k1", 0), ("k1", 1)]
+
+
+def test_a_throughput_file_of_other_data_is_refused_untouched(tmp_path):
+    from mpslab.studies.advisor.measure import ThroughputStore
+
+    path = tmp_path / "throughput.jsonl"
+    path.write_bytes(OTHER_FILES["results.csv"])
+    with pytest.raises(ConfigError, match="holds no mpslab throughput row") as info:
+        ThroughputStore(str(path))
+    assert "\n" not in str(info.value) and path.read_bytes() == OTHER_FILES["results.csv"]

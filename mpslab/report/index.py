@@ -30,8 +30,10 @@ FIGURE_WIDTH_PX = 880
 
 
 def is_sidecar(name: str) -> bool:
-    """A file that only serves another one (a store's lock, a half-written temporary): not listed."""
-    return name.endswith(".lock") or ".tmp" in name or name.startswith(".")
+    """A file that only serves another one (a store's claims or lock, a half-written temporary): not listed."""
+    return name.endswith((".lock", ".claims", ".claims-wal", ".claims-shm", ".claims-journal")) or (
+        ".tmp" in name or name.startswith(".")
+    )
 
 
 def verdict_of(ipynb: str) -> str | None:

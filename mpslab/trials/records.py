@@ -8,32 +8,23 @@ One line per trial, written as soon as the trial ends::
      "environment": {"torch": "2.13.0", "device": "mps", "host": "...", "mpslab_commit": "...",
                      "interpreter": "3.12.3 standard build", "gil_enabled_start": null, ...}}
 
-Each record is one ``os.write`` of a complete line on an ``O_APPEND`` file
-descriptor, followed by ``fsync``: a run killed at any moment (``kill -9``
-included) leaves a file whose complete lines are all valid records. A torn last
-line is skipped on load with a ``TornRecordWarning``; the next append starts on a
-fresh line, so a torn line never swallows a later record.
+Each record is one complete line appended by ``jsonlines.append_line`` (one
+``os.write`` on an ``O_APPEND`` descriptor, then ``fsync``): a run killed at any
+moment (``kill -9`` included) leaves a file whose complete lines are all valid
+records. A torn last line is skipped on load with a ``TornRecordWarning``; the
+next append starts on a fresh line, so a torn line never swallows a later record.
 
 A *batch* is one config run under one interpreter and environment with one
 timeout (``run_trials`` computes its key): re-running the same batch against the
 same store skips the trials already recorded.
 
-Many writers, one store. Before a writer runs trial *k* of a batch it *claims*
-it: under an exclusive ``lockf`` lock on the sidecar file ``<store>.lock`` it
-reads what the store holds for the batch (records and claims, incrementally from
-where it last read), picks trial numbers that have neither a record nor a live
-claim, and appends one claim line per number (``"kind": "mpslab.claim"``, owner
-= host, pid, run id). A claim is live while its owner lives: each owner holds a
-``lockf`` lock on one byte of the lock file (offset ``OWNER_BASE + pid``) for as
-long as its process runs, and the kernel drops it when the process dies, even
-on ``kill -9``; so a test lock on that byte tells a dead owner from a live one,
-and the trials of a dead owner are claimed again. Two processes started together
-on one store therefore split the trials between them, and each waits for the
-other's claims before it returns the whole batch. Records are never rewritten.
-This needs the writers on one machine (one kernel sees the locks); a fleet of
-machines writes through its one submitting process (``mpslab.trials.executors``).
+The file holds trial records only. Which writer runs which trial of a batch
+(claims, when several writers share one store) lives beside it in a SQLite
+sidecar (``mpslab.trials.claims``). Stores written before that hold claim lines
+(``"kind": "mpslab.claim"``) among their records: readers skip them silently, and
+``store.drop_claim_lines`` rewrites such a file without them.
 
-Schema versions: records of an older schema are upgraded on read (``_migrate``,
+Schema versions: records of an older schema are upgraded on read (``migrate``,
 one step per version in ``MIGRATIONS``); a newer one is skipped with a warning.
 A store whose records are of another schema than this mpslab writes is refused
 for appending (``StoreSchemaError``, one line naming the file and both versions),
@@ -54,12 +45,12 @@ import hashlib
 import json
 import math
 import os
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from mpslab.run.config import ConfigError
 from mpslab.run.interpreter import fill_interpreter
+from mpslab.trials.jsonlines import LineKind, TornRecordWarning, jsonable, read_lines
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -67,6 +58,10 @@ __all__ = [
     "TornRecordWarning",
     "StoreSchemaError",
     "MIGRATIONS",
+    "TRIAL_LINES",
+    "migrate",
+    "is_record",
+    "is_claim_line",
     "make_record",
     "batch_environment",
     "record_to_row",
@@ -79,8 +74,7 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 RECORD_KIND = "mpslab.trial"
-CLAIM_KIND = "mpslab.claim"
-OWNER_BASE = 1 << 20  # lock-file byte of the owner with pid p: OWNER_BASE + p (byte 0 is the claim mutex)
+CLAIM_KIND = "mpslab.claim"  # the kind of the claim lines that stores once held beside their records
 
 # Columns first in every frame, in this order; the rest follow as they come.
 LEADING_COLUMNS = [
@@ -103,10 +97,6 @@ _NULLABLE_INT = ["exit_code", "signal_number", "error_count", "mismatch_count", 
 _FLOAT = ["seconds", "wall_s", "ops_per_s"]
 
 
-class TornRecordWarning(UserWarning):
-    """A line of a records file could not be read (a torn write) and was skipped."""
-
-
 class StoreSchemaError(ConfigError):
     """A store holds records of another schema version than this mpslab writes."""
 
@@ -117,7 +107,7 @@ class StoreSchemaError(ConfigError):
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
-def _migrate(record: dict[str, Any]) -> dict[str, Any]:
+def migrate(record: dict[str, Any]) -> dict[str, Any]:
     """``record`` upgraded, one schema step at a time, to ``SCHEMA_VERSION``."""
     while record["schema"] < SCHEMA_VERSION:
         step = MIGRATIONS.get(record["schema"])
@@ -141,7 +131,7 @@ def _fill(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _canonical(obj: Any) -> str:
-    return json.dumps(_jsonable(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return json.dumps(jsonable(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 # Fields of the environment block that a trial measured rather than ran in: left out of its identity.
@@ -182,23 +172,6 @@ def batch_key(**parts: Any) -> str:
 # --------------------------------------------------------------------------- records
 
 
-def _jsonable(value: Any) -> Any:
-    """``value`` with NaN and infinities as ``None`` and numpy scalars as Python ones."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value) if math.isfinite(value) else None
-    if hasattr(value, "item"):  # numpy scalar
-        return _jsonable(value.item())
-    return str(value)
-
-
 def make_record(row: dict[str, Any], *, batch: str, config: dict[str, Any]) -> dict[str, Any]:
     """A storable record from one flat trial row.
 
@@ -212,7 +185,7 @@ def make_record(row: dict[str, Any], *, batch: str, config: dict[str, Any]) -> d
         k: v for k, v in row.items() if k not in cfg_keys and not k.startswith("env_") and k not in ("trial", "batch")
     }
     env = {k[4:]: v for k, v in row.items() if k.startswith("env_") and k != "env_id"}
-    return _jsonable(
+    return jsonable(
         {
             "schema": SCHEMA_VERSION,
             "kind": RECORD_KIND,
@@ -272,17 +245,25 @@ def _isnull(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def _valid(obj: Any) -> bool:
-    return (
-        isinstance(obj, dict)
-        and obj.get("kind") == RECORD_KIND
-        and isinstance(obj.get("schema"), int)
-        and isinstance(obj.get("batch"), str)
-        and isinstance(obj.get("trial"), int)
-        and isinstance(obj.get("result"), dict)
-        and isinstance(obj.get("config"), dict)
-        and isinstance(obj.get("environment"), dict)
-    )
+def is_claim_line(obj: Any) -> bool:
+    """Whether ``obj`` is a claim line: stores written before claims moved to their sidecar hold them
+    among the records. They are neither records nor damage: readers skip them silently."""
+    return isinstance(obj, dict) and obj.get("kind") == CLAIM_KIND
+
+
+def _adopt(obj: Any) -> Any:
+    return None if is_claim_line(obj) else obj
+
+
+_RECORD_FIELDS = {"batch": str, "trial": int, "result": dict, "config": dict, "environment": dict}
+TRIAL_LINES = LineKind(
+    RECORD_KIND, "mpslab trial record", "trial store", SCHEMA_VERSION, _RECORD_FIELDS, _adopt, migrate
+)
+
+
+def is_record(obj: Any) -> bool:
+    """Whether ``obj`` has the shape of a trial record (of any schema)."""
+    return TRIAL_LINES.valid(obj)
 
 
 def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -290,88 +271,9 @@ def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
     A line that is not a complete JSON record (a write torn by ``kill -9``) is
     skipped with a ``TornRecordWarning``; so is a record of a newer schema.
+    Claim lines of older stores are skipped silently.
     """
-    path = os.fspath(path)
-    with open(path, "rb") as fh:
-        data = fh.read()
-    return [rec for kind, rec in _parse_lines(path, data, 1, final=True) if kind == RECORD_KIND]
-
-
-def _parse_lines(
-    path: str, data: bytes, first_lineno: int, *, final: bool, migrate: bool = True, schemas: set[int] | None = None
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(kind, object) for each valid record or claim in ``data`` (whole lines); the rest skipped.
-
-    Skipped lines are reported once ``data`` is read, in one ``TornRecordWarning`` per kind
-    of problem with its count and line numbers (a file of thousands of bad lines gives a few
-    lines of warning, not thousands). ``final``: ``data`` runs to the end of the file, so a
-    bad last line is named as such. Records of an older schema are migrated when ``migrate``;
-    ``schemas`` collects every record's schema version, a skipped newer one included.
-    """
-    lines = data.split(b"\n")
-    skipped: dict[str, list[int]] = {}
-    newer: set[int] = set()
-    last = first_lineno + len(lines) - 1 if final else None
-    for index, line in enumerate(lines):
-        lineno = first_lineno + index
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            skipped.setdefault("corrupt", []).append(lineno)
-            continue
-        if _valid_claim(obj):
-            yield CLAIM_KIND, obj
-            continue
-        if not _valid(obj):
-            skipped.setdefault("foreign", []).append(lineno)
-            continue
-        if schemas is not None:
-            schemas.add(obj["schema"])
-        if obj["schema"] > SCHEMA_VERSION:
-            skipped.setdefault("newer", []).append(lineno)
-            newer.add(obj["schema"])
-            continue
-        yield RECORD_KIND, (_migrate(obj) if migrate else obj)
-    for kind, numbers in skipped.items():
-        warnings.warn(_skipped_message(path, kind, numbers, last, newer), TornRecordWarning, stacklevel=3)
-
-
-# Each kind of skipped line: (singular, plural, why).
-_SKIPPED = {
-    "corrupt": ("corrupt line", "corrupt lines", "not JSON: a torn write?"),
-    "foreign": ("line of other data", "lines of other data", "JSON, but not an mpslab trial record"),
-    "newer": ("record of a newer schema", "records of a newer schema", "schema {newer}; mpslab reads schema {ours}"),
-}
-_LINES_SHOWN = 10
-
-
-def _skipped_message(path: str, kind: str, numbers: list[int], last: int | None, newer: set[int]) -> str:
-    """One line: how many lines of ``kind`` were skipped, which ones (the first few), and why."""
-    one, many, why = _SKIPPED[kind]
-    why = why.format(newer=", ".join(map(str, sorted(newer))), ours=SCHEMA_VERSION)
-    shown = [str(n) for n in numbers[:_LINES_SHOWN]]
-    ends_last = numbers[-1] == last and len(numbers) <= _LINES_SHOWN
-    if ends_last:
-        shown[-1] = f"the last line, {last}"
-    if len(numbers) == 1:
-        where = shown[0] if ends_last else f"line {shown[0]}"
-        return f"{path}: 1 {one} skipped: {where} ({why})"
-    where = ", ".join(shown[:-1]) + (" and " if ends_last else ", ") + shown[-1]
-    if len(numbers) > _LINES_SHOWN:
-        where += f" and {len(numbers) - _LINES_SHOWN} more"
-    return f"{path}: {len(numbers)} {many} skipped: lines {where} ({why})"
-
-
-def _valid_claim(obj: Any) -> bool:
-    return (
-        isinstance(obj, dict)
-        and obj.get("kind") == CLAIM_KIND
-        and isinstance(obj.get("batch"), str)
-        and isinstance(obj.get("trial"), int)
-        and isinstance(obj.get("owner"), dict)
-    )
+    return read_lines(path, TRIAL_LINES)
 
 
 def _expand(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
@@ -401,9 +303,3 @@ def load_records(*paths: str | os.PathLike[str]):
         records.extend(recs)
         sources.extend([path] * len(recs))
     return records_frame(records, sources)
-
-
-# --------------------------------------------------------------------------- the store
-
-# Lock files are opened once per process and never closed: closing any descriptor of a file
-# drops every lockf lock this process holds on it (POSIX), the owner byte included.

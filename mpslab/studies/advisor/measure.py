@@ -7,9 +7,10 @@ candidates, steps/s x B for batched ones (one step = one call serving B requests
 Latencies are per step, so for a batched candidate p50/p99 are per call: every
 request of a call waits for the whole call.
 
-Each row is appended to a JSON-lines file keyed by the configuration (its
-``StressConfig`` fields and the torch build), so the same command again reads the
-rows back instead of measuring again. Trials go through ``run_trials`` with its
+Each row is appended to a JSON-lines file (``kind`` ``mpslab.throughput``, through
+the same append, read and torn-line path as trial records: ``trials.jsonlines``),
+keyed by the configuration (its ``StressConfig`` fields and the torch build), so the
+same command again reads the rows back instead of measuring again. Trials go through ``run_trials`` with its
 own store (``store=``), which resumes a batch already there.
 Not here: what to measure (``budget``) or what it means (``decide``).
 """
@@ -32,8 +33,17 @@ from mpslab.run.runner import run_stress
 from mpslab.studies.advisor.batching import batched_name, plugin_file
 from mpslab.studies.advisor.grid import Candidate
 from mpslab.trials.isolate import run_trials
+from mpslab.trials.jsonlines import JsonLinesFile, LineKind, read_lines
 
-__all__ = ["config_for", "config_key", "ThroughputStore", "measure_throughput", "run_candidate_trials"]
+__all__ = [
+    "config_for",
+    "config_key",
+    "ThroughputStore",
+    "THROUGHPUT_LINES",
+    "read_throughput",
+    "measure_throughput",
+    "run_candidate_trials",
+]
 
 # environment fields that identify the build measured (time and load vary from run to run)
 _BUILD_FIELDS = ("torch", "torch_build", "device_name", "python", "platform")
@@ -73,37 +83,55 @@ def config_key(config: StressConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _adopt(obj: Any) -> Any:
+    """Rows written without a kind and schema (every committed ``throughput.jsonl``) read as schema 1."""
+    if isinstance(obj, dict) and "kind" not in obj and "schema" not in obj and "key" in obj and "repeat" in obj:
+        return {"schema": 1, "kind": THROUGHPUT_KIND, **obj}
+    return obj
+
+
+THROUGHPUT_KIND = "mpslab.throughput"
+THROUGHPUT_LINES = LineKind(
+    THROUGHPUT_KIND, "mpslab throughput row", "throughput store", 1, {"key": str, "repeat": int}, _adopt
+)
+
+
 class ThroughputStore:
-    """A JSON-lines file of throughput rows, one per (configuration key, repeat)."""
+    """Throughput rows, one per (configuration key, repeat): in memory, and in a JSON-lines file when ``path``
+    is given (``jsonlines.JsonLinesFile``: the trial store's checks, append and torn-line handling)."""
 
     def __init__(self, path: str | None) -> None:
         self.path = path
         self.rows: dict[tuple[str, int], dict[str, Any]] = {}
-        if path and os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                for line in f:
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue  # a line torn by an interrupted write: measured again
-                    if isinstance(row, dict) and "key" in row and "repeat" in row:
-                        self.rows[(row["key"], int(row["repeat"]))] = row
+        self._file: JsonLinesFile | None = None
+        if path:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            self._file = JsonLinesFile(path, THROUGHPUT_LINES)
+            for row in self._file.read_new():
+                _keep(self.rows, row)
 
     def get(self, key: str, repeat: int) -> dict[str, Any] | None:
         return self.rows.get((key, repeat))
 
     def append(self, row: dict[str, Any]) -> None:
-        self.rows[(row["key"], int(row["repeat"]))] = row
-        if self.path:
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(_jsonable(row), sort_keys=True) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+        _keep(self.rows, row)
+        if self._file is not None:
+            self._file.append_row({"schema": THROUGHPUT_LINES.schema, "kind": THROUGHPUT_KIND, **row})
 
 
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+def read_throughput(path: str) -> dict[tuple[str, int], dict[str, Any]]:
+    """(key, repeat) -> row of the file at ``path`` (none if it is missing; the last row of a pair wins, as
+    in ``ThroughputStore``), read without writing anything."""
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    for row in read_lines(path, THROUGHPUT_LINES) if os.path.exists(path) else []:
+        _keep(rows, row)
+    return rows
+
+
+def _keep(rows: dict[tuple[str, int], dict[str, Any]], row: dict[str, Any]) -> None:
+    """Hold ``row`` without its kind and schema: they say what a line of the file is, not what was measured."""
+    row = {k: v for k, v in row.items() if k not in ("kind", "schema")}
+    rows[(row["key"], int(row["repeat"]))] = row
 
 
 def measure_throughput(c: Candidate, config: StressConfig, repeat: int, store: ThroughputStore) -> tuple[dict, bool]:

@@ -22,7 +22,7 @@ from mpslab.studies.advisor import budget as _budget
 from mpslab.studies.advisor import decide as _decide
 from mpslab.studies.advisor.batching import batched_name
 from mpslab.studies.advisor.grid import Candidate
-from mpslab.studies.advisor.measure import ThroughputStore
+from mpslab.studies.advisor.measure import read_throughput
 from mpslab.trials.records import read_records
 
 __all__ = ["reread"]
@@ -53,9 +53,9 @@ def reread(folder: str) -> tuple[_budget.Plan, pd.DataFrame, bool, str]:
     plan = _budget.Plan.from_dict(saved["plan"])
     workload = saved["request"]["workload"]
     labels = {c.label for c in plan.candidates}
-    store = ThroughputStore(os.path.join(folder, "throughput.jsonl"))
+    measured = read_throughput(os.path.join(folder, "throughput.jsonl"))
     rows = pd.DataFrame.from_records(
-        [r for r in store.rows.values() if r.get("label") in labels and int(r["repeat"]) < plan.repeats]
+        [r for r in measured.values() if r.get("label") in labels and int(r["repeat"]) < plan.repeats]
     )
     trials: dict[str, list[str]] = {}
     path = os.path.join(folder, "trials.jsonl")
