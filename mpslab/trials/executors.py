@@ -5,7 +5,7 @@ time, through this process's fork server or spawn runner: what ``executor=None``
 means), any ``concurrent.futures.Executor`` (a process pool), or a
 ``distributed.Client`` (a Dask cluster). ``drive_batch`` is the one loop every batch
 goes through, whatever the executor: it claims free trial numbers in the store
-(``store.Claimant``: two writers on one store never run the same trial), submits them,
+(``claims.Claimant``: two writers on one store never run the same trial), submits them,
 and, like dask's ``as_completed``, takes each future as it completes, turns its dict
 into a ``TrialRecord`` and appends it to the store on this (the submitting) side only.
 It waits for trials that other live writers hold, and returns the whole batch as a
