@@ -7,122 +7,88 @@ notebooks) were found, 2 bad input (one line on stderr, no traceback).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
-from mpslab.commands import (  # the shared exit codes and argument helpers live with the commands
-    EXIT_BAD_INPUT,
-    BadInput,
-    config_from_args,
-)
+from mpslab.commands import EXIT_BAD_INPUT, BadInput, config_from_args
 from mpslab.run.config import ConfigError, StressConfig
 from mpslab.trials.records import TornRecordWarning
 
-__all__ = ["main", "add_stress_arguments", "config_from_args", "BadInput"]
+__all__ = ["main", "build_parser", "add_stress_arguments", "config_from_args", "BadInput"]
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad input in one line (no usage block) and exits 2."""
+class Parser(argparse.ArgumentParser):
+    """argparse that reports bad input in one line (no usage block), exits 2, and knows its flags.
+
+    ``flags`` maps each destination to the option that sets it (``max_failure`` ->
+    ``--max-failure``; the first option added for it), so a ``ConfigError`` naming a
+    Python parameter can be worded as the flag the user typed.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.flags: dict[str, str] = {}  # before argparse's own --help arrives through add_argument
+        self.commands: dict[str, Parser] = {}  # a subcommand's name -> its parser (the top parser's)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise BadInput(f"{self.prog}: error: {message}")
 
+    def note(self, action: argparse.Action) -> argparse.Action:
+        longest = max(action.option_strings, key=len, default=None)
+        if longest is not None:
+            self.flags.setdefault(action.dest, longest)
+        return action
 
-def _optional_int(text: str) -> int | None:
-    if text.lower() in ("none", "off", "0"):
-        return None
-    return int(text)
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:  # type: ignore[override]
+        return self.note(super().add_argument(*args, **kwargs))
+
+    def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:
+        group = super().add_argument_group(*args, **kwargs)
+        add = group.add_argument
+        group.add_argument = lambda *a, **k: self.note(add(*a, **k))  # type: ignore[method-assign]
+        return group
 
 
 def add_stress_arguments(p: argparse.ArgumentParser) -> None:
-    """The StressConfig flags, shared by every command that runs a config."""
-    d = StressConfig.__dataclass_fields__
+    """The StressConfig flags, shared by every command that runs a config: one per field, from its metadata."""
     g = p.add_argument_group("stress configuration")
-    g.add_argument("--threads", type=int, default=d["threads"].default, help="worker threads (default %(default)s)")
-    g.add_argument(
-        "--iterations", type=int, default=d["iterations"].default, help="iterations per thread (default %(default)s)"
-    )
-    g.add_argument(
-        "--sync-every",
-        type=int,
-        default=d["sync_every"].default,
-        help="synchronise every k iterations; 0 = only at the end (default %(default)s)",
-    )
-    g.add_argument(
-        "--workload",
-        default=d["workload"].default,
-        help="workload name, see `python -m mpslab workloads` (default %(default)s)",
-    )
-    g.add_argument(
-        "--size", type=int, default=d["size"].default, help="workload size, e.g. matrix side (default %(default)s)"
-    )
-    g.add_argument(
-        "--dtype", default=d["dtype"].default, help="float32 | float16 | bfloat16 | float64 (default %(default)s)"
-    )
-    g.add_argument(
-        "--device", default=d["device"].default, help="auto | cpu | cuda | cuda:N | mps (default %(default)s)"
-    )
-    g.add_argument("--streams", default=d["streams"].default, help="shared | per-thread (default %(default)s)")
-    g.add_argument(
-        "--throttle",
-        type=_optional_int,
-        default=None,
-        help="at most k threads in device work at once (default: no limit)",
-    )
-    g.add_argument("--seed", type=int, default=d["seed"].default, help="base random seed (default %(default)s)")
-    g.add_argument(
-        "--verify",
-        dest="verify",
-        default=d["verify"].default,
-        metavar="MODE",
-        help="serial-replay oracle: fingerprint | full | off (default %(default)s)",
-    )
-    g.add_argument("--no-verify", dest="verify", action="store_const", const="off", help="the same as --verify off")
-    g.add_argument(
-        "--full-cap-mb",
-        type=float,
-        default=d["full_cap_mb"].default,
-        metavar="MIB",
-        help="--verify full is refused above this many MiB of kept outputs (default %(default)g)",
-    )
-    g.add_argument(
-        "--warmup",
-        type=int,
-        default=d["warmup"].default,
-        help="untimed warm-up iterations per thread (default %(default)s)",
-    )
-    g.add_argument(
-        "--plugin",
-        dest="plugins",
-        action="append",
-        default=[],
-        metavar="MODULE_OR_FILE",
-        help="import a module or .py file that registers workloads (repeatable)",
-    )
-    g.add_argument(
-        "--param",
-        dest="params",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a workload parameter, e.g. --param batch=16 (repeatable; see `mpslab workloads`)",
-    )
+    for f in dataclasses.fields(StressConfig):
+        meta = f.metadata
+        kwargs: dict[str, Any] = {"dest": f.name, "help": meta["help"]}
+        if meta.get("repeat"):
+            kwargs.update(action="append", default=[])
+        else:
+            kwargs["default"] = f.default
+        for key in ("type", "metavar"):
+            if key in meta:
+                kwargs[key] = meta[key]
+        g.add_argument(meta.get("flag", "--" + f.name.replace("_", "-")), **kwargs)
+        if "off" in meta:
+            flag, value, words = meta["off"]
+            g.add_argument(flag, dest=f.name, action="store_const", const=value, help=words)
 
 
-# --------------------------------------------------------------------------- commands
+def add_plugin_arguments(p: argparse.ArgumentParser, params: str | None = None) -> None:
+    """``--plugin`` (repeatable) and, given its help, ``--param`` (repeatable), as the stress flags spell them."""
+    p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE")
+    if params is not None:
+        p.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE", help=params)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mpslab import commands  # the subcommands' bodies
+    from mpslab.commands import listings, report, stress, studies, trials  # the subcommands' bodies
 
-    parser = _Parser(prog="mpslab", description="Thread-stress and honest statistics for concurrent PyTorch.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog="mpslab", description="Thread-stress and honest statistics for concurrent PyTorch.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    parser.commands = sub.choices  # type: ignore[assignment]
 
     p = sub.add_parser("stress", help="one in-process stress run, checked by the serial-replay oracle")
     add_stress_arguments(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=commands._cmd_stress)
+    p.set_defaults(func=stress.cmd_stress)
 
     p = sub.add_parser("run", help="execute the notebook series headlessly (papermill) and write the report")
     p.add_argument(
@@ -140,17 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-p",
         "--param",
+        dest="params",
         action="append",
         default=[],
         metavar="NAME=VALUE",
         help="override a parameter in every selected notebook that declares it (repeatable)",
     )
-    p.set_defaults(func=commands._cmd_run)
+    p.set_defaults(func=report.cmd_run)
 
     p = sub.add_parser("merge", help="merge report folders written separately (e.g. one per machine) into one")
     p.add_argument("out", help="the report folder to fill (created if missing; what it lists is kept)")
     p.add_argument("parts", nargs="+", metavar="PART", help="report folders of `mpslab run --out`; a later one wins")
-    p.set_defaults(func=commands._cmd_merge)
+    p.set_defaults(func=report.cmd_merge)
 
     p = sub.add_parser(
         "trials",
@@ -209,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--max-time", default=None, metavar="DURATION", help="stop after this long, e.g. 10m, 90s")
     u.add_argument("--stop-on-failure", action="store_true", help="stop at the first failed trial")
     p.add_argument("--json", action="store_true", help="print the failure rate and every trial as JSON")
-    p.set_defaults(func=commands._cmd_trials)
+    p.set_defaults(func=trials.cmd_trials)
 
     p = sub.add_parser(
         "compare",
@@ -245,16 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--csv", default=None, metavar="FILE", help="also write the per-scenario table as CSV")
     p.add_argument("--workload", default=None, help="compare this registered workload instead of scenarios")
-    p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE")
-    p.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE")
+    add_plugin_arguments(p, params="a workload parameter for --workload (repeatable)")
     p.add_argument("--size", type=int, default=64, help="--workload's size (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=commands._cmd_compare)
+    p.set_defaults(func=studies.cmd_compare)
 
     p = sub.add_parser("casebook", help="list the casebook: cited concurrency bugs of released torch, and controls")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=commands._cmd_casebook)
+    p.set_defaults(func=listings.cmd_casebook)
 
     p = sub.add_parser(
         "matrix", help="casebook cases under several interpreters (torch builds): failure rates, first failing build"
@@ -267,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default %(default)s)")
     p.add_argument("--out", default=None, metavar="DIR", help="store, tables and figure here; a re-run resumes")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    p.set_defaults(func=commands._cmd_matrix)
+    p.set_defaults(func=studies.cmd_matrix)
 
     p = sub.add_parser(
         "shrink",
@@ -289,14 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default=".", help="folder for repro_<name>.py and report_<name>.md (default %(default)s)")
     p.add_argument("--name", default=None, help="<name> in the file names (default: the workload's)")
-    p.set_defaults(func=commands._cmd_shrink)
+    p.set_defaults(func=stress.cmd_shrink)
 
     p = sub.add_parser(
         "scenarios",
         help="list the scenario library: what each does, its source, where it applies, whether it needs a cold process",
     )
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=commands._cmd_scenarios)
+    p.set_defaults(func=listings.cmd_scenarios)
 
     p = sub.add_parser(
         "advise",
@@ -321,23 +287,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=256, help="problem size (default %(default)s)")
     p.add_argument("--dtype", default="float32", help="float32 | float16 | bfloat16 | float64 (default %(default)s)")
     p.add_argument("--repeats", type=int, default=3, help="in-process throughput repeats (default %(default)s)")
-    p.add_argument(
-        "--param",
-        dest="params",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="workload parameter (repeatable)",
-    )
-    p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE")
+    add_plugin_arguments(p, params="workload parameter (repeatable)")
     p.add_argument("--out", default=None, metavar="FOLDER", help="store every record here; the same command resumes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=commands._cmd_advise)
+    p.set_defaults(func=studies.cmd_advise)
 
     p = sub.add_parser("workloads", help="list the registered workloads")
-    p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE")
+    add_plugin_arguments(p)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=commands._cmd_workloads)
+    p.set_defaults(func=listings.cmd_workloads)
 
     return parser
 
@@ -359,14 +317,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    flags: dict[str, str] = {}
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
+        flags = parser.commands[args.command].flags
         return int(args.func(args))
     except BadInput as exc:
         print(str(exc).splitlines()[0], file=sys.stderr)
         return EXIT_BAD_INPUT
     except ConfigError as exc:
-        print(f"mpslab: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"mpslab: error: {exc.worded(flags)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("mpslab: interrupted", file=sys.stderr)

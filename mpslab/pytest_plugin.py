@@ -32,7 +32,11 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
+
+from mpslab.run.errors import ConfigError
+from mpslab.run.values import check_int, parse_proportion, zero_failure_trials
 
 __all__ = ["OPTIONS", "MarkerError", "Spec", "Verdict", "check_marker", "skip_reason", "run_spec", "register_step"]
 
@@ -62,7 +66,7 @@ STDERR_LINES = 15
 STACK_LINES = 40
 
 
-class MarkerError(ValueError):
+class MarkerError(ConfigError):
     """A ``concurrent`` marker value was refused; the message names the option and the value."""
 
 
@@ -90,28 +94,18 @@ class Spec:
 
 
 def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise MarkerError(f"{name}={value!r}: must be an integer >= {minimum}")
-    return value
+    try:
+        return check_int(value, name, minimum)
+    except ConfigError as exc:
+        raise MarkerError(str(exc)) from None
 
 
 def _fraction(name: str, value: Any, *, zero_ok: bool) -> float:
     """``"10%"``, ``"0.5%"`` or a float in (0, 1) ([0, 1) with ``zero_ok``)."""
-    what = (
-        "a rate in [0, 1) or a percentage such as '5%'" if zero_ok else "a rate in (0, 1) or a percentage such as '10%'"
-    )
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            x = float(value.strip()[:-1]) / 100.0
-        except ValueError:
-            raise MarkerError(f"{name}={value!r}: must be {what}") from None
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        x = float(value)
-    else:
-        raise MarkerError(f"{name}={value!r}: must be {what}")
-    if not math.isfinite(x) or x >= 1.0 or x < 0.0 or (x == 0.0 and not zero_ok):
-        raise MarkerError(f"{name}={value!r}: must be {what}")
-    return x
+    try:
+        return parse_proportion(value, name, zero_ok=zero_ok)
+    except ConfigError as exc:
+        raise MarkerError(str(exc)) from None
 
 
 def _module_function(name: str, fn: Any) -> Any:
@@ -130,26 +124,19 @@ def _module_function(name: str, fn: Any) -> Any:
 
 
 def trials_needed(max_failure: float, confidence: float) -> int:
-    """The fewest clean trials whose one-sided upper bound falls below ``max_failure``.
-
-    With no failure in n trials the Clopper-Pearson upper bound is ``1 - alpha ** (1/n)``.
-    """
-    alpha = 1.0 - confidence
-    n = max(1, math.ceil(math.log(alpha) / math.log1p(-max_failure)))
-    while 1.0 - alpha ** (1.0 / n) >= max_failure:
-        n += 1
-    return n
+    """The fewest clean trials whose one-sided upper bound falls below ``max_failure``."""
+    return zero_failure_trials(max_failure, confidence)
 
 
 def failing_trials_needed(fail_rate: float, confidence: float) -> int:
-    """The fewest all-failing trials whose one-sided lower bound rises above ``fail_rate`` (``alpha ** (1/n)``)."""
-    alpha = 1.0 - confidence
+    """The fewest all-failing trials whose one-sided lower bound rises above ``fail_rate``.
+
+    Every trial failing is zero of the other outcome, so this is the zero-failure count of
+    the complementary rate, ``1 - fail_rate`` (kept exact as a fraction).
+    """
     if fail_rate <= 0.0:
         return 1
-    n = max(1, math.ceil(math.log(alpha) / math.log(fail_rate)))
-    while alpha ** (1.0 / n) <= fail_rate:
-        n += 1
-    return n
+    return zero_failure_trials(1 - Fraction(fail_rate), confidence)
 
 
 def check_marker(kwargs: dict[str, Any], args: tuple = (), *, trials: int | None = None, device: str = "auto") -> Spec:

@@ -77,4 +77,4 @@ def test_python_dash_m_entry_point_runs():
         timeout=120,
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "mpslab: error: threads=0: must be an integer >= 1"
+    assert proc.stderr.strip() == "mpslab: error: --threads=0: must be an integer >= 1"  # worded as the flag typed

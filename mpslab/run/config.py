@@ -19,27 +19,41 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mpslab.run.errors import ConfigError
 from mpslab.run.params import ParamError, Params, resolve
+from mpslab.run.values import check_int, parse_assignment
 from mpslab.run.workloads import get_workload, list_workloads
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["StressConfig", "ConfigError", "load_plugin", "STREAM_MODES"]
+__all__ = ["StressConfig", "ConfigError", "load_plugin", "STREAM_MODES", "option", "optional_int", "collect_params"]
 
 STREAM_MODES = ("shared", "per-thread")
 
 
-class ConfigError(ValueError):
-    """A parameter was refused; the message is one line naming it."""
+def optional_int(text: str) -> int | None:
+    """A CLI limit: ``none``, ``off`` or ``0`` -> None (no limit), else the integer."""
+    if text.strip().lower() in ("none", "off", "0"):
+        return None
+    return int(text)
 
 
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name}={value!r}: must be an integer >= {minimum}")
-    if value < minimum:
-        raise ConfigError(f"{name}={value!r}: must be an integer >= {minimum}")
-    return value
+def collect_params(texts: Any) -> dict[str, Any]:
+    """``["batch=16", "mode=fast"]`` -> ``{"batch": 16, "mode": "fast"}`` (each ``parse_assignment``)."""
+    return dict(parse_assignment(text, "params") for text in texts)
+
+
+def option(default: Any, *, help: str, **cli: Any) -> Any:
+    """A config field with what the command line needs to offer it (``dataclasses.field`` metadata).
+
+    ``help`` is the flag's help (``%(default)s`` shows the default); ``cli`` may give
+    ``flag`` (default ``--`` and the name with dashes), ``type`` (how argparse turns the
+    text into the value; plain text when left out), ``metavar``, ``repeat`` (the flag may
+    be given again; the values collected by ``collect``) and ``off`` (a ``(flag, value, help)``
+    that sets the field to value).
+    """
+    return field(default=default, metadata={"help": help, **cli})
 
 
 def load_plugin(spec: str) -> None:
@@ -90,21 +104,49 @@ class StressConfig:
                 workload declares, defaults filled in (``python -m mpslab workloads`` lists them)
     """
 
-    threads: int = 64
-    iterations: int = 200
-    sync_every: int = 20
-    workload: str = "seed"
-    size: int = 256
-    dtype: str = "float32"
-    device: str = "auto"
-    streams: str = "shared"
-    throttle: int | None = None
-    seed: int = 0
-    verify: str = "fingerprint"
-    warmup: int = 1
-    plugins: tuple[str, ...] = field(default=())
-    params: Params = field(default=Params())
-    full_cap_mb: float = 256.0
+    threads: int = option(64, help="worker threads (default %(default)s)", type=int)
+    iterations: int = option(200, help="iterations per thread (default %(default)s)", type=int)
+    sync_every: int = option(
+        20, help="synchronise every k iterations; 0 = only at the end (default %(default)s)", type=int
+    )
+    workload: str = option("seed", help="workload name, see `python -m mpslab workloads` (default %(default)s)")
+    size: int = option(256, help="workload size, e.g. matrix side (default %(default)s)", type=int)
+    dtype: str = option("float32", help="float32 | float16 | bfloat16 | float64 (default %(default)s)")
+    device: str = option("auto", help="auto | cpu | cuda | cuda:N | mps (default %(default)s)")
+    streams: str = option("shared", help="shared | per-thread (default %(default)s)")
+    throttle: int | None = option(
+        None, help="at most k threads in device work at once (default: no limit)", type=optional_int
+    )
+    seed: int = option(0, help="base random seed (default %(default)s)", type=int)
+    verify: str = option(
+        "fingerprint",
+        help="serial-replay oracle: fingerprint | full | off (default %(default)s)",
+        metavar="MODE",
+        off=("--no-verify", "off", "the same as --verify off"),
+    )
+    warmup: int = option(1, help="untimed warm-up iterations per thread (default %(default)s)", type=int)
+    plugins: tuple[str, ...] = option(
+        (),
+        help="import a module or .py file that registers workloads (repeatable)",
+        flag="--plugin",
+        metavar="MODULE_OR_FILE",
+        repeat=True,
+        collect=tuple,
+    )
+    params: Params = option(
+        Params(),
+        help="a workload parameter, e.g. --param batch=16 (repeatable; see `mpslab workloads`)",
+        flag="--param",
+        metavar="KEY=VALUE",
+        repeat=True,
+        collect=collect_params,
+    )
+    full_cap_mb: float = option(
+        256.0,
+        help="--verify full is refused above this many MiB of kept outputs (default %(default)g)",
+        type=float,
+        metavar="MIB",
+    )
 
     def __post_init__(self) -> None:
         from mpslab.run.backends import DTYPES, get_backend
@@ -120,14 +162,14 @@ class StressConfig:
         for spec in self.plugins:
             load_plugin(spec)
 
-        _int("threads", self.threads, 1)
-        _int("iterations", self.iterations, 1)
-        _int("sync_every", self.sync_every, 0)
-        _int("size", self.size, 1)
-        _int("seed", self.seed, 0)
-        _int("warmup", self.warmup, 0)
+        check_int(self.threads, "threads", 1)
+        check_int(self.iterations, "iterations", 1)
+        check_int(self.sync_every, "sync_every", 0)
+        check_int(self.size, "size", 1)
+        check_int(self.seed, "seed", 0)
+        check_int(self.warmup, "warmup", 0)
         if self.throttle is not None:
-            _int("throttle", self.throttle, 1)
+            check_int(self.throttle, "throttle", 1)
             if self.throttle > self.threads:
                 raise ConfigError(f"throttle={self.throttle!r}: must be None or between 1 and threads ({self.threads})")
         mode = verify_mode(self.verify)
@@ -162,7 +204,7 @@ class StressConfig:
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype={self.dtype!r}: must be one of {', '.join(DTYPES)}")
 
-        device = self._check_device(self.device)
+        device = self.check_device(self.device)
         set_("device", device)
         backend = get_backend(device)
         if not backend.supports_dtype(self.dtype):
@@ -183,7 +225,8 @@ class StressConfig:
                 raise ConfigError(refusal)
 
     @staticmethod
-    def _check_device(device: Any) -> str:
+    def check_device(device: Any) -> str:
+        """The device a config would run on (``auto`` resolved, ``cuda`` as ``cuda:0``); refused if not here."""
         import torch
 
         from mpslab.run.backends import get_backend, resolve_device
