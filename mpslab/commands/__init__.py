@@ -9,22 +9,6 @@ from the config's own field list. Not here: the parser and the error handling
 (``mpslab.cli``), which imports this package (never the other way).
 """
 
-from mpslab.commands.base import (
-    EXIT_BAD_INPUT,
-    EXIT_FAILED,
-    EXIT_OK,
-    BadInput,
-    config_dict_from_args,
-    config_fields,
-    config_from_args,
-)
+from mpslab.commands.base import EXIT_BAD_INPUT, BadInput, config_fields, config_from_args
 
-__all__ = [
-    "EXIT_OK",
-    "EXIT_FAILED",
-    "EXIT_BAD_INPUT",
-    "BadInput",
-    "config_fields",
-    "config_from_args",
-    "config_dict_from_args",
-]
+__all__ = ["EXIT_BAD_INPUT", "BadInput", "config_fields", "config_from_args"]
