@@ -37,6 +37,7 @@ from typing import Any
 
 from mpslab.run.errors import ConfigError
 from mpslab.run.values import check_int, parse_proportion, zero_failure_trials
+from mpslab.trials.outcomes import FAILURES, Outcome
 
 __all__ = ["OPTIONS", "MarkerError", "Spec", "Verdict", "check_marker", "skip_reason", "run_spec", "register_step"]
 
@@ -63,6 +64,8 @@ OPTIONS: dict[str, Any] = {
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 STDERR_LINES = 15
+# the ends that stop a must-pass test at once (its process state is gone), and are told first
+_STOPS = (Outcome.CRASH, Outcome.HANG)
 STACK_LINES = 40
 
 
@@ -301,7 +304,7 @@ def _cut(text: str, lines: int) -> str:
 def _describe(k: int, row: dict[str, Any], timeout: float) -> str:
     """One failing trial in words: its class, then what explains it."""
     outcome = row["outcome"]
-    if outcome == "crash":
+    if outcome == Outcome.CRASH:
         sig = _text(row.get("signal"))
         how = (
             f"killed by {sig} (signal {int(row['signal_number'])})"
@@ -309,18 +312,18 @@ def _describe(k: int, row: dict[str, Any], timeout: float) -> str:
             else f"exit code {_text(row.get('exit_code'))}"
         )
         text = f"trial {k}: crash, {how}"
-    elif outcome == "hang":
+    elif outcome == Outcome.HANG:
         text = f"trial {k}: hang, no exit within {timeout:g} s"
         stacks = _text(row.get("hang_stacks"))
         if stacks:
             text += "\n  stacks of every thread:\n" + _cut(stacks, STACK_LINES)
-    elif outcome == "mismatch":
+    elif outcome == Outcome.MISMATCH:
         text = f"trial {k}: mismatch, {int(row['mismatch_count'])} output(s) differ from the serial replay"
     else:
         raised = int(row["error_count"]) if _text(row.get("error_count")) else "?"
         text = f"trial {k}: error, {raised} step(s) raised; first: {_text(row.get('first_error'))}"
     tail = _text(row.get("stderr_tail"))
-    if outcome in ("crash", "hang") and tail:
+    if outcome in _STOPS and tail:
         text += "\n  stderr tail:\n" + _cut(tail, STDERR_LINES)
     return text
 
@@ -342,12 +345,12 @@ def run_spec(spec: Spec) -> Verdict:
     for k in range(spec.trials):
         row = run_trials(config, trials=1, timeout_s=spec.timeout, progress=False).iloc[0].to_dict()
         outcomes.append(row["outcome"])
-        if row["outcome"] != "ok" and row["outcome"] not in firsts:
+        if row["outcome"] != Outcome.OK and row["outcome"] not in firsts:
             firsts[row["outcome"]] = _describe(k, row, spec.timeout)
-        if spec.expect is None and row["outcome"] in ("crash", "hang"):
+        if spec.expect is None and row["outcome"] in _STOPS:
             break
-    n, failures = len(outcomes), sum(o != "ok" for o in outcomes)
-    counts = ", ".join(f"{o} {outcomes.count(o)}" for o in ("error", "mismatch", "crash", "hang") if o in outcomes)
+    n, failures = len(outcomes), sum(o != Outcome.OK for o in outcomes)
+    counts = ", ".join(f"{o} {outcomes.count(o)}" for o in FAILURES if o in outcomes)
     head = f"{failures} of {n} trials failed" + (f" ({counts})" if counts else "")
     level = f"{spec.confidence * 100:g}%"
     props = [("mpslab_device", config.device), ("mpslab_threads", str(spec.threads))]
@@ -357,7 +360,7 @@ def run_spec(spec: Spec) -> Verdict:
     if spec.expect is None:
         high = _bound(failures, n, spec.confidence, "upper")
         props += [("mpslab_upper_bound", f"{high:.6g}"), ("mpslab_max_failure", f"{spec.max_failure:.6g}")]
-        crashed = [o for o in ("crash", "hang") if o in outcomes]
+        crashed = [o for o in _STOPS if o in outcomes]
         passed = not crashed and high < spec.max_failure
         sign = "<" if high < spec.max_failure else ">="
         line = (
@@ -376,5 +379,5 @@ def run_spec(spec: Spec) -> Verdict:
             f"{format_percent(low, 'down')} {sign} fail_rate {format_percent(spec.fail_rate)}"
         )
     props.append(("mpslab_verdict", line))
-    details = "\n".join(firsts[o] for o in ("crash", "hang", "error", "mismatch") if o in firsts)
+    details = "\n".join(firsts[o] for o in (*_STOPS, Outcome.ERROR, Outcome.MISMATCH) if o in firsts)
     return Verdict(passed, line, details, tuple(props))

@@ -84,47 +84,41 @@ def load_plugin(spec: str) -> None:
 class StressConfig:
     """One stress run: ``threads`` workers x ``iterations`` steps of ``workload``.
 
-    threads     worker threads started together at a barrier (>= 1)
-    iterations  steps per thread, timed (>= 1)
-    sync_every  synchronise the device every k iterations; 0 = only at the end
-    workload    registry name (``mpslab.list_workloads()``)
-    size        workload size, e.g. the matrix side of ``seed`` (>= 1)
-    dtype       float32 | float16 | bfloat16 | float64 (what the backend allows)
-    device      auto | cpu | cuda | cuda:N | mps  (auto = mps, else cuda, else cpu)
-    streams     shared (every thread on the current stream) | per-thread (own stream each)
-    throttle    None, or k: at most k threads inside device work at once
-    seed        base of every thread's generator seed (>= 0)
-    verify      the serial-replay oracle: fingerprint (each output's position-sensitive fingerprint,
-                the default) | full (every output kept and compared element by element) | off;
-                True/False are aliases of fingerprint/off
-    full_cap_mb verify="full" is refused when threads x iterations x output bytes exceed this (MiB)
-    warmup      untimed, unchecked iterations per thread before the barrier (>= 0)
-    plugins     modules or .py files to import first (they register workloads)
-    params      workload parameters, a mapping (e.g. {"batch": 8}); checked against what the
-                workload declares, defaults filled in (``python -m mpslab workloads`` lists them)
+    The fields (listed below from their own help, which the command line's flags
+    show too) are checked at construction; ``params`` is checked against what the
+    workload declares, its defaults filled in.
     """
 
-    threads: int = option(64, help="worker threads (default %(default)s)", type=int)
-    iterations: int = option(200, help="iterations per thread (default %(default)s)", type=int)
+    threads: int = option(64, help="worker threads, started together at a barrier (default %(default)s)", type=int)
+    iterations: int = option(200, help="timed steps per thread (default %(default)s)", type=int)
     sync_every: int = option(
         20, help="synchronise every k iterations; 0 = only at the end (default %(default)s)", type=int
     )
     workload: str = option("seed", help="workload name, see `python -m mpslab workloads` (default %(default)s)")
     size: int = option(256, help="workload size, e.g. matrix side (default %(default)s)", type=int)
-    dtype: str = option("float32", help="float32 | float16 | bfloat16 | float64 (default %(default)s)")
-    device: str = option("auto", help="auto | cpu | cuda | cuda:N | mps (default %(default)s)")
-    streams: str = option("shared", help="shared | per-thread (default %(default)s)")
+    dtype: str = option(
+        "float32", help="float32 | float16 | bfloat16 | float64, as the backend allows (default %(default)s)"
+    )
+    device: str = option(
+        "auto", help="auto | cpu | cuda | cuda:N | mps; auto = mps, else cuda, else cpu (default %(default)s)"
+    )
+    streams: str = option(
+        "shared", help="shared (every thread on the current stream) | per-thread (a stream each) (default %(default)s)"
+    )
     throttle: int | None = option(
         None, help="at most k threads in device work at once (default: no limit)", type=optional_int
     )
-    seed: int = option(0, help="base random seed (default %(default)s)", type=int)
+    seed: int = option(0, help="base of every thread's random seed (default %(default)s)", type=int)
     verify: str = option(
         "fingerprint",
-        help="serial-replay oracle: fingerprint | full | off (default %(default)s)",
+        help="serial-replay oracle: fingerprint (each output's fingerprint) | full (every output kept and "
+        "compared) | off; in Python True/False mean fingerprint/off (default %(default)s)",
         metavar="MODE",
         off=("--no-verify", "off", "the same as --verify off"),
     )
-    warmup: int = option(1, help="untimed warm-up iterations per thread (default %(default)s)", type=int)
+    warmup: int = option(
+        1, help="untimed, unchecked warm-up iterations per thread, before the barrier (default %(default)s)", type=int
+    )
     plugins: tuple[str, ...] = option(
         (),
         help="import a module or .py file that registers workloads (repeatable)",
@@ -256,7 +250,6 @@ class StressConfig:
             return f"cuda:{index}"
         return dev.type
 
-    # ------------------------------------------------------------------ helpers
     @property
     def torch_dtype(self) -> torch.dtype:
         from mpslab.run.backends import DTYPES
@@ -265,7 +258,7 @@ class StressConfig:
 
     @property
     def ops(self) -> int:
-        """Operations as the seed counted them: threads x iterations."""
+        """Tensor operations a run performs, threads x iterations (what a result reports as its total)."""
         return self.threads * self.iterations
 
     def replace(self, **changes: Any) -> StressConfig:
@@ -290,6 +283,18 @@ class StressConfig:
         if "plugins" in data and isinstance(data["plugins"], list):
             data["plugins"] = tuple(data["plugins"])
         return cls(**data)
+
+
+def _field_lines(cls: type) -> str:
+    """One docstring line per field, from the help its flag shows (defaults filled in)."""
+    lines = []
+    for f in dataclasses.fields(cls):
+        text = f.metadata["help"] % {"default": f.default}
+        lines.append(f"    {f.name:<12}{text}")
+    return "\n".join(lines)
+
+
+StressConfig.__doc__ = (StressConfig.__doc__ or "").rstrip() + "\n\n" + _field_lines(StressConfig) + "\n"
 
 
 def _available() -> list[str]:

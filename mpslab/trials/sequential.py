@@ -34,6 +34,7 @@ from typing import Any
 
 from mpslab.run.values import parse_duration as parse_duration_of
 from mpslab.run.values import parse_proportion, zero_failure_trials
+from mpslab.trials.outcomes import Outcome
 from mpslab.trials.stats import FailureRate, failure_rate, format_percent
 
 __all__ = [
@@ -132,7 +133,7 @@ class BoundRun:
 
     @property
     def failures(self) -> int:
-        return sum(1 for o in self.outcomes if o != "ok")
+        return sum(1 for o in self.outcomes if o != Outcome.OK)
 
     @property
     def met(self) -> bool:
@@ -149,7 +150,7 @@ class BoundRun:
         return failure_rate(list(self.outcomes), confidence=self.plan.confidence)
 
     def _stopped_at_failure_text(self) -> str:
-        k = next(i for i, o in enumerate(self.outcomes, 1) if o != "ok")
+        k = next(i for i, o in enumerate(self.outcomes, 1) if o != Outcome.OK)
         level = f"{self.plan.confidence * 100:g}%"
         extra = self.failures - 1
         bound = (

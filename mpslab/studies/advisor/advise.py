@@ -31,6 +31,7 @@ from mpslab.studies.advisor import budget as _budget
 from mpslab.studies.advisor import decide as _decide
 from mpslab.studies.advisor import grid as _grid
 from mpslab.studies.advisor import measure as _measure
+from mpslab.trials.outcomes import Outcome
 
 __all__ = ["advise", "AdvisorResult", "parse_max_failure"]
 
@@ -90,7 +91,7 @@ def advise(
     ``batch_sizes="8,32"``); left out, they take per-backend defaults. ``out`` is the
     folder of stores (None: nothing stored, nothing resumed).
     """
-    # ---- every input checked before any work
+    # every input checked before any work
     p = parse_max_failure(max_failure)
     budget_s = _budget.parse_budget(budget)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
@@ -215,7 +216,7 @@ def _trials_phase(
     order = [
         c
         for c in _decide.speed_order(rows, plan.candidates)
-        if not (rows[rows["label"] == c.label]["outcome"] != "ok").any()
+        if not (rows[rows["label"] == c.label]["outcome"] != Outcome.OK).any()
     ][: plan.tested]
     chunk = max(5, plan.trials_per // 5)
     timeout = _measure.trial_timeout(plan.calibration.trial_cost_s(plan.requests))
@@ -231,14 +232,14 @@ def _trials_phase(
             df = _measure.run_candidate_trials(cfg, n, store=store, timeout_s=timeout)
             bar.update(len(df) - (len(trials[c.label]) if c.label in trials else 0))
             trials[c.label] = df
-            if (df["outcome"] != "ok").any():
+            if (df["outcome"] != Outcome.OK).any():
                 break
         if notes:
             break
         df = trials.get(c.label)
         if df is not None and len(df):
             _, _, bound = _decide.candidate_bound(df["outcome"].tolist(), plan.alpha, plan.tested)
-            if (df["outcome"] == "ok").all() and bound < plan.max_failure:
+            if (df["outcome"] == Outcome.OK).all() and bound < plan.max_failure:
                 return trials, c.label, notes
     return trials, None, notes
 
