@@ -173,8 +173,8 @@ class BoundRun:
         why = {
             "failure": "stopped at the first failure",
             "planned": f"a failure among the {self.plan.n} planned trials",
-            "max-trials": "--max-trials reached first",
-            "max-time": "--max-time reached first",
+            "max-trials": "the trial limit reached first",
+            "max-time": "the time limit reached first",
         }
         reason = why.get(self.stopped_by, self.stopped_by)
         if self.failures:
