@@ -52,30 +52,28 @@ class Parser(argparse.ArgumentParser):
         return group
 
 
+def add_field_argument(p: Any, name: str, **overrides: Any) -> None:
+    """The flag of one ``StressConfig`` field, from its metadata; ``overrides`` (e.g. another default) win."""
+    f = StressConfig.__dataclass_fields__[name]
+    meta = f.metadata
+    kwargs: dict[str, Any] = {"dest": f.name, "help": meta["help"]}
+    if meta.get("repeat"):
+        kwargs.update(action="append", default=[])
+    else:
+        kwargs["default"] = f.default
+    kwargs.update({key: meta[key] for key in ("type", "metavar") if key in meta})
+    kwargs.update(overrides)
+    p.add_argument(meta.get("flag", "--" + f.name.replace("_", "-")), **kwargs)
+    if "off" in meta:
+        flag, value, words = meta["off"]
+        p.add_argument(flag, dest=f.name, action="store_const", const=value, help=words)
+
+
 def add_stress_arguments(p: argparse.ArgumentParser) -> None:
     """The StressConfig flags, shared by every command that runs a config: one per field, from its metadata."""
     g = p.add_argument_group("stress configuration")
     for f in dataclasses.fields(StressConfig):
-        meta = f.metadata
-        kwargs: dict[str, Any] = {"dest": f.name, "help": meta["help"]}
-        if meta.get("repeat"):
-            kwargs.update(action="append", default=[])
-        else:
-            kwargs["default"] = f.default
-        for key in ("type", "metavar"):
-            if key in meta:
-                kwargs[key] = meta[key]
-        g.add_argument(meta.get("flag", "--" + f.name.replace("_", "-")), **kwargs)
-        if "off" in meta:
-            flag, value, words = meta["off"]
-            g.add_argument(flag, dest=f.name, action="store_const", const=value, help=words)
-
-
-def add_plugin_arguments(p: argparse.ArgumentParser, params: str | None = None) -> None:
-    """``--plugin`` (repeatable) and, given its help, ``--param`` (repeatable), as the stress flags spell them."""
-    p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE")
-    if params is not None:
-        p.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE", help=params)
+        add_field_argument(g, f.name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile", default="quick", help="quick | seed | full, from notebooks/profiles.yml (default %(default)s)"
     )
-    p.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N | mps (default %(default)s)")
+    add_field_argument(p, "device", default="cpu")
     p.add_argument(
         "--only",
         action="append",
@@ -212,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--csv", default=None, metavar="FILE", help="also write the per-scenario table as CSV")
     p.add_argument("--workload", default=None, help="compare this registered workload instead of scenarios")
-    add_plugin_arguments(p, params="a workload parameter for --workload (repeatable)")
+    add_field_argument(p, "plugins")
+    add_field_argument(p, "params", help="a workload parameter for --workload (repeatable)")
     p.add_argument("--size", type=int, default=64, help="--workload's size (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--json", action="store_true")
@@ -269,8 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="which way of running a workload concurrently is safe and fastest here: "
         "a budgeted grid, throughput in process, failure bounds in isolated trials",
     )
-    p.add_argument("--workload", default="mlp", help="registered workload (default %(default)s)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default %(default)s)")
+    add_field_argument(p, "workload", default="mlp")
+    add_field_argument(p, "device")
     p.add_argument("--budget", default="10m", help="time budget, e.g. 90s, 10m, 1h (default %(default)s)")
     p.add_argument(
         "--max-failure",
@@ -284,16 +283,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-sizes", default=None, help="batched baseline sizes, e.g. 8,32 (workloads with a batched form)"
     )
-    p.add_argument("--size", type=int, default=256, help="problem size (default %(default)s)")
-    p.add_argument("--dtype", default="float32", help="float32 | float16 | bfloat16 | float64 (default %(default)s)")
+    add_field_argument(p, "size")
+    add_field_argument(p, "dtype")
     p.add_argument("--repeats", type=int, default=3, help="in-process throughput repeats (default %(default)s)")
-    add_plugin_arguments(p, params="workload parameter (repeatable)")
+    add_field_argument(p, "plugins")
+    add_field_argument(p, "params")
     p.add_argument("--out", default=None, metavar="FOLDER", help="store every record here; the same command resumes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=studies.cmd_advise)
 
     p = sub.add_parser("workloads", help="list the registered workloads")
-    add_plugin_arguments(p)
+    add_field_argument(p, "plugins")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=listings.cmd_workloads)
 
