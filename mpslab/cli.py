@@ -125,7 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = p.add_argument_group("trials")
     t.add_argument("--trials", type=int, default=20, help="number of trials (default %(default)s)")
     t.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds before a trial counts as a hang (default %(default)s)"
+        "--timeout",
+        dest="timeout_s",
+        metavar="SECONDS",
+        type=float,
+        default=60.0,
+        help="seconds before a trial counts as a hang (default %(default)s)",
     )
     t.add_argument(
         "--python",
@@ -198,7 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="trials per interleaved block (default %(default)s); the throughput ratio's unit is the round "
         "(an interval needs 6 or more rounds at 95%%)",
     )
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds before a trial is a hang (default %(default)s)")
+    p.add_argument(
+        "--timeout",
+        dest="timeout_s",
+        metavar="SECONDS",
+        type=float,
+        default=60.0,
+        help="seconds before a trial is a hang (default %(default)s)",
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default %(default)s)")
     p.add_argument("--threads", type=int, default=None, help="override every scenario's thread count")
     p.add_argument("--iterations", type=int, default=None, help="override every scenario's iterations")
@@ -228,7 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cases", nargs="+", default=[], metavar="NAME", help="case names (default: all that apply)")
     p.add_argument("--trials", type=int, default=10, help="trials per case and build (default %(default)s)")
     p.add_argument("--block", type=int, default=5, help="trials per interleaved block (default %(default)s)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds before a trial is a hang (default: the case's)")
+    p.add_argument(
+        "--timeout",
+        dest="timeout_s",
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help="seconds before a trial is a hang (default: the case's)",
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default %(default)s)")
     p.add_argument("--out", default=None, metavar="DIR", help="store, tables and figure here; a re-run resumes")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -241,7 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_stress_arguments(p)
     p.add_argument("--trials", type=int, default=10, help="isolated trials per candidate (default %(default)s)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds before a trial is a hang (default %(default)s)")
+    p.add_argument(
+        "--timeout",
+        dest="timeout_s",
+        metavar="SECONDS",
+        type=float,
+        default=60.0,
+        help="seconds before a trial is a hang (default %(default)s)",
+    )
     p.add_argument("--python", default=None, metavar="PATH", help="run the trials under this interpreter")
     p.add_argument(
         "--keep-fraction",

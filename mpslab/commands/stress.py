@@ -37,7 +37,7 @@ def cmd_shrink(args: argparse.Namespace) -> int:
         result = shrink(
             config,
             trials=args.trials,
-            timeout_s=args.timeout,
+            timeout_s=args.timeout_s,
             python=args.python,
             out_dir=args.out,
             name=args.name,

@@ -44,7 +44,13 @@ def cmd_until_bound(args: argparse.Namespace) -> int:
         store = tmp
     try:
         run_chunk, frames = trials_chunk_runner(
-            config, store, timeout_s=args.timeout, python=args.python, mode=args.mode, batch=args.batch, progress=False
+            config,
+            store,
+            timeout_s=args.timeout_s,
+            python=args.python,
+            mode=args.mode,
+            batch=args.batch,
+            progress=False,
         )
         result = run_until_bound(
             run_chunk,
@@ -87,7 +93,7 @@ def cmd_trials(args: argparse.Namespace) -> int:
         df = run_trials(
             config,
             trials=args.trials,
-            timeout_s=args.timeout,
+            timeout_s=args.timeout_s,
             python=args.python,
             store=args.store,
             mode=args.mode,
@@ -116,7 +122,7 @@ def cmd_trials(args: argparse.Namespace) -> int:
     print(
         f"mpslab trials: {args.trials} isolated trials of {c.workload!r} ({c.threads} threads x "
         f"{c.iterations} iterations, size {c.size}, {c.dtype}) on {c.device}, {where}; "
-        f"{mode} mode, timeout {args.timeout:g} s"
+        f"{mode} mode, timeout {args.timeout_s:g} s"
     )
     counts = df["outcome"].value_counts()
     print("outcome   trials")
