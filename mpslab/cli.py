@@ -17,7 +17,15 @@ from mpslab.commands import EXIT_BAD_INPUT, BadInput, config_from_args
 from mpslab.run.config import ConfigError, StressConfig
 from mpslab.trials.records import TornRecordWarning
 
-__all__ = ["main", "build_parser", "add_stress_arguments", "config_from_args", "BadInput"]
+__all__ = [
+    "main",
+    "build_parser",
+    "Parser",
+    "add_stress_arguments",
+    "add_field_argument",
+    "config_from_args",
+    "BadInput",
+]
 
 
 class Parser(argparse.ArgumentParser):
@@ -76,7 +84,7 @@ def add_stress_arguments(p: argparse.ArgumentParser) -> None:
         add_field_argument(g, f.name)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     from mpslab.commands import listings, report, stress, studies, trials  # the subcommands' bodies
 
     parser = Parser(prog="mpslab", description="Thread-stress and honest statistics for concurrent PyTorch.")
