@@ -95,6 +95,8 @@ def test_every_config_field_has_a_flag_and_the_flags_round_trip():
     fields = [f.name for f in dataclasses.fields(StressConfig)]
     assert set(fields) <= set(parser.flags), set(fields) - set(parser.flags)
     assert all(f"\n    {name} " in StressConfig.__doc__ for name in fields)  # the docstring lists each, from its help
+    flags = "threads iterations sync-every workload size dtype device streams throttle seed verify warmup plugin param"
+    assert {f"--{flag}" for flag in flags.split()} | {"--full-cap-mb", "--help"} == set(parser.flags.values())
     # every field away from its default, given as flags, gives the config of the same values
     values = dict(
         threads=3,
