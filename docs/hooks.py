@@ -5,7 +5,6 @@ The command reference is read from the parser at build time, so it cannot drift 
 
 from __future__ import annotations
 
-import argparse
 import re
 
 _MARK = re.compile(r"^<!-- mpslab-help: ?(\S*) -->$", re.M)
@@ -17,9 +16,8 @@ def _help(command: str) -> str:
     parser = build_parser()
     if not command:
         return parser.format_help()
-    for action in parser._actions:  # argparse keeps subparsers only here
-        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
-            return action.choices[command].format_help()
+    if command in parser.commands:
+        return parser.commands[command].format_help()
     raise KeyError(f"docs: no subcommand {command!r} for an mpslab-help marker")
 
 

@@ -7,128 +7,100 @@ notebooks) were found, 2 bad input (one line on stderr, no traceback).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
-from mpslab.commands import (  # the shared exit codes and argument helpers live with the commands
-    EXIT_BAD_INPUT,
-    BadInput,
-    config_from_args,
-)
+from mpslab.commands import EXIT_BAD_INPUT, BadInput, config_from_args
 from mpslab.run.config import ConfigError, StressConfig
 from mpslab.trials.records import TornRecordWarning
 
-__all__ = ["main", "add_stress_arguments", "config_from_args", "BadInput"]
+__all__ = [
+    "main",
+    "build_parser",
+    "Parser",
+    "add_stress_arguments",
+    "add_field_argument",
+    "config_from_args",
+    "BadInput",
+]
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad input in one line (no usage block) and exits 2."""
+class Parser(argparse.ArgumentParser):
+    """argparse that reports bad input in one line (no usage block), exits 2, and knows its flags.
+
+    ``flags`` maps each destination to the option that sets it (``max_failure`` ->
+    ``--max-failure``; the first option added for it), so a ``ConfigError`` naming a
+    Python parameter can be worded as the flag the user typed.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.flags: dict[str, str] = {}  # before argparse's own --help arrives through add_argument
+        self.commands: dict[str, Parser] = {}  # a subcommand's name -> its parser (the top parser's)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise BadInput(f"{self.prog}: error: {message}")
 
+    def note(self, action: argparse.Action) -> argparse.Action:
+        longest = max(action.option_strings, key=len, default=None)
+        if longest is not None:
+            self.flags.setdefault(action.dest, longest)
+        return action
 
-def _optional_int(text: str) -> int | None:
-    if text.lower() in ("none", "off", "0"):
-        return None
-    return int(text)
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:  # type: ignore[override]
+        return self.note(super().add_argument(*args, **kwargs))
+
+    def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:
+        group = super().add_argument_group(*args, **kwargs)
+        add = group.add_argument
+        group.add_argument = lambda *a, **k: self.note(add(*a, **k))  # type: ignore[method-assign]
+        return group
+
+
+def add_field_argument(p: Any, name: str, **overrides: Any) -> None:
+    """The flag of one ``StressConfig`` field, from its metadata; ``overrides`` (e.g. another default) win."""
+    f = StressConfig.__dataclass_fields__[name]
+    meta = f.metadata
+    kwargs: dict[str, Any] = {"dest": f.name, "help": meta["help"]}
+    if meta.get("repeat"):
+        kwargs.update(action="append", default=[])
+    else:
+        kwargs["default"] = f.default
+    kwargs.update({key: meta[key] for key in ("type", "metavar") if key in meta})
+    kwargs.update(overrides)
+    p.add_argument(meta.get("flag", "--" + f.name.replace("_", "-")), **kwargs)
+    if "off" in meta:
+        flag, value, words = meta["off"]
+        p.add_argument(flag, dest=f.name, action="store_const", const=value, help=words)
 
 
 def add_stress_arguments(p: argparse.ArgumentParser) -> None:
-    """The StressConfig flags, shared by every command that runs a config."""
-    d = StressConfig.__dataclass_fields__
+    """The StressConfig flags, shared by every command that runs a config: one per field, from its metadata."""
     g = p.add_argument_group("stress configuration")
-    g.add_argument("--threads", type=int, default=d["threads"].default, help="worker threads (default %(default)s)")
-    g.add_argument(
-        "--iterations", type=int, default=d["iterations"].default, help="iterations per thread (default %(default)s)"
-    )
-    g.add_argument(
-        "--sync-every",
-        type=int,
-        default=d["sync_every"].default,
-        help="synchronise every k iterations; 0 = only at the end (default %(default)s)",
-    )
-    g.add_argument(
-        "--workload",
-        default=d["workload"].default,
-        help="workload name, see `python -m mpslab workloads` (default %(default)s)",
-    )
-    g.add_argument(
-        "--size", type=int, default=d["size"].default, help="workload size, e.g. matrix side (default %(default)s)"
-    )
-    g.add_argument(
-        "--dtype", default=d["dtype"].default, help="float32 | float16 | bfloat16 | float64 (default %(default)s)"
-    )
-    g.add_argument(
-        "--device", default=d["device"].default, help="auto | cpu | cuda | cuda:N | mps (default %(default)s)"
-    )
-    g.add_argument("--streams", default=d["streams"].default, help="shared | per-thread (default %(default)s)")
-    g.add_argument(
-        "--throttle",
-        type=_optional_int,
-        default=None,
-        help="at most k threads in device work at once (default: no limit)",
-    )
-    g.add_argument("--seed", type=int, default=d["seed"].default, help="base random seed (default %(default)s)")
-    g.add_argument(
-        "--verify",
-        dest="verify",
-        default=d["verify"].default,
-        metavar="MODE",
-        help="serial-replay oracle: fingerprint | full | off (default %(default)s)",
-    )
-    g.add_argument("--no-verify", dest="verify", action="store_const", const="off", help="the same as --verify off")
-    g.add_argument(
-        "--full-cap-mb",
-        type=float,
-        default=d["full_cap_mb"].default,
-        metavar="MIB",
-        help="--verify full is refused above this many MiB of kept outputs (default %(default)g)",
-    )
-    g.add_argument(
-        "--warmup",
-        type=int,
-        default=d["warmup"].default,
-        help="untimed warm-up iterations per thread (default %(default)s)",
-    )
-    g.add_argument(
-        "--plugin",
-        dest="plugins",
-        action="append",
-        default=[],
-        metavar="MODULE_OR_FILE",
-        help="import a module or .py file that registers workloads (repeatable)",
-    )
-    g.add_argument(
-        "--param",
-        dest="params",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a workload parameter, e.g. --param batch=16 (repeatable; see `mpslab workloads`)",
-    )
+    for f in dataclasses.fields(StressConfig):
+        add_field_argument(g, f.name)
 
 
-# --------------------------------------------------------------------------- commands
+def build_parser() -> Parser:
+    from mpslab.commands import listings, report, stress, studies, trials  # the subcommands' bodies
 
-
-def build_parser() -> argparse.ArgumentParser:
-    from mpslab import commands  # the subcommands' bodies
-
-    parser = _Parser(prog="mpslab", description="Thread-stress and honest statistics for concurrent PyTorch.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog="mpslab", description="Thread-stress and honest statistics for concurrent PyTorch.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    parser.commands = sub.choices  # type: ignore[assignment]
 
     p = sub.add_parser("stress", help="one in-process stress run, checked by the serial-replay oracle")
     add_stress_arguments(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=commands._cmd_stress)
+    p.set_defaults(func=stress.cmd_stress)
 
     p = sub.add_parser("run", help="execute the notebook series headlessly (papermill) and write the report")
     p.add_argument(
         "--profile", default="quick", help="quick | seed | full, from notebooks/profiles.yml (default %(default)s)"
     )
-    p.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N | mps (default %(default)s)")
+    add_field_argument(p, "device", default="cpu")
     p.add_argument(
         "--only",
         action="append",
@@ -140,17 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-p",
         "--param",
+        dest="params",
         action="append",
         default=[],
         metavar="NAME=VALUE",
         help="override a parameter in every selected notebook that declares it (repeatable)",
     )
-    p.set_defaults(func=commands._cmd_run)
+    p.set_defaults(func=report.cmd_run)
 
     p = sub.add_parser("merge", help="merge report folders written separately (e.g. one per machine) into one")
     p.add_argument("out", help="the report folder to fill (created if missing; what it lists is kept)")
     p.add_argument("parts", nargs="+", metavar="PART", help="report folders of `mpslab run --out`; a later one wins")
-    p.set_defaults(func=commands._cmd_merge)
+    p.set_defaults(func=report.cmd_merge)
 
     p = sub.add_parser(
         "trials",
@@ -160,7 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = p.add_argument_group("trials")
     t.add_argument("--trials", type=int, default=20, help="number of trials (default %(default)s)")
     t.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds before a trial counts as a hang (default %(default)s)"
+        "--timeout",
+        dest="timeout_s",
+        metavar="SECONDS",
+        type=float,
+        default=60.0,
+        help="seconds before a trial counts as a hang (default %(default)s)",
     )
     t.add_argument(
         "--python",
@@ -209,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--max-time", default=None, metavar="DURATION", help="stop after this long, e.g. 10m, 90s")
     u.add_argument("--stop-on-failure", action="store_true", help="stop at the first failed trial")
     p.add_argument("--json", action="store_true", help="print the failure rate and every trial as JSON")
-    p.set_defaults(func=commands._cmd_trials)
+    p.set_defaults(func=trials.cmd_trials)
 
     p = sub.add_parser(
         "compare",
@@ -233,7 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="trials per interleaved block (default %(default)s); the throughput ratio's unit is the round "
         "(an interval needs 6 or more rounds at 95%%)",
     )
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds before a trial is a hang (default %(default)s)")
+    p.add_argument(
+        "--timeout",
+        dest="timeout_s",
+        metavar="SECONDS",
+        type=float,
+        default=60.0,
+        help="seconds before a trial is a hang (default %(default)s)",
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default %(default)s)")
     p.add_argument("--threads", type=int, default=None, help="override every scenario's thread count")
     p.add_argument("--iterations", type=int, default=None, help="override every scenario's iterations")
@@ -245,16 +230,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--csv", default=None, metavar="FILE", help="also write the per-scenario table as CSV")
     p.add_argument("--workload", default=None, help="compare this registered workload instead of scenarios")
-    p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE")
-    p.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE")
+    add_field_argument(p, "plugins")
+    add_field_argument(p, "params", help="a workload parameter for --workload (repeatable)")
     p.add_argument("--size", type=int, default=64, help="--workload's size (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=commands._cmd_compare)
+    p.set_defaults(func=studies.cmd_compare)
 
     p = sub.add_parser("casebook", help="list the casebook: cited concurrency bugs of released torch, and controls")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=commands._cmd_casebook)
+    p.set_defaults(func=listings.cmd_casebook)
 
     p = sub.add_parser(
         "matrix", help="casebook cases under several interpreters (torch builds): failure rates, first failing build"
@@ -263,11 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cases", nargs="+", default=[], metavar="NAME", help="case names (default: all that apply)")
     p.add_argument("--trials", type=int, default=10, help="trials per case and build (default %(default)s)")
     p.add_argument("--block", type=int, default=5, help="trials per interleaved block (default %(default)s)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds before a trial is a hang (default: the case's)")
+    p.add_argument(
+        "--timeout",
+        dest="timeout_s",
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help="seconds before a trial is a hang (default: the case's)",
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default %(default)s)")
     p.add_argument("--out", default=None, metavar="DIR", help="store, tables and figure here; a re-run resumes")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    p.set_defaults(func=commands._cmd_matrix)
+    p.set_defaults(func=studies.cmd_matrix)
 
     p = sub.add_parser(
         "shrink",
@@ -276,7 +268,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_stress_arguments(p)
     p.add_argument("--trials", type=int, default=10, help="isolated trials per candidate (default %(default)s)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds before a trial is a hang (default %(default)s)")
+    p.add_argument(
+        "--timeout",
+        dest="timeout_s",
+        metavar="SECONDS",
+        type=float,
+        default=60.0,
+        help="seconds before a trial is a hang (default %(default)s)",
+    )
     p.add_argument("--python", default=None, metavar="PATH", help="run the trials under this interpreter")
     p.add_argument(
         "--keep-fraction",
@@ -289,22 +288,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default=".", help="folder for repro_<name>.py and report_<name>.md (default %(default)s)")
     p.add_argument("--name", default=None, help="<name> in the file names (default: the workload's)")
-    p.set_defaults(func=commands._cmd_shrink)
+    p.set_defaults(func=stress.cmd_shrink)
 
     p = sub.add_parser(
         "scenarios",
         help="list the scenario library: what each does, its source, where it applies, whether it needs a cold process",
     )
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=commands._cmd_scenarios)
+    p.set_defaults(func=listings.cmd_scenarios)
 
     p = sub.add_parser(
         "advise",
         help="which way of running a workload concurrently is safe and fastest here: "
         "a budgeted grid, throughput in process, failure bounds in isolated trials",
     )
-    p.add_argument("--workload", default="mlp", help="registered workload (default %(default)s)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default %(default)s)")
+    add_field_argument(p, "workload", default="mlp")
+    add_field_argument(p, "device")
     p.add_argument("--budget", default="10m", help="time budget, e.g. 90s, 10m, 1h (default %(default)s)")
     p.add_argument(
         "--max-failure",
@@ -318,26 +317,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-sizes", default=None, help="batched baseline sizes, e.g. 8,32 (workloads with a batched form)"
     )
-    p.add_argument("--size", type=int, default=256, help="problem size (default %(default)s)")
-    p.add_argument("--dtype", default="float32", help="float32 | float16 | bfloat16 | float64 (default %(default)s)")
+    add_field_argument(p, "size")
+    add_field_argument(p, "dtype")
     p.add_argument("--repeats", type=int, default=3, help="in-process throughput repeats (default %(default)s)")
-    p.add_argument(
-        "--param",
-        dest="params",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="workload parameter (repeatable)",
-    )
-    p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE")
+    add_field_argument(p, "plugins")
+    add_field_argument(p, "params")
     p.add_argument("--out", default=None, metavar="FOLDER", help="store every record here; the same command resumes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=commands._cmd_advise)
+    p.set_defaults(func=studies.cmd_advise)
 
     p = sub.add_parser("workloads", help="list the registered workloads")
-    p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE_OR_FILE")
+    add_field_argument(p, "plugins")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=commands._cmd_workloads)
+    p.set_defaults(func=listings.cmd_workloads)
 
     return parser
 
@@ -359,14 +351,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    flags: dict[str, str] = {}
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
+        flags = parser.commands[args.command].flags
         return int(args.func(args))
     except BadInput as exc:
         print(str(exc).splitlines()[0], file=sys.stderr)
         return EXIT_BAD_INPUT
     except ConfigError as exc:
-        print(f"mpslab: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"mpslab: error: {exc.worded(flags)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("mpslab: interrupted", file=sys.stderr)

@@ -32,7 +32,12 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
+
+from mpslab.run.errors import ConfigError
+from mpslab.run.values import check_int, parse_proportion, zero_failure_trials
+from mpslab.trials.outcomes import FAILURES, Outcome
 
 __all__ = ["OPTIONS", "MarkerError", "Spec", "Verdict", "check_marker", "skip_reason", "run_spec", "register_step"]
 
@@ -59,10 +64,12 @@ OPTIONS: dict[str, Any] = {
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 STDERR_LINES = 15
+# the ends that stop a must-pass test at once (its process state is gone), and are told first
+_STOPS = (Outcome.CRASH, Outcome.HANG)
 STACK_LINES = 40
 
 
-class MarkerError(ValueError):
+class MarkerError(ConfigError):
     """A ``concurrent`` marker value was refused; the message names the option and the value."""
 
 
@@ -90,28 +97,18 @@ class Spec:
 
 
 def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise MarkerError(f"{name}={value!r}: must be an integer >= {minimum}")
-    return value
+    try:
+        return check_int(value, name, minimum)
+    except ConfigError as exc:
+        raise MarkerError(str(exc)) from None
 
 
 def _fraction(name: str, value: Any, *, zero_ok: bool) -> float:
     """``"10%"``, ``"0.5%"`` or a float in (0, 1) ([0, 1) with ``zero_ok``)."""
-    what = (
-        "a rate in [0, 1) or a percentage such as '5%'" if zero_ok else "a rate in (0, 1) or a percentage such as '10%'"
-    )
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            x = float(value.strip()[:-1]) / 100.0
-        except ValueError:
-            raise MarkerError(f"{name}={value!r}: must be {what}") from None
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        x = float(value)
-    else:
-        raise MarkerError(f"{name}={value!r}: must be {what}")
-    if not math.isfinite(x) or x >= 1.0 or x < 0.0 or (x == 0.0 and not zero_ok):
-        raise MarkerError(f"{name}={value!r}: must be {what}")
-    return x
+    try:
+        return parse_proportion(value, name, zero_ok=zero_ok)
+    except ConfigError as exc:
+        raise MarkerError(str(exc)) from None
 
 
 def _module_function(name: str, fn: Any) -> Any:
@@ -130,26 +127,19 @@ def _module_function(name: str, fn: Any) -> Any:
 
 
 def trials_needed(max_failure: float, confidence: float) -> int:
-    """The fewest clean trials whose one-sided upper bound falls below ``max_failure``.
-
-    With no failure in n trials the Clopper-Pearson upper bound is ``1 - alpha ** (1/n)``.
-    """
-    alpha = 1.0 - confidence
-    n = max(1, math.ceil(math.log(alpha) / math.log1p(-max_failure)))
-    while 1.0 - alpha ** (1.0 / n) >= max_failure:
-        n += 1
-    return n
+    """The fewest clean trials whose one-sided upper bound falls below ``max_failure``."""
+    return zero_failure_trials(max_failure, confidence)
 
 
 def failing_trials_needed(fail_rate: float, confidence: float) -> int:
-    """The fewest all-failing trials whose one-sided lower bound rises above ``fail_rate`` (``alpha ** (1/n)``)."""
-    alpha = 1.0 - confidence
+    """The fewest all-failing trials whose one-sided lower bound rises above ``fail_rate``.
+
+    Every trial failing is zero of the other outcome, so this is the zero-failure count of
+    the complementary rate, ``1 - fail_rate`` (kept exact as a fraction).
+    """
     if fail_rate <= 0.0:
         return 1
-    n = max(1, math.ceil(math.log(alpha) / math.log(fail_rate)))
-    while alpha ** (1.0 / n) <= fail_rate:
-        n += 1
-    return n
+    return zero_failure_trials(1 - Fraction(fail_rate), confidence)
 
 
 def check_marker(kwargs: dict[str, Any], args: tuple = (), *, trials: int | None = None, device: str = "auto") -> Spec:
@@ -314,7 +304,7 @@ def _cut(text: str, lines: int) -> str:
 def _describe(k: int, row: dict[str, Any], timeout: float) -> str:
     """One failing trial in words: its class, then what explains it."""
     outcome = row["outcome"]
-    if outcome == "crash":
+    if outcome == Outcome.CRASH:
         sig = _text(row.get("signal"))
         how = (
             f"killed by {sig} (signal {int(row['signal_number'])})"
@@ -322,18 +312,18 @@ def _describe(k: int, row: dict[str, Any], timeout: float) -> str:
             else f"exit code {_text(row.get('exit_code'))}"
         )
         text = f"trial {k}: crash, {how}"
-    elif outcome == "hang":
+    elif outcome == Outcome.HANG:
         text = f"trial {k}: hang, no exit within {timeout:g} s"
         stacks = _text(row.get("hang_stacks"))
         if stacks:
             text += "\n  stacks of every thread:\n" + _cut(stacks, STACK_LINES)
-    elif outcome == "mismatch":
+    elif outcome == Outcome.MISMATCH:
         text = f"trial {k}: mismatch, {int(row['mismatch_count'])} output(s) differ from the serial replay"
     else:
         raised = int(row["error_count"]) if _text(row.get("error_count")) else "?"
         text = f"trial {k}: error, {raised} step(s) raised; first: {_text(row.get('first_error'))}"
     tail = _text(row.get("stderr_tail"))
-    if outcome in ("crash", "hang") and tail:
+    if outcome in _STOPS and tail:
         text += "\n  stderr tail:\n" + _cut(tail, STDERR_LINES)
     return text
 
@@ -355,12 +345,12 @@ def run_spec(spec: Spec) -> Verdict:
     for k in range(spec.trials):
         row = run_trials(config, trials=1, timeout_s=spec.timeout, progress=False).iloc[0].to_dict()
         outcomes.append(row["outcome"])
-        if row["outcome"] != "ok" and row["outcome"] not in firsts:
+        if row["outcome"] != Outcome.OK and row["outcome"] not in firsts:
             firsts[row["outcome"]] = _describe(k, row, spec.timeout)
-        if spec.expect is None and row["outcome"] in ("crash", "hang"):
+        if spec.expect is None and row["outcome"] in _STOPS:
             break
-    n, failures = len(outcomes), sum(o != "ok" for o in outcomes)
-    counts = ", ".join(f"{o} {outcomes.count(o)}" for o in ("error", "mismatch", "crash", "hang") if o in outcomes)
+    n, failures = len(outcomes), sum(o != Outcome.OK for o in outcomes)
+    counts = ", ".join(f"{o} {outcomes.count(o)}" for o in FAILURES if o in outcomes)
     head = f"{failures} of {n} trials failed" + (f" ({counts})" if counts else "")
     level = f"{spec.confidence * 100:g}%"
     props = [("mpslab_device", config.device), ("mpslab_threads", str(spec.threads))]
@@ -370,7 +360,7 @@ def run_spec(spec: Spec) -> Verdict:
     if spec.expect is None:
         high = _bound(failures, n, spec.confidence, "upper")
         props += [("mpslab_upper_bound", f"{high:.6g}"), ("mpslab_max_failure", f"{spec.max_failure:.6g}")]
-        crashed = [o for o in ("crash", "hang") if o in outcomes]
+        crashed = [o for o in _STOPS if o in outcomes]
         passed = not crashed and high < spec.max_failure
         sign = "<" if high < spec.max_failure else ">="
         line = (
@@ -389,5 +379,5 @@ def run_spec(spec: Spec) -> Verdict:
             f"{format_percent(low, 'down')} {sign} fail_rate {format_percent(spec.fail_rate)}"
         )
     props.append(("mpslab_verdict", line))
-    details = "\n".join(firsts[o] for o in ("crash", "hang", "error", "mismatch") if o in firsts)
+    details = "\n".join(firsts[o] for o in (*_STOPS, Outcome.ERROR, Outcome.MISMATCH) if o in firsts)
     return Verdict(passed, line, details, tuple(props))

@@ -139,7 +139,7 @@ def test_progress_is_passed_only_to_notebooks_that_declare_it(tmp_path):
 
 def test_cli_run_refuses_bad_param_in_one_line(capsys):
     assert main(["run", "--param", "threads"]) == 2
-    assert capsys.readouterr().err.strip() == "mpslab run: error: --param 'threads': expected NAME=VALUE"
+    assert capsys.readouterr().err.strip() == "mpslab: error: --param='threads': expected NAME=VALUE"
     assert main(["run", "--only", "03", "--param", "threads=[1"]) == 2
 
 

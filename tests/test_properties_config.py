@@ -36,6 +36,7 @@ def test_an_invalid_value_is_refused_in_one_line_naming_the_field(field_value):
         StressConfig(**kwargs)
     except ConfigError as exc:
         message = str(exc)
+        assert exc.param == field, message  # typed: the CLI words it as this field's flag
     else:
         raise AssertionError(f"{field}={value!r} was accepted")
     assert "\n" not in message and message.strip() == message and message

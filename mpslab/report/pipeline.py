@@ -159,7 +159,7 @@ def plan_series(
     if profile not in profiles:
         raise PipelineError(f"profile={profile!r}: unknown; profiles: {', '.join(profiles)}")
     try:
-        StressConfig._check_device(device)
+        StressConfig.check_device(device)
     except ConfigError as exc:
         raise PipelineError(str(exc)) from None
     paths = _select(discover(notebooks_dir), only)

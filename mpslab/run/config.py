@@ -19,27 +19,41 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mpslab.run.errors import ConfigError
 from mpslab.run.params import ParamError, Params, resolve
+from mpslab.run.values import check_int, parse_assignment
 from mpslab.run.workloads import get_workload, list_workloads
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["StressConfig", "ConfigError", "load_plugin", "STREAM_MODES"]
+__all__ = ["StressConfig", "ConfigError", "load_plugin", "STREAM_MODES", "option", "optional_int", "collect_params"]
 
 STREAM_MODES = ("shared", "per-thread")
 
 
-class ConfigError(ValueError):
-    """A parameter was refused; the message is one line naming it."""
+def optional_int(text: str) -> int | None:
+    """A CLI limit: ``none``, ``off`` or ``0`` -> None (no limit), else the integer."""
+    if text.strip().lower() in ("none", "off", "0"):
+        return None
+    return int(text)
 
 
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name}={value!r}: must be an integer >= {minimum}")
-    if value < minimum:
-        raise ConfigError(f"{name}={value!r}: must be an integer >= {minimum}")
-    return value
+def collect_params(texts: Any) -> dict[str, Any]:
+    """``["batch=16", "mode=fast"]`` -> ``{"batch": 16, "mode": "fast"}`` (each ``parse_assignment``)."""
+    return dict(parse_assignment(text, "params") for text in texts)
+
+
+def option(default: Any, *, help: str, **cli: Any) -> Any:
+    """A config field with what the command line needs to offer it (``dataclasses.field`` metadata).
+
+    ``help`` is the flag's help (``%(default)s`` shows the default); ``cli`` may give
+    ``flag`` (default ``--`` and the name with dashes), ``type`` (how argparse turns the
+    text into the value; plain text when left out), ``metavar``, ``repeat`` (the flag may
+    be given again; the values collected by ``collect``) and ``off`` (a ``(flag, value, help)``
+    that sets the field to value).
+    """
+    return field(default=default, metadata={"help": help, **cli})
 
 
 def load_plugin(spec: str) -> None:
@@ -70,41 +84,63 @@ def load_plugin(spec: str) -> None:
 class StressConfig:
     """One stress run: ``threads`` workers x ``iterations`` steps of ``workload``.
 
-    threads     worker threads started together at a barrier (>= 1)
-    iterations  steps per thread, timed (>= 1)
-    sync_every  synchronise the device every k iterations; 0 = only at the end
-    workload    registry name (``mpslab.list_workloads()``)
-    size        workload size, e.g. the matrix side of ``seed`` (>= 1)
-    dtype       float32 | float16 | bfloat16 | float64 (what the backend allows)
-    device      auto | cpu | cuda | cuda:N | mps  (auto = mps, else cuda, else cpu)
-    streams     shared (every thread on the current stream) | per-thread (own stream each)
-    throttle    None, or k: at most k threads inside device work at once
-    seed        base of every thread's generator seed (>= 0)
-    verify      the serial-replay oracle: fingerprint (each output's position-sensitive fingerprint,
-                the default) | full (every output kept and compared element by element) | off;
-                True/False are aliases of fingerprint/off
-    full_cap_mb verify="full" is refused when threads x iterations x output bytes exceed this (MiB)
-    warmup      untimed, unchecked iterations per thread before the barrier (>= 0)
-    plugins     modules or .py files to import first (they register workloads)
-    params      workload parameters, a mapping (e.g. {"batch": 8}); checked against what the
-                workload declares, defaults filled in (``python -m mpslab workloads`` lists them)
+    The fields (listed below from their own help, which the command line's flags
+    show too) are checked at construction; ``params`` is checked against what the
+    workload declares, its defaults filled in.
     """
 
-    threads: int = 64
-    iterations: int = 200
-    sync_every: int = 20
-    workload: str = "seed"
-    size: int = 256
-    dtype: str = "float32"
-    device: str = "auto"
-    streams: str = "shared"
-    throttle: int | None = None
-    seed: int = 0
-    verify: str = "fingerprint"
-    warmup: int = 1
-    plugins: tuple[str, ...] = field(default=())
-    params: Params = field(default=Params())
-    full_cap_mb: float = 256.0
+    threads: int = option(64, help="worker threads, started together at a barrier (default %(default)s)", type=int)
+    iterations: int = option(200, help="timed steps per thread (default %(default)s)", type=int)
+    sync_every: int = option(
+        20, help="synchronise every k iterations; 0 = only at the end (default %(default)s)", type=int
+    )
+    workload: str = option("seed", help="workload name, see `python -m mpslab workloads` (default %(default)s)")
+    size: int = option(256, help="workload size, e.g. matrix side (default %(default)s)", type=int)
+    dtype: str = option(
+        "float32", help="float32 | float16 | bfloat16 | float64, as the backend allows (default %(default)s)"
+    )
+    device: str = option(
+        "auto", help="auto | cpu | cuda | cuda:N | mps; auto = mps, else cuda, else cpu (default %(default)s)"
+    )
+    streams: str = option(
+        "shared", help="shared (every thread on the current stream) | per-thread (a stream each) (default %(default)s)"
+    )
+    throttle: int | None = option(
+        None, help="at most k threads in device work at once (default: no limit)", type=optional_int
+    )
+    seed: int = option(0, help="base of every thread's random seed (default %(default)s)", type=int)
+    verify: str = option(
+        "fingerprint",
+        help="serial-replay oracle: fingerprint (each output's fingerprint) | full (every output kept and "
+        "compared) | off; in Python True/False mean fingerprint/off (default %(default)s)",
+        metavar="MODE",
+        off=("--no-verify", "off", "the same as --verify off"),
+    )
+    warmup: int = option(
+        1, help="untimed, unchecked warm-up iterations per thread, before the barrier (default %(default)s)", type=int
+    )
+    plugins: tuple[str, ...] = option(
+        (),
+        help="import a module or .py file that registers workloads (repeatable)",
+        flag="--plugin",
+        metavar="MODULE_OR_FILE",
+        repeat=True,
+        collect=tuple,
+    )
+    params: Params = option(
+        Params(),
+        help="a workload parameter, e.g. --param batch=16 (repeatable; see `mpslab workloads`)",
+        flag="--param",
+        metavar="KEY=VALUE",
+        repeat=True,
+        collect=collect_params,
+    )
+    full_cap_mb: float = option(
+        256.0,
+        help="--verify full is refused above this many MiB of kept outputs (default %(default)g)",
+        type=float,
+        metavar="MIB",
+    )
 
     def __post_init__(self) -> None:
         from mpslab.run.backends import DTYPES, get_backend
@@ -120,14 +156,14 @@ class StressConfig:
         for spec in self.plugins:
             load_plugin(spec)
 
-        _int("threads", self.threads, 1)
-        _int("iterations", self.iterations, 1)
-        _int("sync_every", self.sync_every, 0)
-        _int("size", self.size, 1)
-        _int("seed", self.seed, 0)
-        _int("warmup", self.warmup, 0)
+        check_int(self.threads, "threads", 1)
+        check_int(self.iterations, "iterations", 1)
+        check_int(self.sync_every, "sync_every", 0)
+        check_int(self.size, "size", 1)
+        check_int(self.seed, "seed", 0)
+        check_int(self.warmup, "warmup", 0)
         if self.throttle is not None:
-            _int("throttle", self.throttle, 1)
+            check_int(self.throttle, "throttle", 1)
             if self.throttle > self.threads:
                 raise ConfigError(f"throttle={self.throttle!r}: must be None or between 1 and threads ({self.threads})")
         mode = verify_mode(self.verify)
@@ -162,7 +198,7 @@ class StressConfig:
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype={self.dtype!r}: must be one of {', '.join(DTYPES)}")
 
-        device = self._check_device(self.device)
+        device = self.check_device(self.device)
         set_("device", device)
         backend = get_backend(device)
         if not backend.supports_dtype(self.dtype):
@@ -183,7 +219,8 @@ class StressConfig:
                 raise ConfigError(refusal)
 
     @staticmethod
-    def _check_device(device: Any) -> str:
+    def check_device(device: Any) -> str:
+        """The device a config would run on (``auto`` resolved, ``cuda`` as ``cuda:0``); refused if not here."""
         import torch
 
         from mpslab.run.backends import get_backend, resolve_device
@@ -213,7 +250,6 @@ class StressConfig:
             return f"cuda:{index}"
         return dev.type
 
-    # ------------------------------------------------------------------ helpers
     @property
     def torch_dtype(self) -> torch.dtype:
         from mpslab.run.backends import DTYPES
@@ -222,7 +258,7 @@ class StressConfig:
 
     @property
     def ops(self) -> int:
-        """Operations as the seed counted them: threads x iterations."""
+        """Tensor operations a run performs, threads x iterations (what a result reports as its total)."""
         return self.threads * self.iterations
 
     def replace(self, **changes: Any) -> StressConfig:
@@ -247,6 +283,18 @@ class StressConfig:
         if "plugins" in data and isinstance(data["plugins"], list):
             data["plugins"] = tuple(data["plugins"])
         return cls(**data)
+
+
+def _field_lines(cls: type) -> str:
+    """One docstring line per field, from the help its flag shows (defaults filled in)."""
+    lines = []
+    for f in dataclasses.fields(cls):
+        text = f.metadata["help"] % {"default": f.default}
+        lines.append(f"    {f.name:<12}{text}")
+    return "\n".join(lines)
+
+
+StressConfig.__doc__ = (StressConfig.__doc__ or "").rstrip() + "\n\n" + _field_lines(StressConfig) + "\n"
 
 
 def _available() -> list[str]:

@@ -26,13 +26,15 @@ counted (a run_trials call is never cut short).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from mpslab.run.values import parse_duration as parse_duration_of
+from mpslab.run.values import parse_proportion, zero_failure_trials
+from mpslab.trials.outcomes import Outcome
 from mpslab.trials.stats import FailureRate, failure_rate, format_percent
 
 __all__ = [
@@ -50,39 +52,16 @@ __all__ = [
 
 
 def parse_target(text: Any) -> float:
-    """``"1%"``, ``"0.01"`` or ``0.01`` -> 0.01; anything not strictly between 0 and 1 -> ValueError."""
-    raw = str(text).strip()
-    try:
-        # the division in decimal, so "33.3%" is the float nearest 0.333 (33.3 / 100 in floats is not)
-        value = float(Decimal(raw[:-1].strip()) / 100) if raw.endswith("%") else float(raw)
-    except (ValueError, ArithmeticError):
-        raise ValueError(f"--until-bound {text!r}: not a number or a percentage (e.g. 1%)") from None
-    if not (0.0 < value < 1.0) or not math.isfinite(value):
-        raise ValueError(f"--until-bound {text!r}: the target rate must lie strictly between 0 and 1 (0% and 100%)")
-    return value
+    """``"1%"``, ``"0.01"`` or ``0.01`` -> 0.01; anything not strictly between 0 and 1 -> ``ConfigError``."""
+    return parse_proportion(text, "until_bound")
 
 
 def parse_duration(text: Any) -> float:
-    """``"10m"``, ``"90s"``, ``"1h"`` or ``"30"`` (seconds) -> seconds (> 0)."""
-    raw = str(text).strip().lower()
-    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
-    mult = units.get(raw[-1:], None)
-    try:
-        value = float(raw[:-1] if mult else raw) * (mult or 1.0)
-    except ValueError:
-        raise ValueError(f"--max-time {text!r}: expected seconds or a duration like 10m, 90s, 1h") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"--max-time {text!r}: must be > 0")
-    return value
+    """``"10m"``, ``"90s"``, ``"1h"`` or ``"30"`` (seconds) -> seconds (> 0); else ``ConfigError``."""
+    return parse_duration_of(text, "max_time")
 
 
-def planned_trials(target: float, confidence: float = 0.95) -> int:
-    """Clean trials needed for "failure rate below ``target``" at ``confidence`` (0 failures allowed)."""
-    n = math.ceil(math.log(1.0 - confidence) / math.log(1.0 - target))
-    # guard against rounding at the boundary: the bound after n clean trials is 1 - (1-c)**(1/n)
-    while 1.0 - (1.0 - confidence) ** (1.0 / n) >= target:
-        n += 1
-    return n
+planned_trials = zero_failure_trials
 
 
 def target_text(target: float, confidence: float = 0.95) -> str:
@@ -154,7 +133,7 @@ class BoundRun:
 
     @property
     def failures(self) -> int:
-        return sum(1 for o in self.outcomes if o != "ok")
+        return sum(1 for o in self.outcomes if o != Outcome.OK)
 
     @property
     def met(self) -> bool:
@@ -171,7 +150,7 @@ class BoundRun:
         return failure_rate(list(self.outcomes), confidence=self.plan.confidence)
 
     def _stopped_at_failure_text(self) -> str:
-        k = next(i for i, o in enumerate(self.outcomes, 1) if o != "ok")
+        k = next(i for i, o in enumerate(self.outcomes, 1) if o != Outcome.OK)
         level = f"{self.plan.confidence * 100:g}%"
         extra = self.failures - 1
         bound = (
@@ -194,8 +173,8 @@ class BoundRun:
         why = {
             "failure": "stopped at the first failure",
             "planned": f"a failure among the {self.plan.n} planned trials",
-            "max-trials": "--max-trials reached first",
-            "max-time": "--max-time reached first",
+            "max-trials": "the trial limit reached first",
+            "max-time": "the time limit reached first",
         }
         reason = why.get(self.stopped_by, self.stopped_by)
         if self.failures:

@@ -26,10 +26,12 @@ import pandas as pd
 from mpslab.run.config import ConfigError, StressConfig, load_plugin
 from mpslab.run.environment import environment
 from mpslab.run.runner import run_stress
+from mpslab.run.values import parse_proportion
 from mpslab.studies.advisor import budget as _budget
 from mpslab.studies.advisor import decide as _decide
 from mpslab.studies.advisor import grid as _grid
 from mpslab.studies.advisor import measure as _measure
+from mpslab.trials.outcomes import Outcome
 
 __all__ = ["advise", "AdvisorResult", "parse_max_failure"]
 
@@ -53,18 +55,7 @@ class AdvisorResult:
 
 def parse_max_failure(value: Any) -> float:
     """``0.05``, ``"0.05"`` or ``"5%"`` -> 0.05; refused outside (0, 1)."""
-    try:
-        if isinstance(value, str) and value.strip().endswith("%"):
-            x = float(value.strip()[:-1]) / 100.0
-        elif isinstance(value, bool):
-            raise ValueError
-        else:
-            x = float(value)
-    except ValueError:
-        raise ConfigError(f"--max-failure={value!r}: give a proportion such as 0.05 or 5%") from None
-    if not 0.0 < x < 1.0:
-        raise ConfigError(f"--max-failure={value!r}: must be between 0 and 1 (or 0% and 100%), exclusive")
-    return x
+    return parse_proportion(value, "max_failure")
 
 
 def _axis(name: str, given: Any, default: list, kind: str) -> tuple[list, bool]:
@@ -100,11 +91,11 @@ def advise(
     ``batch_sizes="8,32"``); left out, they take per-backend defaults. ``out`` is the
     folder of stores (None: nothing stored, nothing resumed).
     """
-    # ---- every input checked before any work
+    # every input checked before any work
     p = parse_max_failure(max_failure)
     budget_s = _budget.parse_budget(budget)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ConfigError(f"--repeats={repeats!r}: must be an integer >= 1")
+        raise ConfigError(param="repeats", value=repeats, why="must be an integer >= 1")
     for spec in plugins:
         load_plugin(spec)
     _grid.check_workload(workload)
@@ -116,7 +107,7 @@ def advise(
         k_axis = [k for k in k_axis if k is None or k < max(t_axis)]
     s_axis, _ = _axis("sync", sync, defaults["sync"], "sync")
     st_axis, _ = _axis("streams", streams, defaults["streams"], "streams")
-    b_axis, b_given = _axis("batch-sizes", batch_sizes, defaults["batch"], "batch")
+    b_axis, b_given = _axis("batch_sizes", batch_sizes, defaults["batch"], "batch")
     cands = _grid.build_grid(
         base.device,
         workload,
@@ -225,7 +216,7 @@ def _trials_phase(
     order = [
         c
         for c in _decide.speed_order(rows, plan.candidates)
-        if not (rows[rows["label"] == c.label]["outcome"] != "ok").any()
+        if not (rows[rows["label"] == c.label]["outcome"] != Outcome.OK).any()
     ][: plan.tested]
     chunk = max(5, plan.trials_per // 5)
     timeout = _measure.trial_timeout(plan.calibration.trial_cost_s(plan.requests))
@@ -241,14 +232,14 @@ def _trials_phase(
             df = _measure.run_candidate_trials(cfg, n, store=store, timeout_s=timeout)
             bar.update(len(df) - (len(trials[c.label]) if c.label in trials else 0))
             trials[c.label] = df
-            if (df["outcome"] != "ok").any():
+            if (df["outcome"] != Outcome.OK).any():
                 break
         if notes:
             break
         df = trials.get(c.label)
         if df is not None and len(df):
             _, _, bound = _decide.candidate_bound(df["outcome"].tolist(), plan.alpha, plan.tested)
-            if (df["outcome"] == "ok").all() and bound < plan.max_failure:
+            if (df["outcome"] == Outcome.OK).all() and bound < plan.max_failure:
                 return trials, c.label, notes
     return trials, None, notes
 

@@ -21,12 +21,12 @@ Not here: running anything (``measure``), verdicts (``decide``).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mpslab.run.config import ConfigError
+from mpslab.run.values import parse_duration, zero_failure_trials
 from mpslab.studies.advisor.grid import Candidate
 from mpslab.studies.advisor.speed import SEPARATION_ALPHA, coverage, interval_name, repeats_for_confidence, smallest_p
 
@@ -52,30 +52,19 @@ MAX_RUN_S = 1.0  # one throughput measurement serves at most about this much ser
 class BudgetError(ConfigError):
     """The budget cannot fit even one candidate (one line); ``need_s`` is what one would take, if known."""
 
-    def __init__(self, message: str, need_s: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str = "", *, need_s: float | None = None, **named: Any) -> None:
+        super().__init__(message, **named)
         self.need_s = need_s
 
 
 def parse_budget(text: Any) -> float:
-    """``"10m"``, ``"90s"``, ``"1h"``, ``"1m30s"`` or a number of seconds -> seconds (> 0)."""
-    if isinstance(text, bool):
-        raise ConfigError(f"--budget={text!r}: give a duration such as 90s, 10m or 1h")
-    if isinstance(text, (int, float)):
-        seconds = float(text)
-    else:
-        s = str(text).strip().lower()
-        parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", s)
-        if not s or parts is None or not any(parts.groups()):
-            raise ConfigError(f"--budget={text!r}: give a duration such as 90s, 10m or 1h")
-        h, m, sec = (float(g) if g else 0.0 for g in parts.groups())
-        seconds = 3600 * h + 60 * m + sec
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ConfigError(f"--budget={text!r}: must be a positive duration")
+    """``"10m"``, ``"90s"``, ``"1h"``, ``"1m30s"`` or a number of seconds -> seconds, at least ``MIN_BUDGET_S``."""
+    seconds = parse_duration(text, "budget")
     if seconds < MIN_BUDGET_S:
         raise BudgetError(
-            f"--budget={text!r}: too small for even one configuration (need at least "
-            f"{MIN_BUDGET_S:g} s for the calibration alone)"
+            param="budget",
+            value=text,
+            why=f"too small for even one configuration (need at least {MIN_BUDGET_S:g} s for the calibration alone)",
         )
     return seconds
 
@@ -128,16 +117,8 @@ def speed_words(repeats: int, candidates: int) -> str:
 
 
 def trials_needed(max_failure: float, confidence: float = 0.95) -> int:
-    """Clean trials needed for a one-sided Clopper-Pearson bound strictly below ``max_failure``.
-
-    With no failure in n trials the bound is 1 - (1 - confidence)**(1/n); it is below p
-    once n > ln(1 - confidence) / ln(1 - p): 299 for "below 1% at 95%", 59 for 5%.
-    """
-    if not 0.0 < max_failure < 1.0:
-        raise ValueError(f"max_failure={max_failure!r}: must be between 0 and 1")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence={confidence!r}: must be between 0 and 1")
-    return math.floor(math.log(1.0 - confidence) / math.log(1.0 - max_failure)) + 1
+    """Clean trials needed for a one-sided Clopper-Pearson bound strictly below ``max_failure``."""
+    return zero_failure_trials(max_failure, confidence)
 
 
 def bound_after(trials: int, confidence: float = 0.95) -> float:
@@ -282,7 +263,9 @@ def make_plan(
         first = priority(grid)[0]
         need = cal.elapsed_s + tp_cost([first], unit) + cal.trial_cost_s(unit)
         raise BudgetError(
-            f"--budget={budget_s:g}s: too small for even one configuration here "
+            param="budget",
+            value=f"{budget_s:g}s",
+            why=f"too small for even one configuration here "
             f"(calibration took {cal.elapsed_s:.1f} s; one configuration needs ~{need:.0f} s)",
             need_s=need,
         )

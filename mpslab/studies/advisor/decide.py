@@ -39,6 +39,7 @@ from mpslab.studies.advisor.speed import (
     round_outward,
     smallest_p,
 )
+from mpslab.trials.outcomes import Outcome
 from mpslab.trials.stats import failure_rate, format_percent
 
 __all__ = [
@@ -73,7 +74,7 @@ def speed_order(rows: pd.DataFrame, candidates: Sequence[Candidate]) -> list[Can
 
     def key(c: Candidate) -> tuple:
         sub = rows[rows["label"] == c.label] if len(rows) else rows
-        errors = int((sub["outcome"] != "ok").sum()) if len(sub) else 0
+        errors = int((sub["outcome"] != Outcome.OK).sum()) if len(sub) else 0
         med = float(sub["requests_per_s"].median()) if len(sub) else math.nan
         return (errors > 0, -(med if math.isfinite(med) else -1.0))
 
@@ -99,7 +100,7 @@ def build_table(
         sub = rows[rows["label"] == c.label] if len(rows) else rows
         speeds = _speeds(rows, c.label)
         ci = median_interval(speeds)
-        errors = int((sub["outcome"] != "ok").sum()) if len(sub) else 0
+        errors = int((sub["outcome"] != Outcome.OK).sum()) if len(sub) else 0
         t = trials.get(c.label)
         n = int(len(t)) if t is not None else 0
         fails, bound = 0, math.nan

@@ -108,15 +108,15 @@ def parse_axis(name: str, values: Any, kind: str) -> list[Any]:
     elif isinstance(values, (list, tuple)):
         items = list(values)
     else:
-        raise ConfigError(f"--{name}={values!r}: give a comma-separated list")
+        raise ConfigError(param=name, value=values, why="give a comma-separated list")
     if not items:
-        raise ConfigError(f"--{name}: needs at least one value")
+        raise ConfigError(param=name, why="needs at least one value")
     out: list[Any] = []
     for v in items:
         text = str(v).strip().lower()
         if kind == "streams":
             if text not in ("shared", "per-thread"):
-                raise ConfigError(f"--{name}={v!r}: must be shared or per-thread")
+                raise ConfigError(param=name, value=v, why="must be shared or per-thread")
             val: Any = text
         elif kind == "throttle" and text in ("none", "off"):
             val = None
@@ -132,11 +132,11 @@ def parse_axis(name: str, values: Any, kind: str) -> list[Any]:
                     "throttle": "none or integers >= 1",
                     "sync": "every, end or integers >= 1",
                 }[kind]
-                raise ConfigError(f"--{name}={v!r}: must be {allowed}") from None
+                raise ConfigError(param=name, value=v, why=f"must be {allowed}") from None
             if val < 1:
-                raise ConfigError(f"--{name}={v!r}: must be >= 1")
+                raise ConfigError(param=name, value=v, why="must be >= 1")
         if val in out:
-            raise ConfigError(f"--{name}: {v!r} is listed twice")
+            raise ConfigError(param=name, why=f"{v!r} is listed twice")
         out.append(val)
     return out
 
@@ -152,7 +152,7 @@ def default_axes(device: str, workload: str) -> dict[str, list[Any]]:
 def check_workload(name: str) -> None:
     names = [w.name for w in list_workloads() if w.kind == "workload" and "@" not in w.name]
     if name not in names:
-        raise ConfigError(f"--workload={name!r}: unknown; registered: {', '.join(names)}")
+        raise ConfigError(param="workload", value=name, why=f"unknown; registered: {', '.join(names)}")
 
 
 def build_grid(
@@ -176,18 +176,22 @@ def build_grid(
     backend = get_backend(device)
     if "per-thread" in streams and not backend.has_streams:
         raise ConfigError(
-            f"--streams per-thread: the {backend.kind} backend has no streams in this torch build; use shared"
+            param="streams",
+            value="per-thread",
+            why=f"the {backend.kind} backend has no streams in this torch build; use shared",
         )
     wl = get_workload(workload)
     if batch and wl.batched is None:
         if batch_given:
-            raise ConfigError(f"--batch-sizes: workload {workload!r} declares no batched form; leave it out")
+            raise ConfigError(param="batch_sizes", why=f"workload {workload!r} declares no batched form; leave it out")
         batch = []
     limits = [k for k in throttle if k is not None]
     if limits and max(limits) >= max(threads) and max(threads) > 1:
         bad = [k for k in limits if k >= max(threads)]
         raise ConfigError(
-            f"--throttle {bad[0]}: not below the largest thread count ({max(threads)}), so it limits nothing"
+            param="throttle",
+            value=bad[0],
+            why=f"not below the largest thread count ({max(threads)}), so it limits nothing",
         )
     grid: list[Candidate] = []
     for t in threads:
@@ -219,7 +223,7 @@ def base_config(
     extra: dict[str, Any] = {}
     if params:
         if "params" not in StressConfig.__dataclass_fields__:
-            raise ConfigError("--param: this mpslab's StressConfig has no workload parameters")
+            raise ConfigError(param="params", why="this mpslab's StressConfig has no workload parameters")
         extra["params"] = dict(params)
     return StressConfig(
         threads=1,
