@@ -29,6 +29,7 @@ __all__ = [
     "AFFINITY_NOTE",
     "FAILED_OUTCOMES",
     "SERIES_ENV_COLUMNS",
+    "CONFIG_FIELDS",
 ]
 
 
@@ -43,12 +44,13 @@ AFFINITY_NOTE = "fails with a single worker thread: thread affinity, not a race"
 SERIES_ENV_COLUMNS = ("env_torch", "env_torch_build", "env_device_name", "env_interpreter")
 
 
-_CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(StressConfig))
+# The names of the config fields, in declaration order: the columns of a grid point that come from its config.
+CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(StressConfig))
 
 
 def grid_columns(df: pd.DataFrame) -> list[str]:
     """The columns that name a grid point: mode, every config field, and the build columns."""
-    cols = ["mode", *_CONFIG_FIELDS, *SERIES_ENV_COLUMNS]
+    cols = ["mode", *CONFIG_FIELDS, *SERIES_ENV_COLUMNS]
     return [c for c in cols if c in df.columns]
 
 

@@ -41,7 +41,7 @@ from mpslab.run.runner import run_stress, thread_seed
 from mpslab.run.timing import SyncTimer
 from mpslab.run.workloads import WorkerContext, Workload, get_workload
 from mpslab.studies.summary import (  # noqa: F401  (re-exported: summaries belong to sweeps)
-    _CONFIG_FIELDS,
+    CONFIG_FIELDS,
     FAILED_OUTCOMES,
     SERIES_ENV_COLUMNS,
     grid_columns,
@@ -160,8 +160,8 @@ def batched_baseline(config: StressConfig) -> dict[str, Any]:
 
 
 def _grid_values(name: str, values: Any) -> list[Any]:
-    if name not in _CONFIG_FIELDS:
-        raise ConfigError(f"{name}={values!r}: not a StressConfig field; known: {', '.join(_CONFIG_FIELDS)}")
+    if name not in CONFIG_FIELDS:
+        raise ConfigError(f"{name}={values!r}: not a StressConfig field; known: {', '.join(CONFIG_FIELDS)}")
     if name in _NOT_SWEEPABLE:
         raise ConfigError(f"{name}={values!r}: cannot be swept; set it on the base config")
     if isinstance(values, (list, tuple, range, np.ndarray, pd.Index, pd.Series)):
