@@ -15,8 +15,8 @@
 # %% [markdown]
 # # 03 — Ultimate stress, measured honestly
 #
-# The verification round ran **64 threads × 200 iterations** of `randn → matmul → sum`, synchronising every 20
-# iterations, counted Python exceptions, printed *"Total errors: 0"* once and called the work *proven correct*.
+# A common check runs **64 threads × 200 iterations** of `randn → matmul → sum`, synchronising every 20
+# iterations, counts Python exceptions, prints *"Total errors: 0"* once and calls the work *proven correct*.
 # One clean run says little: a concurrency bug that kills the process takes the counter with it, a hang
 # never prints, and a silently wrong number is not an exception at all.
 #
@@ -69,6 +69,7 @@ from mpslab import StressConfig, failure_rate, plots, run_stress, run_trials
 from mpslab.report.tables import sweep_table, trials_table
 from mpslab.run.environment import environment
 from mpslab.studies.sweep import summarize, sweep
+from mpslab.trials.outcomes import OUTCOMES, Outcome
 
 os.makedirs(data_dir, exist_ok=True)
 os.makedirs(figures_dir, exist_ok=True)
@@ -180,16 +181,15 @@ fig
 # fail) any failed run fails the notebook too.
 
 # %%
-OUTCOMES = {"ok", "error", "mismatch", "crash", "hang"}
 assert result.completed <= config.ops and result.outcome in OUTCOMES
-assert len(trials_df) == trials and set(trials_df["outcome"]) <= OUTCOMES
+assert len(trials_df) == trials and set(trials_df["outcome"]) <= set(OUTCOMES)
 assert rate.trials == trials and 0.0 <= rate.low <= rate.high <= 1.0
 assert set(sweep_df["threads"]) == set(sweep_threads)
 assert all(os.path.getsize(path) > 0 for path in saved)
 if require_ok:
-    assert result.outcome == "ok", result.summary()
+    assert result.outcome == Outcome.OK, result.summary()
     assert rate.failures == 0, str(rate)
-    assert (sweep_df["outcome"] == "ok").all(), sweep_df[sweep_df["outcome"] != "ok"]
+    assert (sweep_df["outcome"] == Outcome.OK).all(), sweep_df[sweep_df["outcome"] != Outcome.OK]
 print("checks passed:", "require_ok" if require_ok else "instrument only")
 
 # %% [markdown]
@@ -199,7 +199,7 @@ print("checks passed:", "require_ok" if require_ok else "instrument only")
 # and the sweep.
 
 # %% tags=["verdict"]
-sweep_failed = int((sweep_df["outcome"] != "ok").sum())
+sweep_failed = int((sweep_df["outcome"] != Outcome.OK).sum())
 print(
     f"in process: {result.outcome}; isolated trials: {rate.failures} of {rate.trials} failed, "
     f"failure rate {rate.interval_text()} ({rate.confidence:.0%}); "

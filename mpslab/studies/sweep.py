@@ -50,6 +50,7 @@ from mpslab.studies.summary import (  # noqa: F401  (re-exported: summaries belo
 )
 from mpslab.trials import records as _records
 from mpslab.trials.isolate import run_trials
+from mpslab.trials.outcomes import Outcome
 from mpslab.trials.store import TrialStore
 
 __all__ = [
@@ -102,7 +103,7 @@ def batched_baseline(config: StressConfig) -> dict[str, Any]:
     device = backend.device
     batch = config.threads
     seconds, completed, lat = math.nan, 0, np.zeros(0, dtype=np.int64)
-    outcome, first_error, note = "ok", None, f"one thread, {config.iterations} steps of a batch of {batch}"
+    outcome, first_error, note = Outcome.OK.value, None, f"one thread, {config.iterations} steps of a batch of {batch}"
     fn = _batched_form(workload)
     if fn is None:
         outcome = "n/a"
@@ -129,7 +130,7 @@ def batched_baseline(config: StressConfig) -> dict[str, Any]:
                     completed = i + 1
             seconds = timer.seconds
         except Exception as exc:
-            outcome = "error"
+            outcome = Outcome.ERROR.value
             first_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             lat = lat[:completed]
     # Ops are counted as the runner counts them: each completed step did `batch` steps' work.
@@ -139,8 +140,8 @@ def batched_baseline(config: StressConfig) -> dict[str, Any]:
         "seconds": seconds,
         "ops": config.ops,
         "completed": done_ops,
-        "ops_per_s": done_ops / seconds if outcome == "ok" and seconds > 0 else math.nan,
-        "error_count": int(outcome == "error"),
+        "ops_per_s": done_ops / seconds if outcome == Outcome.OK and seconds > 0 else math.nan,
+        "error_count": int(outcome == Outcome.ERROR),
         "mismatch_count": 0,
         "verified": 0,
     }
