@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mpslab.studies.lookup import entry_named
 from mpslab.trials.outcomes import Outcome
 
 __all__ = ["Case", "CASES", "get_case", "case_names", "PLUGIN"]
@@ -251,7 +252,4 @@ def case_names() -> list[str]:
 
 def get_case(name: str) -> Case:
     """The entry named ``name``; ``KeyError`` with one line listing the known names."""
-    for c in CASES:
-        if c.name == name:
-            return c
-    raise KeyError(f"case={name!r}: unknown; known: {', '.join(case_names())}")
+    return entry_named(CASES, name, "case")

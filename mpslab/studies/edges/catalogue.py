@@ -19,6 +19,7 @@ import torch
 from mpslab.run.config import ConfigError
 from mpslab.studies.edges import cases, harness, process
 from mpslab.studies.edges.expect import EdgeCase, completes, not_applicable, raises
+from mpslab.studies.lookup import entry_named
 from mpslab.studies.probes.status import BACKEND_KINDS
 
 __all__ = ["CASES", "edge_catalogue", "get_case", "list_cases"]
@@ -261,10 +262,8 @@ def list_cases() -> list[EdgeCase]:
 
 
 def get_case(name: str) -> EdgeCase:
-    for c in CASES:
-        if c.name == name:
-            return c
-    raise KeyError(f"case={name!r}: unknown; known: {', '.join(c.name for c in CASES)}")
+    """The edge case named ``name``; ``KeyError`` with one line listing the known names."""
+    return entry_named(CASES, name, "case")
 
 
 def edge_catalogue() -> pd.DataFrame:

@@ -21,9 +21,9 @@ from typing import Any
 import torch
 
 from mpslab.run.backends import Backend
-from mpslab.studies.probes.status import Need
+from mpslab.studies.probes.status import Need, ProbeFailure
 
-__all__ = ["Plan", "Probe", "ProbeContext", "ProbeOutcome"]
+__all__ = ["Plan", "Probe", "ProbeContext", "ProbeOutcome", "check_close", "sum_is"]
 
 
 @dataclass
@@ -141,3 +141,19 @@ class Probe:
 
     def plan(self, kind: str) -> Plan:
         return self.plans.get(kind) or Plan(None, "", reason=f"no probe for the {kind} backend")
+
+
+def check_close(got: torch.Tensor, ref: torch.Tensor, what: str, tol: float = 1e-2) -> None:
+    """A ``ProbeFailure`` naming ``what`` unless ``got`` has the shape of ``ref`` (a float64 CPU reference) and
+    matches it within ``tol``: the one way every probe judges a computed result."""
+    g = got.detach().to("cpu", torch.float64)
+    if g.shape != ref.shape:
+        raise ProbeFailure(f"{what}: shape {tuple(g.shape)} != expected {tuple(ref.shape)}")
+    if not torch.allclose(g, ref, rtol=tol, atol=tol):
+        bad = (g - ref).abs().nan_to_num(float("inf")).max().item()
+        raise ProbeFailure(f"{what}: result differs from the float64 CPU reference (max |diff| {bad:.3g})")
+
+
+def sum_is(t: torch.Tensor, want: float) -> bool:
+    """``t.sum()`` equals ``want`` up to float32 rounding (large sums are not exact)."""
+    return abs(float(t.sum().item()) - want) <= 1e-5 * abs(want)
