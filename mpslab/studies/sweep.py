@@ -320,6 +320,3 @@ def _store_row(store: TrialStore, row: dict[str, Any], cfg: StressConfig, token:
         kind="sweep", mode="in-process", config=config, env=_records.environment_id(env), call=token
     )
     store.append(_records.make_record(dict(row, trial=row["repeat"]), batch=batch, config=config))
-
-
-# --------------------------------------------------------------------------- summaries

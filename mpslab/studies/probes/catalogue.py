@@ -1,12 +1,12 @@
 """The coverage catalogue (data): every backend path, and per backend how its probe drives it.
 
-What it is: ``PROBES``, one ``Probe`` per path of the seed's list (11 paths), each with a
-``Plan`` per backend kind (cpu, cuda, mps): the action from ``paths``, what it targets there,
+What it is: ``PROBES``, one ``Probe`` per path the verification round listed (11 paths), each with a
+``Plan`` per backend kind (cpu, cuda, mps): the action from ``paths`` or ``memory_paths``, what it targets there,
 the evidence that makes it ``covered`` (``Need``) or why none is available, or why the concept
 does not exist there. ``list_probes``, ``get_probe`` and ``probe_catalogue`` read it.
 
 What it is not: code that runs anything (``runner``) or the probe actions (``paths``).
-To add a probe: write its action in ``paths`` and declare it here, once per backend.
+To add a probe: write its action in ``paths`` or ``memory_paths`` and declare it here, once per backend.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ PROBES: tuple[Probe, ...] = (
     Probe(
         "compute_from_threads",
         "compute from threads (randn -> matmul -> sum)",
-        "(the seed's Attempt 3 operations)",
+        "(the verification round's Attempt 3 operations)",
         "Every thread dispatches matmuls at once; each result is checked against a float64 CPU reference. "
         "The baseline under every other path.",
         {

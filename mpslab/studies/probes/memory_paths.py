@@ -44,7 +44,7 @@ def alloc_free(ctx: ProbeContext) -> ProbeOutcome:
 
     def one(i: int, barrier: Any) -> None:
         stream = b.new_stream() if b.has_streams else None
-        for rnd in range(2):  # round 2 allocates the same sizes again on the same stream
+        for rnd in range(2):  # the second pass allocates the same sizes again on the same stream
             barrier.wait()
             if i == 0:
                 sample(f"before{rnd}")

@@ -1,6 +1,6 @@
 """What a probe is: its per-backend plans, the context its action sees, what it reports.
 
-What it is: ``Probe`` (one backend path: id, title, what the seed listed, and a ``Plan`` per
+What it is: ``Probe`` (one backend path: id, title, the verification round's words for it, a ``Plan`` per
 backend kind), ``Plan`` (the action, what it targets, the evidence ``Need`` or why none exists,
 or why the path is not applicable), ``ProbeContext`` (backend, thread count, sizes, seeded
 inputs, and ``run_threads`` that starts T threads together) and ``ProbeOutcome``.
@@ -135,7 +135,7 @@ class Plan:
 class Probe:
     path: str  # stable id
     title: str
-    seed: str  # what the seed's Attempt 1 listed for it
+    seed: str  # the verification round's words for this path (docs/background.md): the claim being checked
     what: str  # what the path is, in a sentence or two
     plans: Mapping[str, Plan]
 

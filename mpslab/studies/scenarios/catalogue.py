@@ -122,7 +122,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "mlp-origin",
         "inference: shared MLP 512 -> 1024 -> 1024 -> 512 under inference_mode",
-        "the seed round's origin model shape",
+        "the verification round's model shape",
         threads=4,
         iterations=10,
         params={"batch": 8},
