@@ -168,8 +168,8 @@ CASES: tuple[EdgeCase, ...] = (
         process.elapsed_before_record,
         {
             "cpu": not_applicable(_CPU_NO_EVENTS),
-            # torch 2.11 + CUDA 13 on an H100 raised ValueError
-            # ("Both events must be recorded ..."); older builds RuntimeError
+            # CUDA 13 builds of torch 2.11 raise ValueError ("Both events must be recorded ..."),
+            # older builds RuntimeError
             "cuda": raises((RuntimeError, ValueError), "recorded"),
             "mps": raises(RuntimeError, note="an error, not a hang; MPS wording unchecked"),
         },
