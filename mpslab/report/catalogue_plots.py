@@ -34,7 +34,8 @@ def plot_status_matrix(
     """A grid of coloured cells, one per (row, col), labelled with its status; axes named by the labels.
 
     Used for the coverage matrix (path x backend) and the edge-case matrix
-    (case x check). Unknown statuses are drawn white.
+    (case x check). Rows and columns come in the order first seen in ``df`` unless
+    ``row_order`` / ``col_order`` say otherwise. Unknown statuses are drawn white.
     """
     for c in (row, col, status):
         if c not in df.columns:
@@ -74,7 +75,6 @@ def plot_coverage_matrix(df: pd.DataFrame, *, title: str = "Coverage walkthrough
         "backend",
         "status",
         title=context_title(title, df),
-        row_order=list(dict.fromkeys(df["path"])),
         col_order=backends,
         xlabel="backend (status of each probed path)",
         ylabel="probed path",
@@ -103,8 +103,6 @@ def plot_edge_matrix(df: pd.DataFrame, *, title: str = "Edge-case catalogue: cas
         "check",
         "result",
         title=context_title(title, df),
-        row_order=list(dict.fromkeys(df["case"])),
-        col_order=list(dict.fromkeys(long["check"])),
         xlabel="check (pass / fail per run)",
         ylabel="edge case",
     )

@@ -1,11 +1,11 @@
-"""Every figure of the workbook, one function each, saved through ``save_figure``: the one import a
-notebook needs for its figures.
+"""The workbook's figures in one namespace (``mpslab.plots``), one function each, saved through ``save_figure``.
 
 Plot functions read tidy DataFrames (records); they never run workloads. Each returns the
 matplotlib Figure; ``save_figure`` writes it as PNG and SVG. Figures carry their context in the
 title (device, torch version, workload) so they read in a review without the notebook. The
 figures live by what they show: ``sweep_plots`` (versus threads), ``catalogue_plots`` (status
-matrices, scenario rates), ``compare_plots`` (two builds), ``advisor_plots``, ``matrix_plots``.
+matrices, scenario rates) and ``compare_plots`` (two builds), re-exported here; the advisor's
+(``advisor_plots``) and the release matrix's (``matrix_plots``) are imported from their modules.
 """
 
 from __future__ import annotations
