@@ -201,3 +201,81 @@ def test_the_layout_map_check_sees_a_missing_and_a_stale_module(tmp_path):
         "mpslab/run/: names gone.py, which is not there",
         "mpslab/top.py: not named in the Layout section",
     ]
+
+
+# --------------------------------------------------------------------------- private names stay in their module
+
+
+def _private(name):
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _private_uses(path, modname, is_package):
+    """Every place ``path`` reaches into another mpslab module's ``_private`` name: ``from mpslab.x import _y``
+    (relative imports included) and ``alias._y`` where ``alias`` is an imported mpslab module or name (a
+    class's ``_method`` counts). Dunders (``__version__``) are public by convention."""
+    tree = ast.parse(open(path, encoding="utf-8").read(), path)
+    found, aliases = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            aliases.update((a.asname or a.name.split(".")[0]) for a in node.names if a.name.split(".")[0] == "mpslab")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = modname.split(".") if is_package else modname.split(".")[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            if mod.split(".")[0] != "mpslab":
+                continue
+            for a in node.names:
+                if _private(a.name):
+                    found.append((node.lineno, f"from {mod} import {a.name}"))
+                else:
+                    aliases.add(a.asname or a.name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            root = node.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id in aliases:
+                found.append((node.lineno, ast.unparse(node)))
+    return [f"{line}: {what}" for line, what in sorted(found)]
+
+
+def _all_private_uses():
+    return [
+        f"{os.path.relpath(path, ROOT)}:{use}"
+        for name, path in sorted(_modules().items())
+        for use in _private_uses(path, name, path.endswith("__init__.py"))
+    ]
+
+
+def test_no_module_uses_another_modules_private_names():
+    """A name with a leading underscore is its module's own: what another module needs is public, with a
+    docstring, so a rename inside one module cannot break another unseen."""
+    assert _all_private_uses() == []
+
+
+def test_the_private_check_sees_each_kind_of_reach(tmp_path):
+    mod = tmp_path / "m.py"
+    mod.write_text(
+        "from mpslab.run.config import StressConfig, _hidden\n"
+        "from .sibling import _helper, public\n"
+        "import mpslab.run.config as cfg\n"
+        "from mpslab.version import __version__\n"
+        "import os\n"
+        "StressConfig._check_device('cpu')\n"
+        "cfg._TABLE\n"
+        "public.inner._deep\n"
+        "os._exit\n"
+        "self_like = object()\n"
+        "self_like._fine\n"
+    )
+    assert _private_uses(str(mod), "mpslab.run.m", False) == [
+        "1: from mpslab.run.config import _hidden",
+        "2: from mpslab.run.sibling import _helper",
+        "6: StressConfig._check_device",
+        "7: cfg._TABLE",
+        "8: public.inner._deep",
+    ]
