@@ -8,6 +8,8 @@ OUT     ?= reports
 
 .PHONY: venv test lint report stress lab docs clean
 
+## the virtual environment: requirements.lock pins the dependencies and every extra of pyproject.toml (fleet,
+## widgets, lab, test, docs), so each target below is one command on a fresh checkout
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml

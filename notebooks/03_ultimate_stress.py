@@ -15,8 +15,8 @@
 # %% [markdown]
 # # 03 — Ultimate stress, measured honestly
 #
-# The verification round ran **64 threads × 200 iterations** of `randn → matmul → sum`, synchronising every 20
-# iterations, counted Python exceptions, printed *"Total errors: 0"* once and called the work *proven correct*.
+# A common check runs **64 threads × 200 iterations** of `randn → matmul → sum`, synchronising every 20
+# iterations, counts Python exceptions, prints *"Total errors: 0"* once and calls the work *proven correct*.
 # One clean run says little: a concurrency bug that kills the process takes the counter with it, a hang
 # never prints, and a silently wrong number is not an exception at all.
 #
@@ -37,9 +37,9 @@ device: str = "auto"  # auto | cpu | cuda | cuda:N | mps; auto picks mps, else c
 data_dir: str = "../reports/interactive/data"  # where tidy tables, CSV and JSON lines, are written
 figures_dir: str = "../reports/interactive/figures"  # where PNG and SVG figures are written
 progress: bool = True  # progress bars (widgets in JupyterLab); the pipeline sets False for headless runs
-threads: int = 64  # worker threads of the ultimate stress; the seed: 64
-iterations: int = 200  # iterations per thread; the seed: 200
-sync_every: int = 20  # synchronise the device every k iterations, 0 for only at the end; the seed: 20
+threads: int = 64  # worker threads of the ultimate stress; the verification round: 64
+iterations: int = 200  # iterations per thread; the verification round: 200
+sync_every: int = 20  # synchronise the device every k iterations, 0 for only at the end; the verification round: 20
 workload: str = "seed"  # registry name; seed is randn -> matmul -> sum
 size: int = 256  # matrix side; the verification round did not record it
 dtype: str = "float32"  # float32 | float16 | bfloat16 | float64, which mps lacks
@@ -69,6 +69,7 @@ from mpslab import StressConfig, failure_rate, plots, run_stress, run_trials
 from mpslab.report.tables import sweep_table, trials_table
 from mpslab.run.environment import environment
 from mpslab.studies.sweep import summarize, sweep
+from mpslab.trials.outcomes import OUTCOMES, Outcome
 
 os.makedirs(data_dir, exist_ok=True)
 os.makedirs(figures_dir, exist_ok=True)
@@ -180,16 +181,15 @@ fig
 # fail) any failed run fails the notebook too.
 
 # %%
-OUTCOMES = {"ok", "error", "mismatch", "crash", "hang"}
 assert result.completed <= config.ops and result.outcome in OUTCOMES
-assert len(trials_df) == trials and set(trials_df["outcome"]) <= OUTCOMES
+assert len(trials_df) == trials and set(trials_df["outcome"]) <= set(OUTCOMES)
 assert rate.trials == trials and 0.0 <= rate.low <= rate.high <= 1.0
 assert set(sweep_df["threads"]) == set(sweep_threads)
 assert all(os.path.getsize(path) > 0 for path in saved)
 if require_ok:
-    assert result.outcome == "ok", result.summary()
+    assert result.outcome == Outcome.OK, result.summary()
     assert rate.failures == 0, str(rate)
-    assert (sweep_df["outcome"] == "ok").all(), sweep_df[sweep_df["outcome"] != "ok"]
+    assert (sweep_df["outcome"] == Outcome.OK).all(), sweep_df[sweep_df["outcome"] != Outcome.OK]
 print("checks passed:", "require_ok" if require_ok else "instrument only")
 
 # %% [markdown]
@@ -199,7 +199,7 @@ print("checks passed:", "require_ok" if require_ok else "instrument only")
 # and the sweep.
 
 # %% tags=["verdict"]
-sweep_failed = int((sweep_df["outcome"] != "ok").sum())
+sweep_failed = int((sweep_df["outcome"] != Outcome.OK).sum())
 print(
     f"in process: {result.outcome}; isolated trials: {rate.failures} of {rate.trials} failed, "
     f"failure rate {rate.interval_text()} ({rate.confidence:.0%}); "

@@ -181,3 +181,38 @@ def test_figures_save_as_png_and_svg(tmp_path):
         with open(paths[1], encoding="utf-8") as f:
             assert "<svg" in f.read(2000)
         close(fig)
+
+
+def test_edge_matrix_keeps_the_catalogue_order_and_groups_checks_per_backend():
+    from mpslab.report.plots import plot_edge_matrix
+
+    rows = []
+    for backend in ("cpu", "cuda"):
+        for case, ok in (("zeta_case", True), ("alpha_case", False)):
+            rows.append(
+                dict(
+                    case=case,
+                    backend=backend,
+                    status="pass" if ok else "fail",
+                    expected_met_alone=ok,
+                    expected_met_with_others=True,
+                    isolated=True,
+                    healthy=None if backend == "cuda" else True,
+                    env_torch="2.13.0+test",
+                )
+            )
+    fig = plot_edge_matrix(pd.DataFrame(rows))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["zeta_case", "alpha_case"]  # first seen, not sorted
+    columns = [t.get_text() for t in ax.get_xticklabels()]
+    assert len(columns) == 10 and columns[:5] == [
+        "cpu: as expected\n(alone)",
+        "cpu: as expected\n(with others)",
+        "cpu: isolated",
+        "cpu: healthy",
+        "cpu: status",
+    ]
+    assert all(c.startswith("cuda: ") for c in columns[5:])
+    cells = {(t.get_position(), t.get_text()) for t in ax.texts}
+    assert ((0.5, 1.5), "fail") in cells and ((8.5, 0.5), "pass") in cells  # a missing check shows the status
+    matplotlib.pyplot.close(fig)

@@ -1,8 +1,8 @@
 """Catalogue figures: status matrices (coverage walkthrough, edge cases) and scenario failure rates.
 
 Each function reads a tidy frame from a study (``mpslab.studies``) and returns a
-matplotlib Figure, titled with its context; ``save_figure`` (``plots``) writes it. Runs
-nothing. Not here: the sweep figures (throughput, latency, outcomes: ``plots``).
+matplotlib Figure, titled with its context; ``save_figure`` (``style``) writes it. Runs
+nothing. Not here: the sweep figures (throughput, latency, outcomes: ``sweep_plots``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mpslab.report.style import STATUS_COLORS, context_title
+from mpslab.report.style import STATUS_COLORS, cell_grid_axes, context_title, figure_caption, interval_whiskers
+from mpslab.trials.outcomes import Outcome
 
 __all__ = ["plot_status_matrix", "plot_coverage_matrix", "plot_edge_matrix", "plot_scenario_rates"]
 
@@ -33,7 +34,8 @@ def plot_status_matrix(
     """A grid of coloured cells, one per (row, col), labelled with its status; axes named by the labels.
 
     Used for the coverage matrix (path x backend) and the edge-case matrix
-    (case x check). Unknown statuses are drawn white.
+    (case x check). Rows and columns come in the order first seen in ``df`` unless
+    ``row_order`` / ``col_order`` say otherwise. Unknown statuses are drawn white.
     """
     for c in (row, col, status):
         if c not in df.columns:
@@ -50,16 +52,7 @@ def plot_status_matrix(
                 plt.Rectangle((j, i), 1, 1, facecolor=STATUS_COLORS.get(value, "white"), edgecolor="white", linewidth=2)
             )
             ax.text(j + 0.5, i + 0.5, value, ha="center", va="center", fontsize=7)
-    ax.set_xlim(0, len(cols))
-    ax.set_ylim(len(rows), 0)
-    ax.set_xticks(np.arange(len(cols)) + 0.5, cols)
-    ax.set_yticks(np.arange(len(rows)) + 0.5, rows, fontsize=8)
-    ax.xaxis.tick_top()
-    ax.tick_params(length=0)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    cell_grid_axes(ax, cols, rows, xlabel, ylabel)
     ax.set_title(title, fontsize=10, pad=24)
     fig.tight_layout()
     return fig
@@ -82,7 +75,6 @@ def plot_coverage_matrix(df: pd.DataFrame, *, title: str = "Coverage walkthrough
         "backend",
         "status",
         title=context_title(title, df),
-        row_order=list(dict.fromkeys(df["path"])),
         col_order=backends,
         xlabel="backend (status of each probed path)",
         ylabel="probed path",
@@ -111,8 +103,6 @@ def plot_edge_matrix(df: pd.DataFrame, *, title: str = "Edge-case catalogue: cas
         "check",
         "result",
         title=context_title(title, df),
-        row_order=list(dict.fromkeys(df["case"])),
-        col_order=list(dict.fromkeys(long["check"])),
         xlabel="check (pass / fail per run)",
         ylabel="edge case",
     )
@@ -144,18 +134,9 @@ def plot_scenario_rates(
     low = np.where(ran, pd.to_numeric(table["rate_low"], errors="coerce").fillna(0) * 100, 0.0)
     high = np.where(ran, pd.to_numeric(table["rate_high"], errors="coerce").fillna(0) * 100, 0.0)
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.38 * len(table)))
-    colors = [STATUS_COLORS["crash"] if r > 0 else STATUS_COLORS["ok"] for r in rate]
+    colors = [STATUS_COLORS[Outcome.CRASH] if r > 0 else STATUS_COLORS[Outcome.OK] for r in rate]
     ax.barh(y[ran], rate[ran], color=np.array(colors, dtype=object)[ran], alpha=0.8, gid="rate-bars")
-    ax.errorbar(
-        rate[ran],
-        y[ran],
-        xerr=[rate[ran] - low[ran], high[ran] - rate[ran]],
-        fmt="o",
-        color="black",
-        capsize=3,
-        markersize=3,
-        gid="rate-whiskers",
-    )
+    interval_whiskers(ax, rate[ran], y[ran], low[ran], high[ran], gid="rate-whiskers")
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_ylim(len(table) - 0.5, -0.5)
     ax.set_xlim(0, 100)
@@ -164,15 +145,10 @@ def plot_scenario_rates(
         context = context.drop(columns=["workload"], errors="ignore")  # one per bar: named on the y axis
     ax.set_title(context_title(title, context), fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    fig.text(
-        0.01,
-        -0.02,
+    figure_caption(
+        fig,
         "Bars: observed failure rate; whiskers: its exact (Clopper-Pearson) 95% interval. "
         "A zero rate over n trials still allows a true rate up to the whisker's end.",
-        fontsize=7,
-        ha="left",
-        va="top",
-        wrap=True,
     )
     fig.tight_layout()
     return fig

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from mpslab.trials.outcomes import Outcome
 from mpslab.trials.stats import format_percent
 
 __all__ = ["sig3", "rate_text", "interval_text", "scenario_reader_table", "compare_reader_table", "wrapped"]
@@ -67,7 +68,7 @@ def scenario_reader_table(table: pd.DataFrame, confidence: float = 0.95) -> pd.D
     """
     rows = []
     conf = f"{confidence:.0%}"
-    kinds = [c for c in ("error", "mismatch", "crash", "hang", "lost") if c in table.columns]
+    kinds = [o.value for o in Outcome if o is not Outcome.OK and o.value in table.columns]
     for r in table.itertuples(index=False):
         row = {"scenario": r.scenario}
         if r.status != "ran":

@@ -18,21 +18,35 @@ if not os.environ.get("MPLBACKEND") and "ipykernel" not in __import__("sys").mod
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["STATUS_COLORS", "save_figure", "context_title"]
+from mpslab.trials.outcomes import Outcome  # noqa: E402
+
+__all__ = [
+    "STATUS_COLORS",
+    "save_figure",
+    "context_title",
+    "figure_caption",
+    "is_dark",
+    "cell_grid_axes",
+    "interval_whiskers",
+]
 
 
-# One palette for every status-like value in the workbook.
+# One palette for every status-like value in the workbook. Outcomes are keyed by the enum (a member hashes
+# as its string, so ``STATUS_COLORS["crash"]`` finds ``Outcome.CRASH``); the other keys are the statuses of
+# the catalogue studies (coverage, edge checks), which are not trial outcomes.
 STATUS_COLORS = {
-    "ok": "#4c9a2a",
+    Outcome.OK: "#4c9a2a",
+    Outcome.ERROR: "#fdae61",
+    Outcome.MISMATCH: "#7b3294",
+    Outcome.CRASH: "#d7191c",
+    Outcome.HANG: "#2c7bb6",
+    Outcome.LOST: "#bdbdbd",
     "covered": "#4c9a2a",
     "pass": "#4c9a2a",
     "exercised": "#a6d96a",
     "not applicable": "#d9d9d9",
     "n/a": "#d9d9d9",
-    "mismatch": "#7b3294",
-    "error": "#fdae61",
-    "crash": "#d7191c",
-    "hang": "#2c7bb6",
+    "not run": "#f4f4f4",  # backend absent: distinct from "not applicable"
     "failed": "#d7191c",
     "fail": "#d7191c",
 }
@@ -96,11 +110,40 @@ def times_axis(ax: plt.Axes) -> None:
     ax.xaxis.set_minor_formatter(FuncFormatter(minor))
 
 
-def _dark(color: str) -> bool:
+def is_dark(color: str) -> bool:
+    """Whether ``color`` is dark enough (by its luma) that text on it reads better in white than in black."""
     from matplotlib.colors import to_rgb
 
     r, g, b = to_rgb(color)
     return 0.299 * r + 0.587 * g + 0.114 * b < 0.5
 
 
-STATUS_COLORS.setdefault("not run", "#f4f4f4")  # backend absent: distinct from "not applicable"
+def cell_grid_axes(ax: plt.Axes, cols: Sequence[str], rows: Sequence[str], xlabel: str, ylabel: str) -> None:
+    """Frame ``ax`` as a table of unit cells: ``cols`` labelled along the top, ``rows`` down the side (first row
+    at the top), no ticks and no spines, so the coloured cells are the whole picture."""
+    import numpy as np
+
+    ax.set_xlim(0, len(cols))
+    ax.set_ylim(len(rows), 0)
+    ax.set_xticks(np.arange(len(cols)) + 0.5, cols)
+    ax.set_yticks(np.arange(len(rows)) + 0.5, rows, fontsize=8)
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+
+
+def figure_caption(fig: plt.Figure, text: str) -> None:
+    """A small wrapped caption under the axes: what the marks and whiskers of the figure mean, so a saved
+    PNG reads without the notebook around it."""
+    fig.text(0.01, -0.02, text, fontsize=7, ha="left", va="top", wrap=True)
+
+
+def interval_whiskers(ax: plt.Axes, value, y, low, high, *, gid: str, markersize: float = 3) -> None:
+    """Black points at ``value`` (one per ``y`` row) with horizontal whiskers from ``low`` to ``high``: the way
+    every figure here draws an estimate with its interval."""
+    ax.errorbar(
+        value, y, xerr=[value - low, high - value], fmt="o", color="black", capsize=3, markersize=markersize, gid=gid
+    )

@@ -19,6 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from mpslab.trials.outcomes import Outcome
+
 __all__ = ["MISSING", "fmt_number", "trials_table", "sweep_table"]
 
 MISSING = "–"  # what a reader table shows for a value that does not exist
@@ -97,7 +99,7 @@ def _trial_detail(row: dict[str, Any]) -> str:
     text = "" if _missing(first) else str(first).strip()
     if text.endswith(":"):  # ``AssertionError: ``: an exception without a message, from a record that lacks where
         return f"{text[:-1]} (empty message; where it was raised was not recorded)"
-    if text or row.get("outcome") != "mismatch":
+    if text or row.get("outcome") != Outcome.MISMATCH:
         return text
     count, verified = row.get("mismatch_count"), row.get("verified")
     if _missing(count):

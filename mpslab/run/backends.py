@@ -36,6 +36,7 @@ __all__ = [
     "get_backend",
     "available_backends",
     "resolve_device",
+    "backend_named",
 ]
 
 # dtypes the harness offers; each backend narrows the list.
@@ -343,3 +344,14 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return available_backends()[0]
     return device
+
+
+def backend_named(device: object, param: str = "device") -> Backend:
+    """The adapter for a device as a user writes it (``auto``, ``CPU``, `` cuda:1``); anything else is a
+    ``ValueError`` of one line naming ``param`` and the value, before any work starts."""
+    if not isinstance(device, str):
+        raise ValueError(f"{param}={device!r}: must be a string such as cpu, cuda, cuda:N, mps or auto")
+    try:
+        return get_backend(resolve_device(device.strip().lower()))
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"{param}={device!r}: {exc}") from None

@@ -1,5 +1,5 @@
-"""The three built-in workloads: ``seed`` (the seed round's matmul), ``mlp`` (shared-model inference)
-and ``racy`` (a planted race, the oracle's self-test).
+"""The three built-in workloads: ``seed`` (randn -> matmul per step: the ultimate stress), ``mlp``
+(shared-model inference) and ``racy`` (a planted race, the oracle's self-test).
 
 Imported by the registry (``mpslab.run.workloads``) the first time it is used, not by ``import mpslab``.
 """
@@ -24,7 +24,7 @@ def _seed_batched(ctx: WorkerContext, i: int, batch: int) -> torch.Tensor:
 
 @register_workload(
     "seed",
-    description="randn(size, size) -> matmul: the seed round's ultimate stress (its .sum() is the oracle's now)",
+    description="randn(size, size) -> matmul: the 64x200 ultimate stress's step (the oracle checks every output)",
     # ||A @ A||_2 for a standard-normal size x size A is about size**1.5
     scale=lambda size: float(size) ** 1.5,
     batched=_seed_batched,

@@ -23,28 +23,22 @@ __all__ = ["environment", "git_commit"]
 @lru_cache(maxsize=1)
 def git_commit() -> str | None:
     """The commit of the mpslab checkout this code runs from, if it is one."""
+    sha = _git("rev-parse", "--short=12", "HEAD")
+    if not sha:
+        return None
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
+    return sha + ("-dirty" if dirty else "")
+
+
+def _git(*args: str) -> str | None:
+    """``git args`` in this checkout: its output, stripped, or ``None`` where git or the checkout is missing
+    or the command fails (an installed mpslab has no commit to report)."""
     here = os.path.dirname(os.path.abspath(__file__))
     try:
-        out = subprocess.run(
-            ["git", "-C", here, "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
+        out = subprocess.run(["git", "-C", here, *args], capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
-    sha = out.stdout.strip()
-    if out.returncode != 0 or not sha:
-        return None
-    dirty = subprocess.run(
-        ["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        timeout=5,
-        check=False,
-    ).stdout.strip()
-    return sha + ("-dirty" if dirty else "")
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def _torch_build() -> str:

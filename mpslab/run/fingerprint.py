@@ -39,9 +39,8 @@ _BATCH_ELEMENTS = 1 << 22  # elements fingerprinted per device call: bounds the 
 
 # Staging rings on the CPU are recycled across runs in this process. torch's CPU allocator hands a large block
 # back to the OS when it is freed, so a fresh ring pays one page fault per 4 KiB page on its first copy, inside
-# the timed region (measured on this project's VM: ~300 us per 64 KiB output into a fresh 100 MiB ring, ~8 us
-# into a reused one; a clone for verify="full" reuses the C heap's pages). CUDA and MPS keep freed blocks in
-# their caching allocators already.
+# the timed region: tens of times the cost of the same copy into a reused ring (a clone for verify="full" reuses
+# the C heap's pages). CUDA and MPS keep freed blocks in their caching allocators already.
 _POOL_BYTES = 512 << 20  # the most the CPU pool keeps between runs
 _pool: list[torch.Tensor] = []  # free uint8 rings
 _pool_lock = threading.Lock()

@@ -90,7 +90,7 @@ class StressResult:
 
     @property
     def ops(self) -> int:
-        """Operations as the seed counted them: threads x iterations (planned)."""
+        """Operations planned: threads x iterations, what a throughput in ops/s divides by."""
         return self.config.ops
 
     @property

@@ -266,7 +266,7 @@ def run_stress(config: StressConfig, *, progress: bool = False) -> StressResult:
         th.join()
     # The clock started when the first worker did: released from the barrier, the workers may run for a
     # while before this thread is scheduled again (the GIL, a busy machine), and a start read here alone
-    # would leave that work out (a 50 ms run measured at 1 ms on a loaded 2-core VM).
+    # would leave that work out (on a loaded machine a short run would read many times faster than it ran).
     starts = [w.t0 / 1e9 for w in workers if w.t0]  # perf_counter_ns and perf_counter share one clock
     seconds = t_end - min([t_start, *starts])
     errors = [e for w in workers for e in w.errors] + ([sync_error] if sync_error else [])

@@ -308,7 +308,7 @@ def compare_builds(
     (any registered workload, e.g. a planted fault).
     """
     from mpslab.studies.scenarios import get_scenario, scenario_names
-    from mpslab.studies.scenarios.run import _plan
+    from mpslab.studies.scenarios.run import plan_library
 
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ConfigError(f"trials={trials!r}: must be an integer >= 1")
@@ -323,7 +323,7 @@ def compare_builds(
     if configs is not None:
         plan = [(n, c, "") for n, c in configs.items()]
     else:
-        plan = _plan(scenarios, dev, "float32", threads, iterations)
+        plan = plan_library(scenarios, dev, "float32", threads, iterations)
     skipped = {n: why for n, c, why in plan if c is None}
     todo = [(n, c) for n, c, _ in plan if c is not None]
     batches = interleaved_trials(

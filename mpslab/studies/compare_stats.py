@@ -16,7 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from mpslab.studies.summary import failure_kinds
 from mpslab.trials.exact import failure_test
+from mpslab.trials.outcomes import Outcome
 from mpslab.trials.paired import throughput_ratio
 from mpslab.trials.stats import failure_rate, holm
 
@@ -79,7 +81,7 @@ def compare_table(
     for (name, ga, gb), (ra, rb), p, p_adj, sig in zip(groups, rates, ps, adjusted, significant):
         speed = {}
         for side, frame in (("a", ga), ("b", gb)):
-            ops = pd.to_numeric(frame["ops_per_s"], errors="coerce").where(frame["outcome"] == "ok")
+            ops = pd.to_numeric(frame["ops_per_s"], errors="coerce").where(frame["outcome"] == Outcome.OK)
             speed[side] = (ops.tolist(), frame["round"].astype(int).tolist())
         ratio, lo, hi, words = throughput_ratio(
             speed["a"][0], speed["b"][0], speed["a"][1], speed["b"][1], confidence=confidence
@@ -94,7 +96,7 @@ def compare_table(
                     f"{side}_low": r.low,
                     f"{side}_high": r.high,
                     f"{side}_interval": r.interval_text(),
-                    f"{side}_outcomes": _kinds(r.outcomes),
+                    f"{side}_outcomes": failure_kinds(r.outcomes),
                 }
             )
         row.update(
@@ -114,11 +116,3 @@ def compare_table(
         )
         out.append(row)
     return pd.DataFrame(out)
-
-
-def _kinds(outcomes: dict[str, int]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in outcomes.items() if k != "ok") or "-"
-
-
-def _kinds(outcomes: dict[str, int]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in outcomes.items() if k != "ok") or "-"

@@ -30,6 +30,7 @@ import pandas as pd
 
 from mpslab.run.config import ConfigError
 from mpslab.studies.compare import Interpreter, failure_test, interleaved_trials, probe_interpreter
+from mpslab.studies.summary import failure_kinds
 from mpslab.trials.stats import failure_rate, format_percent
 
 __all__ = ["MatrixResult", "check_pythons", "holm", "matrix_table", "transitions", "run_matrix", "matrix_report"]
@@ -93,7 +94,7 @@ def matrix_table(rows: pd.DataFrame, builds: Sequence[str], cases: Sequence[str]
                     "low": r.low,
                     "high": r.high,
                     "interval": r.interval_text(),
-                    "outcomes": ", ".join(f"{k} {v}" for k, v in r.outcomes.items() if k != "ok") or "-",
+                    "outcomes": failure_kinds(r.outcomes),
                 }
             )
     return pd.DataFrame(out)

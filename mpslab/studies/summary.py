@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mpslab.run.config import StressConfig
-from mpslab.trials.outcomes import FAILURES, OUTCOMES
+from mpslab.trials.outcomes import FAILURES, OUTCOMES, Outcome
 
 __all__ = [
     "summarize",
@@ -29,6 +29,8 @@ __all__ = [
     "AFFINITY_NOTE",
     "FAILED_OUTCOMES",
     "SERIES_ENV_COLUMNS",
+    "CONFIG_FIELDS",
+    "failure_kinds",
 ]
 
 
@@ -43,12 +45,18 @@ AFFINITY_NOTE = "fails with a single worker thread: thread affinity, not a race"
 SERIES_ENV_COLUMNS = ("env_torch", "env_torch_build", "env_device_name", "env_interpreter")
 
 
-_CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(StressConfig))
+# The names of the config fields, in declaration order: the columns of a grid point that come from its config.
+CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(StressConfig))
+
+
+def failure_kinds(outcomes: dict[str, int]) -> str:
+    """The counts of every outcome but ok, in one cell: ``"crash 2, hang 1"``, ``"-"`` when all were ok."""
+    return ", ".join(f"{k} {v}" for k, v in outcomes.items() if k != Outcome.OK) or "-"
 
 
 def grid_columns(df: pd.DataFrame) -> list[str]:
     """The columns that name a grid point: mode, every config field, and the build columns."""
-    cols = ["mode", *_CONFIG_FIELDS, *SERIES_ENV_COLUMNS]
+    cols = ["mode", *CONFIG_FIELDS, *SERIES_ENV_COLUMNS]
     return [c for c in cols if c in df.columns]
 
 
@@ -136,7 +144,7 @@ def trial_notes(df: pd.DataFrame, unit: str = "trials") -> list[str]:
         if flipped:
             notes.append(f"the GIL was off at the start and on at the end of {flipped} of {len(df)} {unit}")
     if {"threads", "outcome"} <= set(df.columns):
-        one = df[(pd.to_numeric(df["threads"], errors="coerce") == 1) & (df["outcome"] != "lost")]
+        one = df[(pd.to_numeric(df["threads"], errors="coerce") == 1) & (df["outcome"] != Outcome.LOST)]
         if "mode" in one.columns:
             one = one[one["mode"] != "batched"]
         failed = int(one["outcome"].isin(FAILED_OUTCOMES).sum())

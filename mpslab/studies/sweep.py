@@ -41,7 +41,7 @@ from mpslab.run.runner import run_stress, thread_seed
 from mpslab.run.timing import SyncTimer
 from mpslab.run.workloads import WorkerContext, Workload, get_workload
 from mpslab.studies.summary import (  # noqa: F401  (re-exported: summaries belong to sweeps)
-    _CONFIG_FIELDS,
+    CONFIG_FIELDS,
     FAILED_OUTCOMES,
     SERIES_ENV_COLUMNS,
     grid_columns,
@@ -50,6 +50,7 @@ from mpslab.studies.summary import (  # noqa: F401  (re-exported: summaries belo
 )
 from mpslab.trials import records as _records
 from mpslab.trials.isolate import run_trials
+from mpslab.trials.outcomes import Outcome
 from mpslab.trials.store import TrialStore
 
 __all__ = [
@@ -102,7 +103,7 @@ def batched_baseline(config: StressConfig) -> dict[str, Any]:
     device = backend.device
     batch = config.threads
     seconds, completed, lat = math.nan, 0, np.zeros(0, dtype=np.int64)
-    outcome, first_error, note = "ok", None, f"one thread, {config.iterations} steps of a batch of {batch}"
+    outcome, first_error, note = Outcome.OK.value, None, f"one thread, {config.iterations} steps of a batch of {batch}"
     fn = _batched_form(workload)
     if fn is None:
         outcome = "n/a"
@@ -129,7 +130,7 @@ def batched_baseline(config: StressConfig) -> dict[str, Any]:
                     completed = i + 1
             seconds = timer.seconds
         except Exception as exc:
-            outcome = "error"
+            outcome = Outcome.ERROR.value
             first_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             lat = lat[:completed]
     # Ops are counted as the runner counts them: each completed step did `batch` steps' work.
@@ -139,8 +140,8 @@ def batched_baseline(config: StressConfig) -> dict[str, Any]:
         "seconds": seconds,
         "ops": config.ops,
         "completed": done_ops,
-        "ops_per_s": done_ops / seconds if outcome == "ok" and seconds > 0 else math.nan,
-        "error_count": int(outcome == "error"),
+        "ops_per_s": done_ops / seconds if outcome == Outcome.OK and seconds > 0 else math.nan,
+        "error_count": int(outcome == Outcome.ERROR),
         "mismatch_count": 0,
         "verified": 0,
     }
@@ -160,8 +161,8 @@ def batched_baseline(config: StressConfig) -> dict[str, Any]:
 
 
 def _grid_values(name: str, values: Any) -> list[Any]:
-    if name not in _CONFIG_FIELDS:
-        raise ConfigError(f"{name}={values!r}: not a StressConfig field; known: {', '.join(_CONFIG_FIELDS)}")
+    if name not in CONFIG_FIELDS:
+        raise ConfigError(f"{name}={values!r}: not a StressConfig field; known: {', '.join(CONFIG_FIELDS)}")
     if name in _NOT_SWEEPABLE:
         raise ConfigError(f"{name}={values!r}: cannot be swept; set it on the base config")
     if isinstance(values, (list, tuple, range, np.ndarray, pd.Index, pd.Series)):
@@ -319,6 +320,3 @@ def _store_row(store: TrialStore, row: dict[str, Any], cfg: StressConfig, token:
         kind="sweep", mode="in-process", config=config, env=_records.environment_id(env), call=token
     )
     store.append(_records.make_record(dict(row, trial=row["repeat"]), batch=batch, config=config))
-
-
-# --------------------------------------------------------------------------- summaries

@@ -15,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mpslab.studies.lookup import entry_named
+from mpslab.trials.outcomes import Outcome
+
 __all__ = ["Case", "CASES", "get_case", "case_names", "PLUGIN"]
 
 PLUGIN = "mpslab.studies.casebook"  # what a trial child imports to register the cases' workloads
@@ -28,7 +31,7 @@ class Case:
     symptom: str
     versions: str  # affected and fixed, as reported
     platform: str  # cpu | cuda | mps
-    expected: str  # outcome class under an affected build; "ok" for a control
+    expected: Outcome  # outcome class under an affected build; ok for a control
     control: bool = False
     threads: int = 4
     iterations: int = 10
@@ -50,7 +53,7 @@ CASES: tuple[Case, ...] = (
         "process-wide while it traces; another thread's module call lands in the tracer)",
         "reported on 2.0 and 2.1 (all versions tried); open; failed here on 2.13.0",
         "cpu",
-        "error",
+        Outcome.ERROR,
         threads=4,
         iterations=10,
     ),
@@ -62,7 +65,7 @@ CASES: tuple[Case, ...] = (
         "called from parallel agent tool calls)",
         "downstream report 2026-04 (torch version not named); root cause pytorch#112775, open",
         "cpu",
-        "error",
+        Outcome.ERROR,
         threads=4,
         iterations=100,  # 30 passed 3 of 3 trials here, 100 failed 3 of 3 (2.13.0, 2-core VM)
     ),
@@ -74,7 +77,7 @@ CASES: tuple[Case, ...] = (
         "worker sees the default limit (8); fails with one worker thread: thread affinity, not a race",
         "regression of 2.12 (from #173568); 2.11 and earlier kept settings process-wide (unsloth#7019); open",
         "cpu",
-        "error",
+        Outcome.ERROR,
         threads=1,
         iterations=12,
     ),
@@ -86,7 +89,7 @@ CASES: tuple[Case, ...] = (
         "than 8 distinct parameter shapes); fixed downstream by configuring compile per thread",
         "downstream fix merged 2026-06; the torch side is pytorch#186537 (2.12+), open",
         "cpu",
-        "error",
+        Outcome.ERROR,
         threads=1,
         iterations=2,
     ),
@@ -98,7 +101,7 @@ CASES: tuple[Case, ...] = (
         "the workload raises when the worker reads other values than the main thread set",
         "reported on torch 2.13 (2026-07), open downstream; root cause pytorch#186537",
         "cpu",
-        "error",
+        Outcome.ERROR,
         threads=2,
         iterations=2,
     ),
@@ -109,7 +112,7 @@ CASES: tuple[Case, ...] = (
         "RuntimeError: lazy wrapper should be called at most once",
         "reported on 1.13.0+cu117; open",
         "cuda",
-        "error",
+        Outcome.ERROR,
         threads=4,
         iterations=2,
         size=4,
@@ -121,7 +124,7 @@ CASES: tuple[Case, ...] = (
         "RuntimeError from torch.inverse in a multi-thread context (MONAI Label batch inference)",
         "reported 2022-12 (labelled upstream fix required); root cause pytorch#90613",
         "cuda",
-        "error",
+        Outcome.ERROR,
         threads=4,
         iterations=2,
         size=4,
@@ -133,7 +136,7 @@ CASES: tuple[Case, ...] = (
         "assertion inside the CUDA-graph trees when compiled models run in a multithreaded context",
         "reported 2024-04; open (reproduced on an H100 by PyTorch's repro agent, per its label)",
         "cuda",
-        "error",
+        Outcome.ERROR,
         threads=4,
         iterations=4,
     ),
@@ -145,7 +148,7 @@ CASES: tuple[Case, ...] = (
         "worker threads, which do not see the main thread's settings",
         "reported on 2.12 (gpt-oss fine-tuning with gradient checkpointing); worked around downstream",
         "cuda",
-        "error",
+        Outcome.ERROR,
         threads=1,
         iterations=2,
     ),
@@ -156,7 +159,7 @@ CASES: tuple[Case, ...] = (
         "process crash (SIGSEGV/SIGABRT inside Metal); downstream trigger: F5-TTS batches in a thread pool",
         "reported on 2.14 (macOS 26, Apple M-series); closed; the cache guard's follow-up #197837 open",
         "mps",
-        "crash",
+        Outcome.CRASH,
         threads=2,
         iterations=5,
         size=64,
@@ -168,7 +171,7 @@ CASES: tuple[Case, ...] = (
         "was: an exception from set_default_device in a thread (the mode stack was process-wide in Python)",
         "reported 2023-12 on main; fixed by #116014 (2023-12)",
         "cpu",
-        "ok",
+        Outcome.OK,
         control=True,
         threads=4,
         iterations=10,
@@ -180,7 +183,7 @@ CASES: tuple[Case, ...] = (
         "was: occasional segfault, the autograd engine was not thread-safe",
         "reported 2017-06; closed",
         "cpu",
-        "ok",
+        Outcome.OK,
         control=True,
         threads=4,
         iterations=10,
@@ -192,7 +195,7 @@ CASES: tuple[Case, ...] = (
         "was: deadlock while creating the ScriptModule outside the main thread",
         "reported 2019-03; closed",
         "cpu",
-        "ok",
+        Outcome.OK,
         control=True,
         threads=1,
         iterations=3,
@@ -204,7 +207,7 @@ CASES: tuple[Case, ...] = (
         "was: crashes inside the fuser's evaluator when a scripted function ran in several threads",
         "reported 2022-03; closed",
         "cpu",
-        "ok",
+        Outcome.OK,
         control=True,
         threads=4,
         iterations=20,
@@ -218,7 +221,7 @@ CASES: tuple[Case, ...] = (
         "thread's gemm could land on another thread's stream and race with its own div_",
         "PyTorch's own test, expected to pass on every release",
         "cuda",
-        "ok",
+        Outcome.OK,
         control=True,
         threads=2,
         iterations=100,
@@ -233,7 +236,7 @@ CASES: tuple[Case, ...] = (
         "handle would put one thread's convolution on another thread's stream",
         "PyTorch's own test, expected to pass on every release",
         "cuda",
-        "ok",
+        Outcome.OK,
         control=True,
         threads=2,
         iterations=100,
@@ -249,7 +252,4 @@ def case_names() -> list[str]:
 
 def get_case(name: str) -> Case:
     """The entry named ``name``; ``KeyError`` with one line listing the known names."""
-    for c in CASES:
-        if c.name == name:
-            return c
-    raise KeyError(f"case={name!r}: unknown; known: {', '.join(case_names())}")
+    return entry_named(CASES, name, "case")

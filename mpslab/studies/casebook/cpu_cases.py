@@ -16,7 +16,7 @@ import torch
 
 from mpslab.run.workloads import WorkerContext, register_workload
 
-__all__: list[str] = []
+__all__ = ["seeded_mlp"]
 
 RAISED_LIMIT = 64  # the recompile limit the "main thread" asks for; dynamo's default is 8
 SHAPES = 12  # distinct input shapes a worker compiles: more than the default limit
@@ -28,24 +28,25 @@ def _cpu_only(kind: str, dtype: str) -> str | None:
     return None if dtype == "float32" else "the case builds float32 tensors"
 
 
-def _mlp(ctx: WorkerContext) -> torch.nn.Module:
-    """A small MLP whose weights come from the thread's generator (the oracle rebuilds it alike)."""
-    n = ctx.size
+def seeded_mlp(n: int, generator: torch.Generator) -> torch.nn.Module:
+    """Linear(n, n) -> ReLU -> Linear(n, n) in eval mode, every weight drawn from ``generator`` (scaled by
+    1/sqrt(n), so outputs stay near unit size): the same generator state gives the same model, which is
+    what lets the serial-replay oracle rebuild a thread's model, or every thread share one."""
     model = torch.nn.Sequential(torch.nn.Linear(n, n), torch.nn.ReLU(), torch.nn.Linear(n, n))
     with torch.no_grad():
         for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=ctx.generator) / n**0.5)
+            p.copy_(torch.randn(p.shape, generator=generator) / n**0.5)
     return model.eval()
+
+
+def _mlp(ctx: WorkerContext) -> torch.nn.Module:
+    """A model of the thread's own, from the thread's generator."""
+    return seeded_mlp(ctx.size, ctx.generator)
 
 
 def _shared_mlp(ctx: WorkerContext) -> torch.nn.Module:
-    n = ctx.size
-    g = torch.Generator().manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(n, n), torch.nn.ReLU(), torch.nn.Linear(n, n))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) / n**0.5)
-    return model.eval()
+    """The one model every thread shares (seed 0)."""
+    return seeded_mlp(ctx.size, torch.Generator().manual_seed(0))
 
 
 # --------------------------------------------------------------------------- torch.fx (pytorch#112775)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from mpslab.run.workloads import WorkerContext, register_workload
+from mpslab.studies.casebook.cpu_cases import seeded_mlp
 
 __all__: list[str] = []
 
@@ -45,13 +46,8 @@ def _affine_inverse(ctx: WorkerContext, i: int) -> torch.Tensor:
 
 
 def _cudagraph_model(ctx: WorkerContext):
-    n = ctx.size
-    g = torch.Generator().manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(n, n), torch.nn.ReLU(), torch.nn.Linear(n, n))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) / n**0.5)
-    return torch.compile(model.to(ctx.device).eval(), mode="reduce-overhead")
+    model = seeded_mlp(ctx.size, torch.Generator().manual_seed(0))  # the CPU cases' shared model
+    return torch.compile(model.to(ctx.device), mode="reduce-overhead")
 
 
 def _cudagraph_step(ctx: WorkerContext, i: int) -> torch.Tensor:

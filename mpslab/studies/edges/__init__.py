@@ -1,7 +1,7 @@
 """The edge-case catalogue: what should happen, what did, and whether the rest survived.
 
-The seed's Attempt 2 was a table of error-handling patterns read in code. Here each
-edge case is an action with an expected outcome per backend (an exception type
+A table of error-handling patterns read in code says what should happen, not what does. Here
+each edge case is an action with an expected outcome per backend (an exception type
 and message fragment, or "completes with the right result", or "not applicable"
 with the reason). Every case runs twice: alone, and while other threads keep
 computing checked matmuls. After each run a canary computation must give the
@@ -19,39 +19,14 @@ expectation per backend), ``health`` (canary and background threads) and ``runne
 (``run_case``, ``run_edges``, ``edge_failures``). This module only re-exports their public names.
 """
 
+from mpslab.studies.edges import expect
 from mpslab.studies.edges.catalogue import CASES, edge_catalogue, get_case, list_cases
-from mpslab.studies.edges.expect import (
-    EDGE_STATUSES,
-    FAIL,
-    NOT_APPLICABLE,
-    NOT_RUN,
-    PASS,
-    CaseContext,
-    ChildCrashed,
-    EdgeCase,
-    Expect,
-    WrongResult,
-    completes,
-    not_applicable,
-    raises,
-)
+from mpslab.studies.edges.expect import *  # noqa: F403  (statuses, Expect, EdgeCase, CaseContext ...: its __all__)
 from mpslab.studies.edges.health import canary
 from mpslab.studies.edges.runner import edge_failures, run_case, run_edges
 
 __all__ = [
-    "PASS",
-    "FAIL",
-    "NOT_APPLICABLE",
-    "NOT_RUN",
-    "EDGE_STATUSES",
-    "Expect",
-    "raises",
-    "completes",
-    "not_applicable",
-    "EdgeCase",
-    "CaseContext",
-    "WrongResult",
-    "ChildCrashed",
+    *expect.__all__,
     "CASES",
     "list_cases",
     "get_case",

@@ -19,6 +19,7 @@ import torch
 from mpslab.run.config import ConfigError
 from mpslab.studies.edges import cases, harness, process
 from mpslab.studies.edges.expect import EdgeCase, completes, not_applicable, raises
+from mpslab.studies.lookup import entry_named
 from mpslab.studies.probes.status import BACKEND_KINDS
 
 __all__ = ["CASES", "edge_catalogue", "get_case", "list_cases"]
@@ -167,8 +168,8 @@ CASES: tuple[EdgeCase, ...] = (
         process.elapsed_before_record,
         {
             "cpu": not_applicable(_CPU_NO_EVENTS),
-            # torch 2.11 + CUDA 13 on an H100 raised ValueError
-            # ("Both events must be recorded ..."); older builds RuntimeError
+            # CUDA 13 builds of torch 2.11 raise ValueError ("Both events must be recorded ..."),
+            # older builds RuntimeError
             "cuda": raises((RuntimeError, ValueError), "recorded"),
             "mps": raises(RuntimeError, note="an error, not a hang; MPS wording unchecked"),
         },
@@ -261,10 +262,8 @@ def list_cases() -> list[EdgeCase]:
 
 
 def get_case(name: str) -> EdgeCase:
-    for c in CASES:
-        if c.name == name:
-            return c
-    raise KeyError(f"case={name!r}: unknown; known: {', '.join(c.name for c in CASES)}")
+    """The edge case named ``name``; ``KeyError`` with one line listing the known names."""
+    return entry_named(CASES, name, "case")
 
 
 def edge_catalogue() -> pd.DataFrame:

@@ -143,8 +143,5 @@ class Attempt:
     tb: str = ""
 
     def observed(self) -> str:
-        if self.kind == "completed":
-            return f"completed: {self.summary}"
-        if self.kind == "raised":
-            return f"raised {self.summary}"
-        return f"hang: {self.summary}"
+        """What happened, in the words of the report's ``observed`` column."""
+        return {"completed": "completed: ", "raised": "raised "}.get(self.kind, "hang: ") + self.summary

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from mpslab.studies.child import ChildResult, run_script
 from mpslab.studies.edges.expect import CaseContext, ChildCrashed, WrongResult
+from mpslab.trials.outcomes import Outcome
 
 __all__ = [
     "check_child",
@@ -79,7 +80,7 @@ def exit_with_queued_work(device: str, *, threads: int, size: int, timeout: floa
     from mpslab.studies.scenarios.lifecycle import exit_after_work_trial
 
     row = exit_after_work_trial(device, max(2, threads), max(size, 1024), 200, timeout)
-    if row.get("outcome") != "ok":
+    if row.get("outcome") != Outcome.OK:
         tail = str(row.get("stderr_tail") or "").strip().splitlines()[-3:]
         raise ChildCrashed(
             f"outcome {row.get('outcome')}, exit {row.get('exit_code')}, signal {row.get('signal')}: "

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mpslab.run.backends import Backend, get_backend, resolve_device
+from mpslab.run.backends import Backend, backend_named
 from mpslab.studies.child import grace
 from mpslab.studies.edges.catalogue import CASES, get_case
 from mpslab.studies.edges.expect import FAIL, NOT_APPLICABLE, NOT_RUN, PASS, Attempt, CaseContext, EdgeCase
@@ -169,12 +169,7 @@ def run_edges(
         cases = [cases]
     selected = list(CASES) if cases is None else [get_case(c) for c in cases]
     if backend is None:
-        if not isinstance(device, str):
-            raise ValueError(f"device={device!r}: must be a string such as cpu, cuda, cuda:N, mps or auto")
-        try:
-            backend = get_backend(resolve_device(device.strip().lower()))
-        except (RuntimeError, ValueError) as exc:
-            raise ValueError(f"device={device!r}: {exc}") from None
+        backend = backend_named(device)
     rows = []
     if not backend.is_available():
         for c in selected:

@@ -1,7 +1,7 @@
 """The coverage walkthrough: backend paths, each driven by a probe, with evidence.
 
-The seed "verified" a list of MPSStream and MPSAllocator functions by reading
-code. Here every path in that list (and its CUDA and CPU counterpart, where one
+Reading code "verifies" a list of MPSStream and MPSAllocator functions without
+running any. Here every path in that list (and its CUDA and CPU counterpart, where one
 exists) is a ``Probe``: a Python action that drives the path through torch's
 public API, run once alone and once from T threads at once, whose results are
 checked, and around which evidence is collected that the path was really taken.
@@ -26,46 +26,26 @@ exited with device work still queued).
 
 The package, module by module: ``status`` (statuses, ``Evidence``, ``Need``), ``probe``
 (``Probe``, ``Plan``, ``ProbeContext``), ``evidence`` (the profiler / counter collector; ``quiet``
-keeps kineto's chatter off stderr), ``paths`` (the probe actions), ``catalogue`` (the data: one
+keeps kineto's chatter off stderr), ``paths`` and ``memory_paths`` (the probe actions: streams and
+events, the allocator), ``catalogue`` (the data: one
 declaration per path and backend) and ``runner`` (``run_probe`` ... ``coverage_table``).
 This module only re-exports their public names; it holds no code of its own.
 """
 
 from mpslab.studies.child import CRASH_MARKERS, ChildResult, run_child, run_script
+from mpslab.studies.probes import status
 from mpslab.studies.probes.catalogue import PROBES, get_probe, list_probes, probe_catalogue
 from mpslab.studies.probes.paths import SHUTDOWN_SCRIPT
 from mpslab.studies.probes.probe import Plan, Probe, ProbeContext, ProbeOutcome
 from mpslab.studies.probes.runner import coverage_matrix, coverage_table, run_probe, run_probes
-from mpslab.studies.probes.status import (
-    BACKEND_KINDS,
-    COVERED,
-    EXERCISED,
-    FAILED,
-    NOT_APPLICABLE,
-    NOT_RUN,
-    STATUS_MEANING,
-    STATUSES,
-    Evidence,
-    Need,
-    ProbeFailure,
-)
+from mpslab.studies.probes.status import *  # noqa: F403  (the statuses, Evidence, Need, ProbeFailure: its __all__)
 
 __all__ = [
-    "COVERED",
-    "EXERCISED",
-    "NOT_APPLICABLE",
-    "NOT_RUN",
-    "FAILED",
-    "STATUSES",
-    "STATUS_MEANING",
-    "BACKEND_KINDS",
-    "Need",
+    *status.__all__,
     "Plan",
     "Probe",
     "ProbeContext",
     "ProbeOutcome",
-    "ProbeFailure",
-    "Evidence",
     "PROBES",
     "list_probes",
     "get_probe",

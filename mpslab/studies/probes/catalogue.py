@@ -1,12 +1,12 @@
 """The coverage catalogue (data): every backend path, and per backend how its probe drives it.
 
-What it is: ``PROBES``, one ``Probe`` per path of the seed's list (11 paths), each with a
-``Plan`` per backend kind (cpu, cuda, mps): the action from ``paths``, what it targets there,
+What it is: ``PROBES``, one ``Probe`` per path the verification round listed (11 paths), each with a
+``Plan`` per backend kind (cpu, cuda, mps): the action from ``paths`` or ``memory_paths``, what it targets there,
 the evidence that makes it ``covered`` (``Need``) or why none is available, or why the concept
 does not exist there. ``list_probes``, ``get_probe`` and ``probe_catalogue`` read it.
 
 What it is not: code that runs anything (``runner``) or the probe actions (``paths``).
-To add a probe: write its action in ``paths`` and declare it here, once per backend.
+To add a probe: write its action in ``paths`` or ``memory_paths`` and declare it here, once per backend.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from __future__ import annotations
 import pandas as pd
 
 from mpslab.run.backends import Backend, get_backend
-from mpslab.studies.probes import paths
+from mpslab.studies.lookup import entry_named
+from mpslab.studies.probes import memory_paths, paths
 from mpslab.studies.probes.probe import Plan, Probe
 from mpslab.studies.probes.status import BACKEND_KINDS, Need
 
@@ -41,7 +42,7 @@ PROBES: tuple[Probe, ...] = (
     Probe(
         "compute_from_threads",
         "compute from threads (randn -> matmul -> sum)",
-        "(the seed's Attempt 3 operations)",
+        "(the verification round's Attempt 3 operations)",
         "Every thread dispatches matmuls at once; each result is checked against a float64 CPU reference. "
         "The baseline under every other path.",
         {
@@ -179,19 +180,19 @@ PROBES: tuple[Probe, ...] = (
         "it again on the same stream; the allocator's counters are read between the steps.",
         {
             "cpu": Plan(
-                paths.alloc_free,
+                memory_paths.alloc_free,
                 "the c10 CPU allocator (no cache): memory comes from and returns to the system allocator",
                 Need(stats=(("profiler.memory_alloc_events", 8), ("profiler.memory_free_events", 8))),
                 reason="torch.profiler reports memory events of its own thread only: the alone run",
             ),
             "cuda": Plan(
-                paths.alloc_free,
+                memory_paths.alloc_free,
                 "CUDA caching allocator: malloc takes a block from the stream's pool "
                 "(cudaMalloc only for a new segment); free returns it to that stream's pool",
                 Need(stats=(("allocation.all.allocated", 8), ("allocation.all.freed", 8)), facts=True),
             ),
             "mps": Plan(
-                paths.alloc_free,
+                memory_paths.alloc_free,
                 "MPSHeapAllocatorImpl::malloc -> alloc_buffer_block (a cached buffer, else a "
                 "new one in a heap); a tensor's free -> free_buffer (back to its pool)",
                 Need(facts=True),
@@ -207,12 +208,12 @@ PROBES: tuple[Probe, ...] = (
         {
             "cpu": Plan(None, "", reason="the CPU allocator keeps no cache that torch exposes; nothing to release"),
             "cuda": Plan(
-                paths.empty_cache,
+                memory_paths.empty_cache,
                 "torch.cuda.empty_cache -> release of every unused cached segment (cudaFree)",
                 Need(stats=(("segment.all.freed", 1),), facts=True),
             ),
             "mps": Plan(
-                paths.empty_cache,
+                memory_paths.empty_cache,
                 "torch.mps.empty_cache -> MPSHeapAllocatorImpl::emptyCache -> "
                 "release_cached_buffers (waits for the stream, then frees every pool's "
                 "unused buffers and empty heaps)",
@@ -229,13 +230,13 @@ PROBES: tuple[Probe, ...] = (
         {
             "cpu": Plan(None, "", reason="the CPU backend has neither a memory fraction nor a cache"),
             "cuda": Plan(
-                paths.memory_pressure,
+                memory_paths.memory_pressure,
                 "set_per_process_memory_fraction; a request over the limit makes the "
                 "caching allocator free its cached blocks and retry (num_alloc_retries)",
                 Need(stats=(("num_alloc_retries", 1),), facts=True),
             ),
             "mps": Plan(
-                paths.memory_pressure,
+                memory_paths.memory_pressure,
                 "set_per_process_memory_fraction (high watermark); alloc_buffer_block fails "
                 "the limit check, release_available_cached_buffers / release_cached_buffers "
                 "free cached buffers and it retries (above the low watermark "
@@ -255,14 +256,14 @@ PROBES: tuple[Probe, ...] = (
                 None, "", reason="a CPU buffer is freed after the op that used it has finished; nothing is in flight"
             ),
             "cuda": Plan(
-                paths.release_on_completion,
+                memory_paths.release_on_completion,
                 "a tensor used on a side stream (record_stream) and freed: the "
                 "allocator records an event on that stream and reuses the block "
                 "only once the event has completed (polled with cudaEventQuery)",
                 Need(calls=(_EVENT_RECORD, ("cudaEventQuery",))),
             ),
             "mps": Plan(
-                paths.release_on_completion,
+                memory_paths.release_on_completion,
                 "a buffer freed while a queued command buffer reads it: free_buffer "
                 "returns it to its pool at once and Metal's hazard tracking of heap "
                 "buffers must order the next writer after the queued reader; a busy "
@@ -309,10 +310,8 @@ def list_probes() -> list[Probe]:
 
 
 def get_probe(path: str) -> Probe:
-    for p in PROBES:
-        if p.path == path:
-            return p
-    raise KeyError(f"probe={path!r}: unknown; known: {', '.join(p.path for p in PROBES)}")
+    """The probe of ``path``; ``KeyError`` with one line listing the known paths."""
+    return entry_named(PROBES, path, "probe", key="path")
 
 
 def probe_catalogue() -> pd.DataFrame:

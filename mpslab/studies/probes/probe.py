@@ -1,6 +1,6 @@
 """What a probe is: its per-backend plans, the context its action sees, what it reports.
 
-What it is: ``Probe`` (one backend path: id, title, what the seed listed, and a ``Plan`` per
+What it is: ``Probe`` (one backend path: id, title, the verification round's words for it, a ``Plan`` per
 backend kind), ``Plan`` (the action, what it targets, the evidence ``Need`` or why none exists,
 or why the path is not applicable), ``ProbeContext`` (backend, thread count, sizes, seeded
 inputs, and ``run_threads`` that starts T threads together) and ``ProbeOutcome``.
@@ -21,9 +21,9 @@ from typing import Any
 import torch
 
 from mpslab.run.backends import Backend
-from mpslab.studies.probes.status import Need
+from mpslab.studies.probes.status import Need, ProbeFailure
 
-__all__ = ["Plan", "Probe", "ProbeContext", "ProbeOutcome"]
+__all__ = ["Plan", "Probe", "ProbeContext", "ProbeOutcome", "check_close", "sum_is"]
 
 
 @dataclass
@@ -135,9 +135,25 @@ class Plan:
 class Probe:
     path: str  # stable id
     title: str
-    seed: str  # what the seed's Attempt 1 listed for it
+    seed: str  # the verification round's words for this path (docs/background.md): the claim being checked
     what: str  # what the path is, in a sentence or two
     plans: Mapping[str, Plan]
 
     def plan(self, kind: str) -> Plan:
         return self.plans.get(kind) or Plan(None, "", reason=f"no probe for the {kind} backend")
+
+
+def check_close(got: torch.Tensor, ref: torch.Tensor, what: str, tol: float = 1e-2) -> None:
+    """A ``ProbeFailure`` naming ``what`` unless ``got`` has the shape of ``ref`` (a float64 CPU reference) and
+    matches it within ``tol``: the one way every probe judges a computed result."""
+    g = got.detach().to("cpu", torch.float64)
+    if g.shape != ref.shape:
+        raise ProbeFailure(f"{what}: shape {tuple(g.shape)} != expected {tuple(ref.shape)}")
+    if not torch.allclose(g, ref, rtol=tol, atol=tol):
+        bad = (g - ref).abs().nan_to_num(float("inf")).max().item()
+        raise ProbeFailure(f"{what}: result differs from the float64 CPU reference (max |diff| {bad:.3g})")
+
+
+def sum_is(t: torch.Tensor, want: float) -> bool:
+    """``t.sum()`` equals ``want`` up to float32 rounding (large sums are not exact)."""
+    return abs(float(t.sum().item()) - want) <= 1e-5 * abs(want)

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mpslab.run.backends import Backend, get_backend, resolve_device
+from mpslab.run.backends import Backend, backend_named, get_backend, resolve_device
 from mpslab.studies.child import grace
 from mpslab.studies.probes.catalogue import PROBES, get_probe
 from mpslab.studies.probes.evidence import Collector, warm_profiler
@@ -250,12 +250,7 @@ def run_probes(
     _check_params(threads, size, chunk_mb, timeout)
     selected = _select(probes)
     if backend is None:
-        if not isinstance(device, str):
-            raise ValueError(f"device={device!r}: must be a string such as cpu, cuda, cuda:N, mps or auto")
-        try:
-            backend = get_backend(resolve_device(device.strip().lower()))
-        except (RuntimeError, ValueError) as exc:
-            raise ValueError(f"device={device!r}: {exc}") from None
+        backend = backend_named(device)
     if not backend.is_available():
         return _frame(
             _not_run_rows(selected, backend.kind, f"the {backend.kind} backend is not available on this machine")

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mpslab.studies.lookup import entry_named
+
 __all__ = ["Scenario", "SCENARIOS", "get_scenario", "scenario_names"]
 
 
@@ -120,7 +122,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "mlp-origin",
         "inference: shared MLP 512 -> 1024 -> 1024 -> 512 under inference_mode",
-        "the seed round's origin model shape",
+        "the verification round's model shape",
         threads=4,
         iterations=10,
         params={"batch": 8},
@@ -150,7 +152,4 @@ def scenario_names() -> list[str]:
 
 def get_scenario(name: str) -> Scenario:
     """The entry named ``name``; ``KeyError`` with one line listing the known names."""
-    for s in SCENARIOS:
-        if s.name == name:
-            return s
-    raise KeyError(f"scenario={name!r}: unknown; known: {', '.join(scenario_names())}")
+    return entry_named(SCENARIOS, name, "scenario")

@@ -1,8 +1,8 @@
 """Real-inference scenarios: one model shared by every thread, run under ``torch.inference_mode()``.
 
-``mlp-origin``   the seed round's origin shape, 512 -> 1024 -> 1024 -> 512 (``batch`` a parameter);
-                 the older ``mlp`` workload (size -> 4*size -> size) keeps its name beside it, so
-                 committed records that name it still load and mean what they meant;
+``mlp-origin``   the verification round's model shape, 512 -> 1024 -> 1024 -> 512 (``batch`` a parameter);
+                 the ``mlp`` workload (size -> 4*size -> size) is another shape under its own name, so
+                 committed records that name it keep their meaning;
 ``transformer``  an ``nn.TransformerEncoderLayer`` (``d_model``, ``heads``, ``seq``, ``batch``);
 ``convnet``      a small CNN whose weights and inputs are channels_last (``batch``, ``image``).
 
@@ -52,7 +52,7 @@ def build_mlp_origin() -> nn.Module:
     scale=lambda size: 8.0,
 )
 def mlp_origin(ctx: WorkerContext, i: int) -> torch.Tensor:
-    """The seed round's origin model shape (512 -> 1024 -> 1024 -> 512), shared by all threads."""
+    """The verification round's model shape (512 -> 1024 -> 1024 -> 512), one model shared by all threads."""
     with torch.inference_mode():
         return ctx.state(_randn(ctx, ctx.params["batch"], ORIGIN_SHAPE[0]))
 

@@ -108,10 +108,14 @@ def scenario_config(
     )
 
 
-def _plan(
+def plan_library(
     scenarios: Sequence[str] | str | None, device: str, dtype: str, threads: int | None, iterations: int | None
 ) -> list[tuple[str, StressConfig | None, str]]:
-    """(name, config or None, why not applicable) per scenario; explicit names must apply."""
+    """(name, config or None, why not applicable) per scenario, every input checked before a trial runs.
+
+    Names given explicitly must apply to ``device``/``dtype`` (a ``ConfigError`` says why not); with ``None``
+    or ``"all"`` the library's scenarios that do not apply come back with ``None`` and the reason, so a
+    table can list them as not applicable."""
     if isinstance(scenarios, str):
         scenarios = [scenarios] if scenarios != "all" else None
     explicit = scenarios is not None
@@ -151,7 +155,7 @@ def run_library(
     ``warmup=0``; ``exit-after-work`` runs in ``spawn`` children. ``store``: a JSON-lines
     file that a re-run resumes; ``client``: run the trials on a Dask client's workers.
     """
-    plan = _plan(scenarios, device, dtype, threads, iterations)  # all checks before any trial
+    plan = plan_library(scenarios, device, dtype, threads, iterations)  # all checks before any trial
     frames, skipped = [], {}
     for name, config, why in plan:
         if config is None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from mpslab.studies.shrink.search import ShrinkSearch, shrink_config
 from mpslab.studies.shrink.source import Unsupported, standalone_source
+from mpslab.trials.outcomes import Outcome
 
 __all__ = ["shrink", "ShrinkResult", "Unsupported"]
 
@@ -84,7 +85,7 @@ def shrink(
     search = shrink_config(
         config, trials=trials, timeout_s=timeout_s, python=python, keep_fraction=keep_fraction, log=log
     )
-    if search.outcome == "ok":
+    if search.outcome == Outcome.OK:
         return ShrinkResult(search, False)
     os.makedirs(out_dir, exist_ok=True)
     script_name = f"repro_{label}.py"

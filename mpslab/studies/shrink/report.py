@@ -17,11 +17,17 @@ import sys
 from typing import Any
 
 from mpslab.studies.summary import AFFINITY_NOTE
+from mpslab.trials.outcomes import Outcome
 from mpslab.trials.stats import failure_rate, format_percent
 
 __all__ = ["collect_env", "rate_sentence", "report_text"]
 
-_VERB = {"crash": "crashed", "hang": "hung", "error": "raised an error", "mismatch": "returned wrong results"}
+_VERB = {
+    Outcome.CRASH: "crashed",
+    Outcome.HANG: "hung",
+    Outcome.ERROR: "raised an error",
+    Outcome.MISMATCH: "returned wrong results",
+}
 
 
 def collect_env(python: str | None = None, timeout_s: float = 120.0) -> str:

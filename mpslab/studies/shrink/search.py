@@ -31,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mpslab.studies.summary import AFFINITY_NOTE
+from mpslab.studies.summary import AFFINITY_NOTE, FAILED_OUTCOMES
+from mpslab.trials.outcomes import Outcome
 
 __all__ = ["Judgement", "ShrinkSearch", "shrink_config", "judge"]
 
@@ -64,7 +65,7 @@ class ShrinkSearch:
     @property
     def single_thread(self) -> bool:
         """The failure survives with one worker thread: no second thread is needed (thread affinity)."""
-        return self.outcome != "ok" and self.final.config.threads == 1
+        return self.outcome != Outcome.OK and self.final.config.threads == 1
 
 
 def judge(config: Any, trials: int, timeout_s: float, python: str | None, outcome: str | None = None) -> Judgement:
@@ -73,7 +74,7 @@ def judge(config: Any, trials: int, timeout_s: float, python: str | None, outcom
     df = run_trials(config, trials=trials, timeout_s=timeout_s, python=python, progress=False)
     counts = df["outcome"].value_counts().to_dict()
     if outcome is None:
-        failures = int((df["outcome"] != "ok").sum())
+        failures = int(df["outcome"].isin(FAILED_OUTCOMES).sum())  # a lost trial is no evidence either way
     else:
         failures = int((df["outcome"] == outcome).sum())
     return Judgement(config, failures, len(df), {k: int(v) for k, v in counts.items()}, df)
@@ -102,8 +103,8 @@ def shrink_config(
     first = judge(config, trials, timeout_s, python)
     say(f"original: {_describe(config)} -> {first.failures}/{first.trials} failed {first.outcomes}")
     if first.failures == 0:
-        return ShrinkSearch(first, first, "ok", 1, [f"original did not fail in {trials} trials"], 1)
-    fails = {k: v for k, v in first.outcomes.items() if k != "ok"}
+        return ShrinkSearch(first, first, Outcome.OK, 1, [f"original did not fail in {trials} trials"], 1)
+    fails = {k: v for k, v in first.outcomes.items() if k in FAILED_OUTCOMES}
     outcome = max(fails, key=lambda k: fails[k])
     base = Judgement(config, fails[outcome], first.trials, first.outcomes, first.rows)
     needed = max(1, math.ceil(keep_fraction * base.failures / base.trials * trials - 1e-9))
