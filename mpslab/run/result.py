@@ -16,6 +16,7 @@ from typing import Any
 
 from mpslab.run.config import StressConfig
 from mpslab.run.oracle import Mismatch
+from mpslab.run.outcome import Outcome
 from mpslab.run.workloads import get_workload
 
 __all__ = ["StressResult", "ThreadError", "config_line", "run_header"]
@@ -98,12 +99,12 @@ class StressResult:
         return self.completed / self.seconds if self.seconds > 0 else float("nan")
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> Outcome:
         if self.error_count:
-            return "error"
+            return Outcome.ERROR
         if self.mismatch_count:
-            return "mismatch"
-        return "ok"
+            return Outcome.MISMATCH
+        return Outcome.OK
 
     @property
     def failed_threads(self) -> list[int]:

@@ -1,8 +1,8 @@
 """Outcome classes of a trial, and reading what a finished child left behind.
 
-``Outcome`` is the one list of how a trial can end; ``classify`` turns an exit (code,
-timeout, the outcome the child wrote) into one of them; the helpers read a child's stderr tail, its most
-telling diagnosis line, its hang stacks and its result file. Not here: starting or
+``classify`` turns an exit (code, timeout, the outcome the child wrote) into an ``Outcome`` (the
+one list of how a trial can end, in ``mpslab.run.outcome``, re-exported here); the helpers read a
+child's stderr tail, its most telling diagnosis line, its hang stacks and its result file. Not here: starting or
 supervising children (``supervise``, ``forkserver``), or turning an exit into a record
 (``plan``).
 """
@@ -12,52 +12,23 @@ from __future__ import annotations
 import json
 import os
 import signal
-from enum import Enum
 from typing import Any
 
+from mpslab.run.outcome import FAILURES, OUTCOMES, Outcome
 
-class Outcome(str, Enum):
-    """How one trial ended. A ``str`` subclass (Python 3.10 has no ``StrEnum``), so a member
-    equals, hashes and formats as its value: ``Outcome.CRASH == "crash"``, a pandas column of
-    plain strings compares with members, and records stay plain JSON."""
-
-    OK = "ok"  # the child wrote its result: every step ran and agreed with the serial replay
-    ERROR = "error"  # a step raised
-    MISMATCH = "mismatch"  # every step ran, but some output differs from the serial replay
-    CRASH = "crash"  # the child died by a signal or exited without a clean result
-    HANG = "hang"  # no exit within the timeout
-    LOST = "lost"  # the worker running it died and would not be replaced: no evidence either way
-
-    __str__ = str.__str__
-    __format__ = str.__format__
-
-    def __hash__(self) -> int:
-        return str.__hash__(self)
-
-    @property
-    def is_failure(self) -> bool:
-        """A failure of the code under test (``lost`` is not: it says nothing of that code)."""
-        return self in _FAILURES
-
-    @property
-    def is_evidence(self) -> bool:
-        """The trial ran to an outcome of the code under test (everything but ``lost``)."""
-        return self is not Outcome.LOST
-
-    @classmethod
-    def parse(cls, value: Any) -> Outcome:
-        """``value`` as an ``Outcome``, or a ``ValueError`` naming the allowed values."""
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(f"outcome={value!r}: must be one of {', '.join(o.value for o in cls)}") from None
-
-
-_FAILURES = frozenset({Outcome.ERROR, Outcome.MISMATCH, Outcome.CRASH, Outcome.HANG})
-
-# Derived views of ``Outcome``, in its order: the failures, and the five ends a child can reach.
-FAILURES: tuple[Outcome, ...] = tuple(o for o in Outcome if o.is_failure)
-OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome if o.is_evidence)
+__all__ = [
+    "Outcome",
+    "FAILURES",
+    "OUTCOMES",
+    "classify",
+    "read_end",
+    "tail_lines",
+    "last_line",
+    "notable_line",
+    "read_stacks",
+    "signal_name",
+    "read_result",
+]
 
 STDERR_TAIL_LINES = 40
 
