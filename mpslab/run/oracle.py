@@ -9,8 +9,8 @@ a code vector (0 finite, 1 NaN, 2 +Inf, 3 -Inf) and zeroed in the value vector;
 both vectors are multiplied by a weight matrix ``W`` of ``K + 1`` rows: ``K``
 rows of fixed pseudo-random weights (magnitude uniform in [0.5, 1.5), random
 sign, generated on the device from a seed that depends only on the numel, cached
-per numel) and one row of ones (the plain sum of the finite values, the old
-checksum). The shape and dtype of each output are recorded on the host (one
+per numel) and one row of ones (the plain sum of the finite values, so a row
+is still readable as a checksum). The shape and dtype of each output are recorded on the host (one
 entry per change, so nothing per iteration). In ``verify="full"`` mode the log
 keeps a device copy of every output instead (bounded by ``full_cap_mb``).
 

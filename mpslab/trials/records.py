@@ -245,6 +245,9 @@ def _isnull(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
+# --------------------------------------------------------------------------- reading a store
+
+
 def is_claim_line(obj: Any) -> bool:
     """Whether ``obj`` is a claim line: stores written before claims moved to their sidecar hold them
     among the records. They are neither records nor damage: readers skip them silently."""
