@@ -44,6 +44,27 @@ class Case:
 
 _PT = "https://github.com/pytorch/pytorch"
 
+
+def _test_cuda_control(name: str, title: str, symptom: str, *, size: int) -> Case:
+    """A control taken from PyTorch's own test_cuda.py multi-thread tests: they share the link, the
+    platform, the pass expected on every release and the pattern (two threads, each on its own stream,
+    100 steps); only what they guard and the tensor size differ."""
+    return Case(
+        name,
+        title,
+        (f"{_PT}/blob/main/test/test_cuda.py",),
+        symptom,
+        "PyTorch's own test, expected to pass on every release",
+        "cuda",
+        Outcome.OK,
+        control=True,
+        threads=2,
+        iterations=100,
+        size=size,
+        streams="per-thread",
+    )
+
+
 CASES: tuple[Case, ...] = (
     Case(
         "pt112775-fx-trace-per-thread",
@@ -213,35 +234,19 @@ CASES: tuple[Case, ...] = (
         iterations=20,
         size=64,
     ),
-    Case(
+    _test_cuda_control(
         "pt-test-cuda-cublas-threads",
         "control: two threads on their own streams chain matmuls with one shared weight (test_cuda.py's cuBLAS test)",
-        (f"{_PT}/blob/main/test/test_cuda.py",),
         "guards per-thread cuBLAS handles (test_cublas_multiple_threads_same_device): with one shared handle a "
         "thread's gemm could land on another thread's stream and race with its own div_",
-        "PyTorch's own test, expected to pass on every release",
-        "cuda",
-        Outcome.OK,
-        control=True,
-        threads=2,
-        iterations=100,
         size=1024,
-        streams="per-thread",
     ),
-    Case(
+    _test_cuda_control(
         "pt-test-cuda-cudnn-threads",
         "control: two threads on their own streams run a shared 2x2 convolution (test_cuda.py's cuDNN test)",
-        (f"{_PT}/blob/main/test/test_cuda.py",),
         "guards lazily created per-thread cuDNN handles (test_cudnn_multiple_threads_same_device): a shared "
         "handle would put one thread's convolution on another thread's stream",
-        "PyTorch's own test, expected to pass on every release",
-        "cuda",
-        Outcome.OK,
-        control=True,
-        threads=2,
-        iterations=100,
         size=512,
-        streams="per-thread",
     ),
 )
 
