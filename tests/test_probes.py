@@ -235,6 +235,17 @@ def test_catalogue_names_targets_or_reasons():
     assert "COMMIT_AND_WAIT" in mps.loc["synchronize", "targets"]
 
 
+def test_an_absent_plan_is_not_applicable_with_its_reason_and_never_runs():
+    plan = Plan.absent("no such queue on this backend")
+    assert plan.action is None and plan.targets == "" and plan.need is None
+    assert plan.not_applicable(CpuBackend()) == "no such queue on this backend"
+    probe = Probe("test_probe", "a test probe", "-", "A probe made up for the test.", {"cpu": plan})
+    row = run_probe(probe, CpuBackend(), threads=2, size=16, timeout=30.0)
+    assert row["status"] == NOT_APPLICABLE
+    assert row["explanation"] == "Not applicable on cpu: no such queue on this backend."
+    assert probe.plan("mps").not_applicable(None) == "no probe for the mps backend"
+
+
 # --------------------------------------------------------------------------- MPS logic over the fake
 
 

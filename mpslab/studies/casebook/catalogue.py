@@ -1,12 +1,12 @@
 """The casebook's catalogue: real, public, cited concurrency bugs of released PyTorch, one entry each.
 
-This module is data (plus lookups). Each entry names the workload that reproduces the
-report (registered by ``cpu_cases`` or ``device_cases`` under the case's name), where
-the report is (``links``), the symptom as reported, the affected and fixed versions
-as reported, the platform, and the expected outcome class of an isolated trial
-under an affected build (``error``, ``crash``, ``hang``, ``mismatch``) or ``ok`` for a
-control: a fixed bug that must stay fixed. ``threads`` / ``iterations`` / ``size`` /
-``warmup`` are the defaults an isolated-trial run uses. Not the scenario library
+This module is data (plus lookups, and builders for entries that share settings). Each entry names
+the workload that reproduces the report (registered by ``cpu_cases`` or ``device_cases`` under the
+case's name), where the report is (``links``), the symptom as reported, the affected and fixed
+versions as reported, the platform, and the expected outcome class of an isolated trial under an
+affected build (``error``, ``crash``, ``hang``, ``mismatch``) or ``ok`` for a control: a fixed bug
+that must stay fixed. ``threads`` / ``iterations`` / ``size`` / ``warmup`` are the defaults an
+isolated-trial run uses. Not the scenario library
 (``mpslab.studies.scenarios``: MPS patterns, no expected outcome per release).
 """
 
@@ -43,6 +43,39 @@ class Case:
 
 
 _PT = "https://github.com/pytorch/pytorch"
+
+
+def _control(
+    name: str, title: str, links: tuple[str, ...], symptom: str, versions: str, platform: str, **trial: Any
+) -> Case:
+    """A control: a fixed bug that must stay fixed, so the outcome expected of it is ``ok``.
+    ``trial`` holds the trial defaults it sets (threads, iterations, size, streams)."""
+    return Case(name, title, links, symptom, versions, platform, Outcome.OK, control=True, **trial)
+
+
+def _first_inverse_case(name: str, title: str, links: tuple[str, ...], symptom: str, versions: str) -> Case:
+    """A case of pytorch#90613 (the first torch.inverse calls of a process race to load CUDA's lazy linalg
+    library): an error, from 4 threads; 2 steps of 4x4 matrices, since only a process's first calls race."""
+    return Case(name, title, links, symptom, versions, "cuda", Outcome.ERROR, threads=4, iterations=2, size=4)
+
+
+def _test_cuda_control(name: str, title: str, symptom: str, *, size: int) -> Case:
+    """A control taken from PyTorch's own test_cuda.py multi-thread tests: they share the link, the
+    platform, the pass expected on every release and the pattern (two threads, each on its own stream,
+    100 steps); only what they guard and the tensor size differ."""
+    return _control(
+        name,
+        title,
+        (f"{_PT}/blob/main/test/test_cuda.py",),
+        symptom,
+        "PyTorch's own test, expected to pass on every release",
+        "cuda",
+        threads=2,
+        iterations=100,
+        size=size,
+        streams="per-thread",
+    )
+
 
 CASES: tuple[Case, ...] = (
     Case(
@@ -105,29 +138,19 @@ CASES: tuple[Case, ...] = (
         threads=2,
         iterations=2,
     ),
-    Case(
+    _first_inverse_case(
         "pt90613-inverse-first-call-threads",
         "torch.inverse first called from several threads at once in a fresh process",
         (f"{_PT}/issues/90613",),
         "RuntimeError: lazy wrapper should be called at most once",
         "reported on 1.13.0+cu117; open",
-        "cuda",
-        Outcome.ERROR,
-        threads=4,
-        iterations=2,
-        size=4,
     ),
-    Case(
+    _first_inverse_case(
         "monai5696-inverse-batch-infer",
         "batched inference in a thread pool, each task inverting affine matrices on the GPU",
         ("https://github.com/Project-MONAI/MONAI/issues/5696", f"{_PT}/issues/90613"),
         "RuntimeError from torch.inverse in a multi-thread context (MONAI Label batch inference)",
         "reported 2022-12 (labelled upstream fix required); root cause pytorch#90613",
-        "cuda",
-        Outcome.ERROR,
-        threads=4,
-        iterations=2,
-        size=4,
     ),
     Case(
         "pt123177-compile-cudagraphs-threads",
@@ -164,84 +187,60 @@ CASES: tuple[Case, ...] = (
         iterations=5,
         size=64,
     ),
-    Case(
+    _control(
         "pt115917-default-device-thread",
         "control: torch.set_default_device set and reset inside worker threads",
         (f"{_PT}/issues/115917", f"{_PT}/pull/116014"),
         "was: an exception from set_default_device in a thread (the mode stack was process-wide in Python)",
         "reported 2023-12 on main; fixed by #116014 (2023-12)",
         "cpu",
-        Outcome.OK,
-        control=True,
         threads=4,
         iterations=10,
     ),
-    Case(
+    _control(
         "pt1868-autograd-threads",
         "control: backward of independent graphs from several threads",
         (f"{_PT}/issues/1868",),
         "was: occasional segfault, the autograd engine was not thread-safe",
         "reported 2017-06; closed",
         "cpu",
-        Outcome.OK,
-        control=True,
         threads=4,
         iterations=10,
     ),
-    Case(
+    _control(
         "pt17896-scriptmodule-in-thread",
         "control: a torch.jit.ScriptModule subclass created and run in a worker thread",
         (f"{_PT}/issues/17896",),
         "was: deadlock while creating the ScriptModule outside the main thread",
         "reported 2019-03; closed",
         "cpu",
-        Outcome.OK,
-        control=True,
         threads=1,
         iterations=3,
     ),
-    Case(
+    _control(
         "pt73789-jit-function-threads",
         "control: one torch.jit.script function called from several threads",
         (f"{_PT}/issues/73789",),
         "was: crashes inside the fuser's evaluator when a scripted function ran in several threads",
         "reported 2022-03; closed",
         "cpu",
-        Outcome.OK,
-        control=True,
         threads=4,
         iterations=20,
         size=64,
     ),
-    Case(
+    _test_cuda_control(
         "pt-test-cuda-cublas-threads",
         "control: two threads on their own streams chain matmuls with one shared weight (test_cuda.py's cuBLAS test)",
-        (f"{_PT}/blob/main/test/test_cuda.py",),
         "guards per-thread cuBLAS handles (test_cublas_multiple_threads_same_device): with one shared handle a "
         "thread's gemm could land on another thread's stream and race with its own div_",
-        "PyTorch's own test, expected to pass on every release",
-        "cuda",
-        Outcome.OK,
-        control=True,
-        threads=2,
-        iterations=100,
         size=1024,
-        streams="per-thread",
     ),
-    Case(
+    _test_cuda_control(
         "pt-test-cuda-cudnn-threads",
         "control: two threads on their own streams run a shared 2x2 convolution (test_cuda.py's cuDNN test)",
-        (f"{_PT}/blob/main/test/test_cuda.py",),
         "guards lazily created per-thread cuDNN handles (test_cudnn_multiple_threads_same_device): a shared "
         "handle would put one thread's convolution on another thread's stream",
-        "PyTorch's own test, expected to pass on every release",
-        "cuda",
-        Outcome.OK,
-        control=True,
-        threads=2,
-        iterations=100,
         size=512,
-        streams="per-thread",
     ),
 )
 

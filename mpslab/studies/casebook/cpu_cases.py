@@ -67,23 +67,6 @@ def _fx_trace_while_serving(ctx: WorkerContext, i: int) -> torch.Tensor:
         return ctx.state(x)  # the servers: one shared, untraced model
 
 
-register_workload(
-    "pt112775-fx-trace-per-thread",
-    _fx_trace_per_thread,
-    description="casebook pytorch#112775: every thread fx-traces its own MLP and runs the GraphModule",
-    scale=lambda size: 2.0 * size**0.5,
-    applies=_cpu_only,
-)
-register_workload(
-    "chemgraph110-fx-trace-while-serving",
-    _fx_trace_while_serving,
-    description="casebook ChemGraph#110: thread 0 fx-traces fresh models, the others run a shared MLP",
-    setup=_shared_mlp,
-    scale=lambda size: 2.0 * size**0.5,
-    applies=_cpu_only,
-)
-
-
 # --------------------------------------------------------------------------- dynamo settings (pytorch#186537)
 
 
@@ -145,32 +128,6 @@ def _settings_read_in_worker(ctx: WorkerContext, i: int) -> torch.Tensor:
     return torch.randn(ctx.size, generator=ctx.generator)
 
 
-register_workload(
-    "pt186537-dynamo-config-thread",
-    _dynamo_config_thread,
-    description="casebook pytorch#186537: limit raised in set-up; a worker compiles 12 shapes (fullgraph)",
-    setup=_compiled_double,
-    scale=lambda size: float(size),
-    applies=_cpu_only,
-)
-register_workload(
-    "onetrainer1495-compiled-update-thread",
-    _compiled_update_thread,
-    description="casebook OneTrainer#1495: a compiled update over 12 parameter shapes in a worker thread",
-    setup=_compiled_update,
-    scale=lambda size: float(size) * SHAPES,
-    applies=_cpu_only,
-)
-register_workload(
-    "mstar167-dynamo-config-ignored",
-    _settings_read_in_worker,
-    description="casebook mstar#167: dynamo settings made in set-up, read back in the worker threads",
-    setup=_startup_settings,
-    scale=lambda size: float(size) ** 0.5,
-    applies=_cpu_only,
-)
-
-
 # --------------------------------------------------------------------------- controls (fixed bugs)
 
 
@@ -218,32 +175,71 @@ def _jit_function_threads(ctx: WorkerContext, i: int) -> torch.Tensor:
     return ctx.state(a, 0.5, b, 2.0)
 
 
-register_workload(
-    "pt115917-default-device-thread",
-    _default_device_in_thread,
-    description="casebook control pytorch#115917: set_default_device set and reset in worker threads",
-    scale=lambda size: float(size),
-    applies=_cpu_only,
+_CASES = (
+    # name, step, set-up (None: the step keeps no state), scale (size -> work per step), description
+    (
+        "pt112775-fx-trace-per-thread",
+        _fx_trace_per_thread,
+        None,
+        lambda size: 2.0 * size**0.5,
+        "casebook pytorch#112775: every thread fx-traces its own MLP and runs the GraphModule",
+    ),
+    (
+        "chemgraph110-fx-trace-while-serving",
+        _fx_trace_while_serving,
+        _shared_mlp,
+        lambda size: 2.0 * size**0.5,
+        "casebook ChemGraph#110: thread 0 fx-traces fresh models, the others run a shared MLP",
+    ),
+    (
+        "pt186537-dynamo-config-thread",
+        _dynamo_config_thread,
+        _compiled_double,
+        float,
+        "casebook pytorch#186537: limit raised in set-up; a worker compiles 12 shapes (fullgraph)",
+    ),
+    (
+        "onetrainer1495-compiled-update-thread",
+        _compiled_update_thread,
+        _compiled_update,
+        lambda size: float(size) * SHAPES,
+        "casebook OneTrainer#1495: a compiled update over 12 parameter shapes in a worker thread",
+    ),
+    (
+        "mstar167-dynamo-config-ignored",
+        _settings_read_in_worker,
+        _startup_settings,
+        lambda size: float(size) ** 0.5,
+        "casebook mstar#167: dynamo settings made in set-up, read back in the worker threads",
+    ),
+    (
+        "pt115917-default-device-thread",
+        _default_device_in_thread,
+        None,
+        float,
+        "casebook control pytorch#115917: set_default_device set and reset in worker threads",
+    ),
+    (
+        "pt1868-autograd-threads",
+        _backward_in_thread,
+        None,
+        float,
+        "casebook control pytorch#1868: backward of independent graphs from several threads",
+    ),
+    (
+        "pt17896-scriptmodule-in-thread",
+        _scriptmodule_in_thread,
+        None,
+        float,
+        "casebook control pytorch#17896: a ScriptModule subclass created and run in a worker thread",
+    ),
+    (
+        "pt73789-jit-function-threads",
+        _jit_function_threads,
+        _scripted_weighted_sum,
+        lambda size: float(size) ** 0.5 * 2,
+        "casebook control pytorch#73789: one scripted function called from several threads",
+    ),
 )
-register_workload(
-    "pt1868-autograd-threads",
-    _backward_in_thread,
-    description="casebook control pytorch#1868: backward of independent graphs from several threads",
-    scale=lambda size: float(size),
-    applies=_cpu_only,
-)
-register_workload(
-    "pt17896-scriptmodule-in-thread",
-    _scriptmodule_in_thread,
-    description="casebook control pytorch#17896: a ScriptModule subclass created and run in a worker thread",
-    scale=lambda size: float(size),
-    applies=_cpu_only,
-)
-register_workload(
-    "pt73789-jit-function-threads",
-    _jit_function_threads,
-    description="casebook control pytorch#73789: one scripted function called from several threads",
-    setup=_scripted_weighted_sum,
-    scale=lambda size: float(size) ** 0.5 * 2,
-    applies=_cpu_only,
-)
+for _name, _step, _setup, _scale, _description in _CASES:
+    register_workload(_name, _step, description=_description, setup=_setup, scale=_scale, applies=_cpu_only)

@@ -120,56 +120,65 @@ def _mps_two_threads(ctx: WorkerContext, i: int) -> torch.Tensor:
     return torch.tanh(a * b).cpu()
 
 
-register_workload(
-    "pt90613-inverse-first-call-threads",
-    _inverse_first_call,
-    description="casebook pytorch#90613: torch.inverse first called from several threads (cold process)",
-    applies=_cuda_only,
-    scale=lambda size: 1.0,
+_CASES = (
+    # name, step, set-up (None: the step keeps no state), scale (size -> work per step), where it runs,
+    # description
+    (
+        "pt90613-inverse-first-call-threads",
+        _inverse_first_call,
+        None,
+        lambda size: 1.0,
+        _cuda_only,
+        "casebook pytorch#90613: torch.inverse first called from several threads (cold process)",
+    ),
+    (
+        "monai5696-inverse-batch-infer",
+        _affine_inverse,
+        None,
+        lambda size: 8.0,
+        _cuda_only,
+        "casebook MONAI#5696: affine matrices inverted on the GPU from a thread pool",
+    ),
+    (
+        "pt123177-compile-cudagraphs-threads",
+        _cudagraph_step,
+        _cudagraph_model,
+        lambda size: 8.0 * size**0.5,
+        _cuda_only,
+        "casebook pytorch#123177: a reduce-overhead (CUDA graphs) compiled MLP from several threads",
+    ),
+    (
+        "unsloth7019-backward-thread-config",
+        _backward_step,
+        _compiled_in_backward,
+        lambda size: float(SHAPES),
+        _cuda_only,
+        "casebook unsloth#7019: limit raised in set-up; fullgraph compiled code runs in a CUDA backward",
+    ),
+    (
+        "pt-test-cuda-cublas-threads",
+        _cublas_chain,
+        _shared_weight,
+        float,
+        _cuda_only,
+        "casebook control: test_cuda.py's cuBLAS multi-thread test, reduced (per-thread streams)",
+    ),
+    (
+        "pt-test-cuda-cudnn-threads",
+        _cudnn_chain,
+        _conv_kernel,
+        lambda size: float(size) * 0.5,
+        _cuda_only,
+        "casebook control: test_cuda.py's cuDNN multi-thread test, reduced (per-thread streams)",
+    ),
+    (
+        "pt197805-mps-two-threads",
+        _mps_two_threads,
+        None,
+        lambda size: float(size) ** 0.5,
+        _mps_only,
+        "casebook pytorch#197805: arange/linspace/tanh from two threads on MPS",
+    ),
 )
-register_workload(
-    "monai5696-inverse-batch-infer",
-    _affine_inverse,
-    description="casebook MONAI#5696: affine matrices inverted on the GPU from a thread pool",
-    applies=_cuda_only,
-    scale=lambda size: 8.0,
-)
-register_workload(
-    "pt123177-compile-cudagraphs-threads",
-    _cudagraph_step,
-    description="casebook pytorch#123177: a reduce-overhead (CUDA graphs) compiled MLP from several threads",
-    setup=_cudagraph_model,
-    applies=_cuda_only,
-    scale=lambda size: 8.0 * size**0.5,
-)
-register_workload(
-    "unsloth7019-backward-thread-config",
-    _backward_step,
-    description="casebook unsloth#7019: limit raised in set-up; fullgraph compiled code runs in a CUDA backward",
-    setup=_compiled_in_backward,
-    applies=_cuda_only,
-    scale=lambda size: float(SHAPES),
-)
-register_workload(
-    "pt-test-cuda-cublas-threads",
-    _cublas_chain,
-    description="casebook control: test_cuda.py's cuBLAS multi-thread test, reduced (per-thread streams)",
-    setup=_shared_weight,
-    applies=_cuda_only,
-    scale=lambda size: float(size),
-)
-register_workload(
-    "pt-test-cuda-cudnn-threads",
-    _cudnn_chain,
-    description="casebook control: test_cuda.py's cuDNN multi-thread test, reduced (per-thread streams)",
-    setup=_conv_kernel,
-    applies=_cuda_only,
-    scale=lambda size: float(size) * 0.5,
-)
-register_workload(
-    "pt197805-mps-two-threads",
-    _mps_two_threads,
-    description="casebook pytorch#197805: arange/linspace/tanh from two threads on MPS",
-    applies=_mps_only,
-    scale=lambda size: float(size) ** 0.5,
-)
+for _name, _step, _setup, _scale, _applies, _description in _CASES:
+    register_workload(_name, _step, description=_description, setup=_setup, scale=_scale, applies=_applies)

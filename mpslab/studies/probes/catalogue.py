@@ -11,12 +11,14 @@ To add a probe: write its action in ``paths`` or ``memory_paths`` and declare it
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from mpslab.run.backends import Backend, get_backend
 from mpslab.studies.lookup import entry_named
 from mpslab.studies.probes import memory_paths, paths
-from mpslab.studies.probes.probe import Plan, Probe
+from mpslab.studies.probes.probe import Plan, Probe, ProbeContext, ProbeOutcome
 from mpslab.studies.probes.status import BACKEND_KINDS, Need
 
 __all__ = ["PROBES", "get_probe", "list_probes", "probe_catalogue"]
@@ -36,6 +38,11 @@ _EVENT_RECORD = ("cudaEventRecordWithFlags", "cudaEventRecord")
 
 def _mps_streams(backend: Backend) -> str | None:
     return None if backend.has_streams else _NO_MPS_STREAM
+
+
+def _silent_on_mps(action: Callable[[ProbeContext], ProbeOutcome], targets: str) -> Plan:
+    """An MPS plan with no evidence to find: torch.mps reports nothing on the path, so only results are checked."""
+    return Plan(action, targets, None, reason=_MPS_SILENT)
 
 
 PROBES: tuple[Probe, ...] = (
@@ -67,7 +74,7 @@ PROBES: tuple[Probe, ...] = (
         "A producer records an event after its work; a consumer waits on it before reading the result; "
         "the event is synchronised and timed.",
         {
-            "cpu": Plan(None, "", reason=_CPU_NO_QUEUE),
+            "cpu": Plan.absent(_CPU_NO_QUEUE),
             "cuda": Plan(
                 paths.event_record_wait,
                 "Event.record -> cudaEventRecord(WithFlags) on the producer stream; Event.wait -> "
@@ -90,7 +97,7 @@ PROBES: tuple[Probe, ...] = (
         "Work is queued, an event marks its end, then the stream and the device are synchronised: the event "
         "must be complete right after, and the result right.",
         {
-            "cpu": Plan(None, "", reason=_CPU_NO_QUEUE),
+            "cpu": Plan.absent(_CPU_NO_QUEUE),
             "cuda": Plan(
                 paths.synchronize,
                 "Stream.synchronize -> cudaStreamSynchronize; torch.cuda.synchronize -> cudaDeviceSynchronize",
@@ -110,21 +117,17 @@ PROBES: tuple[Probe, ...] = (
         "addScheduledHandler / addCompletedHandler",
         "Host code that runs when the device has scheduled or completed a command buffer.",
         {
-            "cpu": Plan(None, "", reason=_CPU_NO_QUEUE),
-            "cuda": Plan(
-                None,
-                "",
-                reason="torch exposes no host callbacks on CUDA streams (cudaLaunchHostFunc is "
+            "cpu": Plan.absent(_CPU_NO_QUEUE),
+            "cuda": Plan.absent(
+                "torch exposes no host callbacks on CUDA streams (cudaLaunchHostFunc is "
                 "not reachable from Python); completion is learnt by polling events, "
                 "see the event and release-on-completion rows",
             ),
-            "mps": Plan(
+            "mps": _silent_on_mps(
                 paths.completion_handlers,
                 "ops with Python-scalar operands allocate scalar buffers whose free is deferred with "
                 "MPSStream::addCompletedHandler (MPSHeapAllocatorImpl::free, scalar pool); no public "
                 "torch.mps call is known to reach addScheduledHandler",
-                None,
-                reason=_MPS_SILENT,
             ),
         },
     ),
@@ -135,7 +138,7 @@ PROBES: tuple[Probe, ...] = (
         "Each thread makes its own stream current; while all are inside their stream contexts at once, each "
         "must still see its own, and its default again afterwards.",
         {
-            "cpu": Plan(None, "", reason="the CPU backend has no streams (torch.cpu.Stream is a placeholder)"),
+            "cpu": Plan.absent("the CPU backend has no streams (torch.cpu.Stream is a placeholder)"),
             "cuda": Plan(
                 paths.current_stream,
                 "torch.cuda.stream(s) sets the thread-local current stream; torch.cuda.current_stream reads it",
@@ -156,19 +159,15 @@ PROBES: tuple[Probe, ...] = (
         "Compute kernels, then a copy, then compute again, then synchronize: the open encoder must be ended "
         "and the command buffer committed in order.",
         {
-            "cpu": Plan(None, "", reason=_CPU_NO_QUEUE),
-            "cuda": Plan(
-                None,
-                "",
-                reason="CUDA has no command-buffer encoders: each kernel is submitted to its "
+            "cpu": Plan.absent(_CPU_NO_QUEUE),
+            "cuda": Plan.absent(
+                "CUDA has no command-buffer encoders: each kernel is submitted to its "
                 "stream at launch, nothing is coalesced, ended or flushed",
             ),
-            "mps": Plan(
+            "mps": _silent_on_mps(
                 paths.flush_coalescing,
                 "compute kernels share one compute encoder; a blit copy (copy_) and "
                 "torch.mps.synchronize end it (endKernelCoalescing) and commit",
-                None,
-                reason=_MPS_SILENT,
             ),
         },
     ),
@@ -206,7 +205,7 @@ PROBES: tuple[Probe, ...] = (
         "Buffers are freed into the cache, then every thread calls empty_cache() at once; reserved memory must "
         "fall and allocation must work afterwards.",
         {
-            "cpu": Plan(None, "", reason="the CPU allocator keeps no cache that torch exposes; nothing to release"),
+            "cpu": Plan.absent("the CPU allocator keeps no cache that torch exposes; nothing to release"),
             "cuda": Plan(
                 memory_paths.empty_cache,
                 "torch.cuda.empty_cache -> release of every unused cached segment (cudaFree)",
@@ -228,7 +227,7 @@ PROBES: tuple[Probe, ...] = (
         "The cache is filled up to a per-process memory fraction; then every thread asks for a block no cached "
         "one fits: the allocator must release cached blocks and retry instead of failing.",
         {
-            "cpu": Plan(None, "", reason="the CPU backend has neither a memory fraction nor a cache"),
+            "cpu": Plan.absent("the CPU backend has neither a memory fraction nor a cache"),
             "cuda": Plan(
                 memory_paths.memory_pressure,
                 "set_per_process_memory_fraction; a request over the limit makes the "
@@ -262,15 +261,13 @@ PROBES: tuple[Probe, ...] = (
                 "only once the event has completed (polled with cudaEventQuery)",
                 Need(calls=(_EVENT_RECORD, ("cudaEventQuery",))),
             ),
-            "mps": Plan(
+            "mps": _silent_on_mps(
                 memory_paths.release_on_completion,
                 "a buffer freed while a queued command buffer reads it: free_buffer "
                 "returns it to its pool at once and Metal's hazard tracking of heap "
                 "buffers must order the next writer after the queued reader; a busy "
                 "buffer's release defers its heap update to a completion handler "
                 "(release_buffer)",
-                None,
-                reason=_MPS_SILENT,
             ),
         },
     ),
@@ -281,10 +278,8 @@ PROBES: tuple[Probe, ...] = (
         "A child process queues work from T threads without synchronising and exits: static destructors run "
         "while the device still works. The child must exit 0 with no crash text.",
         {
-            "cpu": Plan(
-                None,
-                "",
-                reason="nothing can be in flight at exit on the CPU backend: every op has "
+            "cpu": Plan.absent(
+                "nothing can be in flight at exit on the CPU backend: every op has "
                 "finished when it returns (exiting while threads are inside ops is "
                 "edge case exit_while_threads_in_ops)",
             ),

@@ -123,6 +123,11 @@ class Plan:
     reason: str = ""
     applicable: Callable[[Backend], str | None] | None = None
 
+    @classmethod
+    def absent(cls, reason: str) -> Plan:
+        """The plan of a backend where the concept does not exist: no action, nothing targeted, ``reason`` why."""
+        return cls(None, "", reason=reason)
+
     def not_applicable(self, backend: Backend | None) -> str | None:
         if self.action is None:
             return self.reason or "the concept does not exist on this backend"
@@ -140,7 +145,7 @@ class Probe:
     plans: Mapping[str, Plan]
 
     def plan(self, kind: str) -> Plan:
-        return self.plans.get(kind) or Plan(None, "", reason=f"no probe for the {kind} backend")
+        return self.plans.get(kind) or Plan.absent(f"no probe for the {kind} backend")
 
 
 def check_close(got: torch.Tensor, ref: torch.Tensor, what: str, tol: float = 1e-2) -> None:

@@ -121,11 +121,16 @@ def nonzero(ctx: WorkerContext, i: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- casts and copies
 
 
-@register_workload(
+def _pixlstash_pattern(name: str, description: str, *, fixed: str):
+    """Registers one of the PixlStash project's cast / copy patterns: its dtypes are fixed (``fixed`` says
+    which), so it runs under float32 only, and its work grows with the side of its square tensors."""
+    return register_workload(name, description=description, applies=_only_float32(fixed), scale=float)
+
+
+@_pixlstash_pattern(
     "cast-sync",
-    description="float16 -> float32 casts with a per-thread synchronize (PixlStash notes: 10/10 runs failed on M1 Pro)",
-    applies=_only_float32("float16 -> float32"),
-    scale=lambda size: float(size),
+    "float16 -> float32 casts with a per-thread synchronize (PixlStash notes: 10/10 runs failed on M1 Pro)",
+    fixed="float16 -> float32",
 )
 def cast_sync(ctx: WorkerContext, i: int) -> torch.Tensor:
     """PixlStash project notes (M1 Pro, torch 2.13.0 and 2.14): 10/10 runs failed."""
@@ -140,11 +145,10 @@ def _copy(ctx: WorkerContext, i: int) -> torch.Tensor:
     return h.to(ctx.device)
 
 
-@register_workload(
+@_pixlstash_pattern(
     "copy-sync",
-    description="host -> device copies then a per-thread synchronize (control; PixlStash notes: 4-6/10 runs failed)",
-    applies=_only_float32("float32 host tensors"),
-    scale=lambda size: float(size),
+    "host -> device copies then a per-thread synchronize (control; PixlStash notes: 4-6/10 runs failed)",
+    fixed="float32 host tensors",
 )
 def copy_sync(ctx: WorkerContext, i: int) -> torch.Tensor:
     """PixlStash project notes (M1 Pro, torch 2.13.0 and 2.14): 4-6/10 runs failed."""
@@ -153,11 +157,10 @@ def copy_sync(ctx: WorkerContext, i: int) -> torch.Tensor:
     return d
 
 
-@register_workload(
+@_pixlstash_pattern(
     "copy-nosync",
-    description="host -> device copies, no synchronize (control; PixlStash notes: 0/10 runs failed)",
-    applies=_only_float32("float32 host tensors"),
-    scale=lambda size: float(size),
+    "host -> device copies, no synchronize (control; PixlStash notes: 0/10 runs failed)",
+    fixed="float32 host tensors",
 )
 def copy_nosync(ctx: WorkerContext, i: int) -> torch.Tensor:
     """PixlStash project notes (M1 Pro, torch 2.13.0 and 2.14): 0/10 runs failed."""
