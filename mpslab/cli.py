@@ -201,8 +201,12 @@ def build_parser() -> Parser:
         help="two torch builds (interpreters) on the same scenarios: failure "
         "rates with Barnard's exact test, throughput ratio with a bootstrap interval",
     )
-    p.add_argument("--a", required=True, metavar="PYTHON", help="interpreter a (e.g. the release's venv python)")
-    p.add_argument("--b", required=True, metavar="PYTHON", help="interpreter b (e.g. the patched build's)")
+    p.add_argument(
+        "--a", dest="python_a", required=True, metavar="PYTHON", help="interpreter a (e.g. the release's venv python)"
+    )
+    p.add_argument(
+        "--b", dest="python_b", required=True, metavar="PYTHON", help="interpreter b (e.g. the patched build's)"
+    )
     p.add_argument(
         "--scenarios",
         nargs="+",

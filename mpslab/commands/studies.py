@@ -46,8 +46,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from mpslab.studies.compare import compare_builds
 
     result = compare_builds(
-        args.a,
-        args.b,
+        args.python_a,
+        args.python_b,
         args.scenarios or None,
         configs=compare_configs(args),
         **args_named(args, "trials", "block", "timeout_s", "device", "store", "same_build_ok", "threads", "iterations"),
