@@ -23,6 +23,7 @@ __all__ = [
     "Parser",
     "add_stress_arguments",
     "add_field_argument",
+    "add_timeout_argument",
     "config_from_args",
     "BadInput",
 ]
@@ -84,6 +85,19 @@ def add_stress_arguments(p: argparse.ArgumentParser) -> None:
         add_field_argument(g, f.name)
 
 
+def add_timeout_argument(p: Any, default: float | None = 60.0) -> None:
+    """``--timeout`` of every command that runs isolated trials; ``default=None`` leaves each case its own."""
+    said = "(default: the case's)" if default is None else "(default %(default)s)"
+    p.add_argument(
+        "--timeout",
+        dest="timeout_s",
+        metavar="SECONDS",
+        type=float,
+        default=default,
+        help=f"seconds before a trial is a hang {said}",
+    )
+
+
 def build_parser() -> Parser:
     from mpslab.commands import listings, report, stress, studies, trials  # the subcommands' bodies
 
@@ -132,14 +146,7 @@ def build_parser() -> Parser:
     add_stress_arguments(p)
     t = p.add_argument_group("trials")
     t.add_argument("--trials", type=int, default=20, help="number of trials (default %(default)s)")
-    t.add_argument(
-        "--timeout",
-        dest="timeout_s",
-        metavar="SECONDS",
-        type=float,
-        default=60.0,
-        help="seconds before a trial counts as a hang (default %(default)s)",
-    )
+    add_timeout_argument(t)
     t.add_argument(
         "--python",
         default=None,
@@ -194,8 +201,12 @@ def build_parser() -> Parser:
         help="two torch builds (interpreters) on the same scenarios: failure "
         "rates with Barnard's exact test, throughput ratio with a bootstrap interval",
     )
-    p.add_argument("--a", required=True, metavar="PYTHON", help="interpreter a (e.g. the release's venv python)")
-    p.add_argument("--b", required=True, metavar="PYTHON", help="interpreter b (e.g. the patched build's)")
+    p.add_argument(
+        "--a", dest="python_a", required=True, metavar="PYTHON", help="interpreter a (e.g. the release's venv python)"
+    )
+    p.add_argument(
+        "--b", dest="python_b", required=True, metavar="PYTHON", help="interpreter b (e.g. the patched build's)"
+    )
     p.add_argument(
         "--scenarios",
         nargs="+",
@@ -211,15 +222,8 @@ def build_parser() -> Parser:
         help="trials per interleaved block (default %(default)s); the throughput ratio's unit is the round "
         "(an interval needs 6 or more rounds at 95%%)",
     )
-    p.add_argument(
-        "--timeout",
-        dest="timeout_s",
-        metavar="SECONDS",
-        type=float,
-        default=60.0,
-        help="seconds before a trial is a hang (default %(default)s)",
-    )
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default %(default)s)")
+    add_timeout_argument(p)
+    add_field_argument(p, "device")
     p.add_argument("--threads", type=int, default=None, help="override every scenario's thread count")
     p.add_argument("--iterations", type=int, default=None, help="override every scenario's iterations")
     p.add_argument("--store", default=None, metavar="FILE", help="JSON-lines store; a re-run resumes it")
@@ -248,15 +252,8 @@ def build_parser() -> Parser:
     p.add_argument("--cases", nargs="+", default=[], metavar="NAME", help="case names (default: all that apply)")
     p.add_argument("--trials", type=int, default=10, help="trials per case and build (default %(default)s)")
     p.add_argument("--block", type=int, default=5, help="trials per interleaved block (default %(default)s)")
-    p.add_argument(
-        "--timeout",
-        dest="timeout_s",
-        metavar="SECONDS",
-        type=float,
-        default=None,
-        help="seconds before a trial is a hang (default: the case's)",
-    )
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default %(default)s)")
+    add_timeout_argument(p, default=None)
+    add_field_argument(p, "device")
     p.add_argument("--out", default=None, metavar="DIR", help="store, tables and figure here; a re-run resumes")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=studies.cmd_matrix)
@@ -268,14 +265,7 @@ def build_parser() -> Parser:
     )
     add_stress_arguments(p)
     p.add_argument("--trials", type=int, default=10, help="isolated trials per candidate (default %(default)s)")
-    p.add_argument(
-        "--timeout",
-        dest="timeout_s",
-        metavar="SECONDS",
-        type=float,
-        default=60.0,
-        help="seconds before a trial is a hang (default %(default)s)",
-    )
+    add_timeout_argument(p)
     p.add_argument("--python", default=None, metavar="PATH", help="run the trials under this interpreter")
     p.add_argument(
         "--keep-fraction",

@@ -36,6 +36,31 @@ def test_interpreter_without_torch_is_one_line_exit_2(tmp_path, capsys):
     assert len(err) == 1 and "torch" in err[0]
 
 
+def test_refusals_name_the_python_parameter_and_the_cli_its_flag(capsys):
+    with pytest.raises(ConfigError, match=r"^python_b='/no/such/python': no such interpreter") as info:
+        compare_builds(sys.executable, "/no/such/python")
+    assert info.value.param == "python_b"
+    assert main(["compare", "--a", sys.executable, "--b", "/no/such/python"]) == 2
+    assert capsys.readouterr().err.startswith("mpslab: error: --b='/no/such/python': no such interpreter")
+    with pytest.raises(ConfigError, match=r"^same_build_ok: both interpreters report the same torch build"):
+        compare_builds(sys.executable, sys.executable, "nonzero")
+
+
+def test_device_auto_meaning_different_devices_is_refused_naming_device(monkeypatch, capsys):
+    import mpslab.studies.compare as compare_module
+
+    def probe(python, label="a", param="python"):
+        return compare_module.Interpreter(
+            label, python, {"torch": label, "auto_device": {"a": "cpu", "b": "mps"}[label]}
+        )
+
+    monkeypatch.setattr(compare_module, "probe_interpreter", probe)
+    with pytest.raises(ConfigError, match=r"^device='auto': means cpu under a but mps under b"):
+        compare_module.check_interpreters("pa", "pb")
+    assert main(["compare", "--a", "pa", "--b", "pb"]) == 2
+    assert capsys.readouterr().err.startswith("mpslab: error: --device='auto': means cpu under a but mps under b")
+
+
 def test_same_build_is_refused_without_same_build_ok(capsys):
     assert main(["compare", "--a", sys.executable, "--b", sys.executable, "--scenarios", "nonzero"]) == 2
     assert "--same-build-ok" in capsys.readouterr().err

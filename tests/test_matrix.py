@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from mpslab.cli import main
+from mpslab.run.config import ConfigError
 from mpslab.studies.compare import failure_test
-from mpslab.studies.matrix import holm, transitions
+from mpslab.studies.matrix import check_pythons, holm, transitions
 
 CASE = "mstar167-dynamo-config-ignored"  # fails every trial on torch >= 2.12 (thread affinity)
 CONTROL = "pt115917-default-device-thread"
@@ -76,6 +77,13 @@ def test_bad_input_is_one_line_exit_2_before_any_trial(tmp_path, capsys, argv, w
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and words in err[0]
     assert not (out / "matrix.jsonl").exists()
+
+
+def test_refusals_name_the_python_parameter():
+    with pytest.raises(ConfigError, match=r"^pythons: name at least one interpreter"):
+        check_pythons([])
+    with pytest.raises(ConfigError, match=r"^pythons='/no/such/python': no such interpreter"):
+        check_pythons([sys.executable, "/no/such/python"])
 
 
 def test_interpreter_without_torch_is_refused(tmp_path, capsys):

@@ -26,6 +26,7 @@ __all__ = [
     "config_fields",
     "config_from_args",
     "config_dict_from_args",
+    "args_named",
     "print_json",
     "print_listing",
     "print_failed",
@@ -57,6 +58,11 @@ def config_dict_from_args(args: argparse.Namespace) -> dict[str, Any]:
     fields = config_fields(args)
     fields["plugins"] = [os.path.abspath(p) if p.endswith(".py") else p for p in args.plugins]
     return fields
+
+
+def args_named(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The parsed arguments ``names`` as keywords, for a study whose parameters bear the same names."""
+    return {name: getattr(args, name) for name in names}
 
 
 def print_json(obj: Any) -> None:

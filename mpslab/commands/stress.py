@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mpslab.commands.base import EXIT_FAILED, EXIT_OK, BadInput, config_from_args, print_json
+from mpslab.commands.base import EXIT_FAILED, EXIT_OK, BadInput, args_named, config_from_args, print_json
 from mpslab.trials.outcomes import Outcome
 
 __all__ = ["cmd_stress", "cmd_shrink"]
@@ -36,13 +36,8 @@ def cmd_shrink(args: argparse.Namespace) -> int:
     try:
         result = shrink(
             config,
-            trials=args.trials,
-            timeout_s=args.timeout_s,
-            python=args.python,
+            **args_named(args, "trials", "timeout_s", "python", "name", "keep_fraction", "repro_runs"),
             out_dir=args.out,
-            name=args.name,
-            keep_fraction=args.keep_fraction,
-            repro_runs=args.repro_runs,
             log=lambda line: print(line, flush=True),
         )
     except Unsupported as exc:

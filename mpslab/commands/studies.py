@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from mpslab.commands.base import EXIT_FAILED, EXIT_OK, BadInput, print_json
+from mpslab.commands.base import EXIT_FAILED, EXIT_OK, BadInput, args_named, print_json
 from mpslab.run.config import StressConfig, collect_params
 
 __all__ = ["cmd_compare", "cmd_matrix", "cmd_advise", "compare_configs"]
@@ -46,18 +46,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from mpslab.studies.compare import compare_builds
 
     result = compare_builds(
-        args.a,
-        args.b,
+        args.python_a,
+        args.python_b,
         args.scenarios or None,
         configs=compare_configs(args),
-        trials=args.trials,
-        block=args.block,
-        timeout_s=args.timeout_s,
-        device=args.device,
-        store=args.store,
-        same_build_ok=args.same_build_ok,
-        threads=args.threads,
-        iterations=args.iterations,
+        **args_named(args, "trials", "block", "timeout_s", "device", "store", "same_build_ok", "threads", "iterations"),
         progress=_progress(args),
     )
     if args.json:
@@ -87,10 +80,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     result = run_matrix(
         args.pythons,
         args.cases or None,
-        trials=args.trials,
-        block=args.block,
-        timeout_s=args.timeout_s,
-        device=args.device,
+        **args_named(args, "trials", "block", "timeout_s", "device"),
         store=store,
         progress=_progress(args),
     )

@@ -9,6 +9,7 @@ import tempfile
 from mpslab.commands.base import (
     EXIT_FAILED,
     EXIT_OK,
+    args_named,
     config_dict_from_args,
     config_from_args,
     print_failed,
@@ -46,10 +47,7 @@ def cmd_until_bound(args: argparse.Namespace) -> int:
         run_chunk, frames = trials_chunk_runner(
             config,
             store,
-            timeout_s=args.timeout_s,
-            python=args.python,
-            mode=args.mode,
-            batch=args.batch,
+            **args_named(args, "timeout_s", "python", "mode", "batch"),
             progress=False,
         )
         result = run_until_bound(
@@ -92,12 +90,7 @@ def cmd_trials(args: argparse.Namespace) -> int:
     try:
         df = run_trials(
             config,
-            trials=args.trials,
-            timeout_s=args.timeout_s,
-            python=args.python,
-            store=args.store,
-            mode=args.mode,
-            batch=args.batch,
+            **args_named(args, "trials", "timeout_s", "python", "store", "mode", "batch"),
             progress=False if args.no_progress else None,
             client=client,
         )

@@ -167,11 +167,16 @@ def check_thread(
 
     ``tick()``, if given, after each replayed step (a progress bar's update).
     """
-    if isinstance(log, FullLog):
-        return _check_full(workload, state, config, thread, log, out, tick)
     n = log.count
     if n == 0:
         return 0, 0
+    scale = float(workload.scale(config.size))
+
+    def replayed(each: Callable[[int, torch.Tensor], None]) -> None:
+        replay(workload, state, config, thread, n, each, tick)
+
+    if isinstance(log, FullLog):
+        return n, _full_mismatches(log, replayed, config, scale, thread, out)
     fp = log.fp  # the run is over and synchronised: its weights are safe to read on the default stream
     exp_fp = torch.empty(n, 2 * (K + 1), device=fp.device, dtype=fp.acc)
     exp_norm = torch.empty(n, device=fp.device, dtype=fp.acc)
@@ -182,14 +187,12 @@ def check_thread(
         exp_norm[i] = fp.norm(o)
         exp_sig.append((tuple(o.shape), o.dtype))
 
-    replay(workload, state, config, thread, n, each, tick)
+    replayed(each)
     e = exp_fp.to("cpu", torch.float64).numpy()
     en = exp_norm.to("cpu", torch.float64).numpy()
     rtol = np.array([rtol_for(d, config.dtype, fp.acc) for _, d in exp_sig])
     g = log.host()
-    found = compare(
-        e, en, exp_sig, g, _per_iteration(_sig_table(log.sigs, n), n), rtol, float(workload.scale(config.size))
-    )
+    found = compare(e, en, exp_sig, g, _per_iteration(_sig_table(log.sigs, n), n), rtol, scale)
     for i, what, detail in found[: max(0, MAX_REPORTED - len(out))]:
         out.append(Mismatch(thread, i, float(e[i, K]), float(g[i, K]), what, detail))
     return n, len(found)
@@ -250,20 +253,11 @@ def detects(
     return found[0][1:] if found else None
 
 
-def _check_full(
-    workload: Workload,
-    state: Any,
-    config: Any,
-    thread: int,
-    log: FullLog,
-    out: list[Mismatch],
-    tick: Callable[[], Any] | None = None,
-) -> tuple[int, int]:
-    n = log.count
-    if n == 0:
-        return 0, 0
+def _full_mismatches(
+    log: FullLog, replayed: Callable, config: Any, scale: float, thread: int, out: list[Mismatch]
+) -> int:
+    """``verify="full"``: every kept output against its replay, element by element; returns how many differ."""
     acc = accumulation_dtype(log.outs[0].device)
-    scale = float(workload.scale(config.size))
     bad: list[int] = []
 
     def each(i: int, e: torch.Tensor) -> None:
@@ -297,8 +291,8 @@ def _check_full(
                 gf = float(torch.nan_to_num(g.to(acc), nan=0.0, posinf=0.0, neginf=0.0).sum())
                 out.append(Mismatch(thread, i, ef, gf, what, detail))
 
-    replay(workload, state, config, thread, n, each, tick)
-    return n, len(bad)
+    replayed(each)
+    return len(bad)
 
 
 def full_refusal(config: Any, nbytes: int) -> str | None:

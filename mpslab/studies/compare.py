@@ -114,14 +114,14 @@ class Interpreter:
         return (i.get("torch"), i.get("torch_git"), i.get("torch_cuda"), i.get("torch_hip"), i.get("config_sha"))
 
 
-def probe_interpreter(python: str, label: str = "a") -> Interpreter:
-    """Check that ``python`` exists and imports torch; ``ConfigError`` (one line) if not."""
+def probe_interpreter(python: str, label: str = "a", param: str = "python") -> Interpreter:
+    """Check that ``python`` exists and imports torch; ``ConfigError`` (one line, naming ``param``) if not."""
     text = os.fspath(python) if python else ""
     found = text if os.sep in text else shutil.which(text or "")
     if not text or not found or not os.path.isfile(found):
-        raise ConfigError(f"--{label} {text!r}: no such interpreter")
+        raise ConfigError(param=param, value=text, why="no such interpreter")
     if not os.access(found, os.X_OK):
-        raise ConfigError(f"--{label} {text!r}: not executable")
+        raise ConfigError(param=param, value=text, why="not executable")
     path = os.path.abspath(found)
     try:
         out = subprocess.run(
@@ -133,15 +133,15 @@ def probe_interpreter(python: str, label: str = "a") -> Interpreter:
             check=False,
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        raise ConfigError(f"--{label} {text!r}: cannot run it: {exc}") from None
+        raise ConfigError(param=param, value=text, why=f"cannot run it: {exc}") from None
     last = (out.stdout.strip().splitlines() or [""])[-1]
     try:
         info = json.loads(last)
     except ValueError:
         err = (out.stderr.strip().splitlines() or [f"exit code {out.returncode}"])[-1]
-        raise ConfigError(f"--{label} {text!r}: not a working Python interpreter ({err})") from None
+        raise ConfigError(param=param, value=text, why=f"not a working Python interpreter ({err})") from None
     if "error" in info:
-        raise ConfigError(f"--{label} {text!r}: {info['error']}")
+        raise ConfigError(param=param, value=text, why=info["error"])
     return Interpreter(label, path, info)
 
 
@@ -150,18 +150,23 @@ def check_interpreters(
 ) -> tuple[Interpreter, Interpreter, str]:
     """Both interpreters probed, the same-build refusal, and the device both will use."""
     with ThreadPoolExecutor(2) as pool:  # each probe starts an interpreter and imports torch: both at once
-        probes = pool.submit(probe_interpreter, python_a, "a"), pool.submit(probe_interpreter, python_b, "b")
+        probes = (
+            pool.submit(probe_interpreter, python_a, "a", "python_a"),
+            pool.submit(probe_interpreter, python_b, "b", "python_b"),
+        )
         a, b = probes[0].result(), probes[1].result()  # a's error first when both are bad
     if a.build == b.build and not same_build_ok:
         raise ConfigError(
-            f"--a and --b report the same torch build ({a.info['torch']}, "
-            f"git {str(a.info.get('torch_git'))[:12]}): pass --same-build-ok for an A/A check"
+            param="same_build_ok",
+            why=f"both interpreters report the same torch build ({a.info['torch']}, "
+            f"git {str(a.info.get('torch_git'))[:12]}); set it for an A/A check",
         )
     if device == "auto":
         if a.info["auto_device"] != b.info["auto_device"]:
             raise ConfigError(
-                f"--device auto means {a.info['auto_device']} under a but {b.info['auto_device']} "
-                f"under b: name one with --device"
+                param="device",
+                value=device,
+                why=f"means {a.info['auto_device']} under a but {b.info['auto_device']} under b: name one",
             )
         device = a.info["auto_device"]
     return a, b, device

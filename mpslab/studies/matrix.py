@@ -44,11 +44,11 @@ def _test_name() -> str:
 
 
 def check_pythons(pythons: Sequence[str], device: str = "auto") -> tuple[list[Interpreter], str]:
-    """Every interpreter probed (``--pythons X: ...`` one line if one is bad) and the device they share."""
+    """Every interpreter probed (``pythons='X': ...`` one line if one is bad) and the device they share."""
     if len(pythons) < 1:
-        raise ConfigError("--pythons: name at least one interpreter")
+        raise ConfigError(param="pythons", why="name at least one interpreter")
     with ThreadPoolExecutor(min(4, len(pythons))) as pool:
-        futures = [pool.submit(probe_interpreter, p, "pythons") for p in pythons]
+        futures = [pool.submit(probe_interpreter, p, "pythons", "pythons") for p in pythons]
         probed = [f.result() for f in futures]  # the first bad one, in the order given
     builds = [
         Interpreter(f"{i + 1}:{b.info['torch']}", b.python, {**b.info, "given": pythons[i]})
@@ -57,7 +57,9 @@ def check_pythons(pythons: Sequence[str], device: str = "auto") -> tuple[list[In
     if device == "auto":
         seen = {b.info["auto_device"] for b in builds}
         if len(seen) > 1:
-            raise ConfigError(f"--device auto means {' / '.join(sorted(seen))} under these interpreters: name one")
+            raise ConfigError(
+                param="device", value=device, why=f"means {' / '.join(sorted(seen))} under these interpreters: name one"
+            )
         device = builds[0].info["auto_device"]
     return builds, device
 

@@ -58,10 +58,9 @@ def parse_max_failure(value: Any) -> float:
     return parse_proportion(value, "max_failure")
 
 
-def _axis(name: str, given: Any, default: list, kind: str) -> tuple[list, bool]:
-    if given is None:
-        return list(default), False
-    return _grid.parse_axis(name, given, kind), True
+def _axis(name: str, given: Any, default: list, kind: str) -> list:
+    """The axis the user gave (parsed, checked), else the backend's default."""
+    return list(default) if given is None else _grid.parse_axis(name, given, kind)
 
 
 def advise(
@@ -101,23 +100,17 @@ def advise(
     _grid.check_workload(workload)
     base = _grid.base_config(device, workload, size, dtype, params, plugins)
     defaults = _grid.default_axes(base.device, workload)
-    t_axis, _ = _axis("threads", threads, defaults["threads"], "threads")
-    k_axis, k_given = _axis("throttle", throttle, defaults["throttle"], "throttle")
-    if not k_given:
-        k_axis = [k for k in k_axis if k is None or k < max(t_axis)]
-    s_axis, _ = _axis("sync", sync, defaults["sync"], "sync")
-    st_axis, _ = _axis("streams", streams, defaults["streams"], "streams")
-    b_axis, b_given = _axis("batch_sizes", batch_sizes, defaults["batch"], "batch")
-    cands = _grid.build_grid(
-        base.device,
-        workload,
-        threads=t_axis,
-        throttle=k_axis,
-        sync=s_axis,
-        streams=st_axis,
-        batch=b_axis,
-        batch_given=b_given,
-    )
+    asked = {  # the grid's axis -> (the parameter that sets it, its value)
+        "threads": ("threads", threads),
+        "throttle": ("throttle", throttle),
+        "sync": ("sync", sync),
+        "streams": ("streams", streams),
+        "batch": ("batch_sizes", batch_sizes),
+    }
+    axes = {kind: _axis(name, given, defaults[kind], kind) for kind, (name, given) in asked.items()}
+    if throttle is None:
+        axes["throttle"] = [k for k in axes["throttle"] if k is None or k < max(axes["threads"])]
+    cands = _grid.build_grid(base.device, workload, **axes, batch_given=batch_sizes is not None)
     unit = _grid.request_unit(cands)
     folder = os.path.abspath(out) if out else None
     if folder:

@@ -50,26 +50,23 @@ class Candidate:
     def label(self) -> str:
         if self.kind == "batched":
             return f"batched B={self.batch}, 1 thread"
-        control = (
-            "no limit"
-            if self.throttle is None
-            else ("global lock" if self.throttle == 1 else f"semaphore {self.throttle}")
-        )
         sync = {1: "sync every", 0: "sync at end"}.get(self.sync_every, f"sync every {self.sync_every}")
         streams = ", per-thread streams" if self.streams == "per-thread" else ""
-        return f"{self.threads} thread{'' if self.threads == 1 else 's'}, {control}, {sync}{streams}"
+        return f"{self.threads} thread{'' if self.threads == 1 else 's'}, {self.throttle_label}, {sync}{streams}"
 
     @property
     def control(self) -> str:
         """The concurrency control alone (one line per control in the figures)."""
         if self.kind == "batched":
             return f"batched B={self.batch}"
-        base = (
-            "no limit"
-            if self.throttle is None
-            else ("global lock" if self.throttle == 1 else f"semaphore {self.throttle}")
-        )
-        return base + (" + per-thread streams" if self.streams == "per-thread" else "")
+        return self.throttle_label + (" + per-thread streams" if self.streams == "per-thread" else "")
+
+    @property
+    def throttle_label(self) -> str:
+        """The throttle in words: no limit, a global lock (1) or a semaphore of k."""
+        if self.throttle is None:
+            return "no limit"
+        return "global lock" if self.throttle == 1 else f"semaphore {self.throttle}"
 
     @property
     def sync_label(self) -> str:
