@@ -20,6 +20,8 @@ def test_a_member_behaves_as_its_string():
     assert Outcome.CRASH == "crash" and str(Outcome.CRASH) == "crash" and f"{Outcome.HANG}" == "hang"
     assert {"ok": 1}[Outcome.OK] == 1 and {Outcome.OK: 1}["ok"] == 1
     assert json.dumps({"outcome": Outcome.MISMATCH}) == '{"outcome": "mismatch"}'
+    assert repr(Outcome.CRASH) == "'crash'" and str({Outcome.CRASH: 3}) == "{'crash': 3}"
+    assert f"outcome {Outcome.HANG!r}" == "outcome 'hang'"
     column = pd.Series(["ok", "crash", "lost", "hang", "error"])
     assert column.isin(FAILURES).tolist() == [False, True, False, True, True]
 

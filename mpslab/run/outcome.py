@@ -24,8 +24,11 @@ class Outcome(str, Enum):
     HANG = "hang"  # no exit within the timeout
     LOST = "lost"  # the worker running it died and would not be replaced: no evidence either way
 
+    # Printed as the string it is, also inside a container or with ``!r`` (``{'crash': 3}``,
+    # ``outcome 'crash'``): what a user reads in a summary, a report or a shrink log.
     __str__ = str.__str__
     __format__ = str.__format__
+    __repr__ = str.__repr__
 
     def __hash__(self) -> int:
         return str.__hash__(self)
