@@ -189,9 +189,10 @@ def drive_batch(
     done = TrialBatch(batch, mixed=mixed)
     inflight: dict[Any, int] = {}
 
-    def keep_finished() -> None:
+    def keep_finished() -> None:  # the batch's records in the store that this batch does not hold yet
+        have = {rec.trial for rec in done}
         for k, obj in claimant.finished().items():
-            if k < trials:
+            if k < trials and k not in have:
                 done.add(TrialRecord.from_json(obj))
 
     with claimant:

@@ -162,6 +162,8 @@ class TrialBatch:
     resumed: int = 0
     ran: int = 0
     mixed: bool = False
+    # The environment key of the first record that had one: computed once, not per added record.
+    _environment: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         given, self.records = list(self.records), []
@@ -174,16 +176,21 @@ class TrialBatch:
             raise TypeError(f"TrialBatch.add: a TrialRecord, got {type(record).__name__}")
         if record.batch != self.batch:
             raise ValueError(f"TrialBatch {self.batch}: trial {record.trial} is of batch {record.batch}")
-        mine = self.environment_key
-        theirs = record.environment_key
-        if not self.mixed and mine is not None and theirs is not None and theirs != mine:
-            raise MixedEnvironmentError(
-                f"TrialBatch {self.batch}: trial {record.trial} ran in environment {theirs}, "
-                f"the batch in {mine} (host {record.environment.get('host')!r}, torch "
-                f"{record.environment.get('torch')!r}): records of two environments are not pooled"
-            )
-        self.records = [r for r in self.records if r.trial != record.trial] + [record]
-        self.records.sort(key=lambda r: r.trial)
+        theirs = None if self.mixed else record.environment_key
+        if theirs is not None:
+            mine = self._environment
+            if mine is not None and theirs != mine:
+                raise MixedEnvironmentError(
+                    f"TrialBatch {self.batch}: trial {record.trial} ran in environment {theirs}, "
+                    f"the batch in {mine} (host {record.environment.get('host')!r}, torch "
+                    f"{record.environment.get('torch')!r}): records of two environments are not pooled"
+                )
+            self._environment = theirs
+        if self.records and record.trial <= self.records[-1].trial:  # a replacement, or out of order
+            self.records = [r for r in self.records if r.trial != record.trial] + [record]
+            self.records.sort(key=lambda r: r.trial)
+        else:  # trials mostly come in order: no copy, no sort
+            self.records.append(record)
 
     @property
     def environment_key(self) -> str | None:
