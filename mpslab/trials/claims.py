@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any, Protocol
@@ -209,15 +211,31 @@ def _connect(path: str) -> sqlite3.Connection:
         db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
         raise ConfigError(f"store claims {path!r}: cannot be opened: {exc}") from None
-    try:
-        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
-        db.execute(_SCHEMA)
-    except sqlite3.DatabaseError as exc:
-        db.close()
-        raise ConfigError(f"store claims {path!r}: not a usable SQLite claims file: {exc}") from None
-    except BaseException:
-        db.close()
-        raise
-    return db
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute(_SCHEMA)
+            return db
+        except sqlite3.OperationalError as exc:
+            # Switching a new file to WAL takes a lock that SQLite does not wait for (its busy
+            # handler is not called there): writers opening one fresh sidecar together try again.
+            if _busy(exc) and time.monotonic() < deadline:
+                time.sleep(random.uniform(0.005, 0.05))
+                continue
+            db.close()
+            raise ConfigError(f"store claims {path!r}: not a usable SQLite claims file: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise ConfigError(f"store claims {path!r}: not a usable SQLite claims file: {exc}") from None
+        except BaseException:
+            db.close()
+            raise
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because another connection holds a lock (not because the file is bad)."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
